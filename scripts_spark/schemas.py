@@ -1,0 +1,100 @@
+"""Explicit schemas: what each raw source is read as, and what each bronze table holds.
+
+Raw JSON is parsed with these schemas (never inferred), so a field of the wrong type makes the
+record land in quarantine instead of silently changing a column's type for the whole table.
+"""
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+CORRUPT_COLUMN = "_corrupt_record"
+
+_ID_NAME = T.StructType([T.StructField("id", T.LongType()), T.StructField("name", T.StringType())])
+
+# A TMDB /movie/{id}?append_to_response=credits body: only the fields the pipeline uses.
+TMDB_MOVIE_JSON = T.StructType([
+    T.StructField("id", T.LongType()),
+    T.StructField("imdb_id", T.StringType()),
+    T.StructField("title", T.StringType()),
+    T.StructField("original_title", T.StringType()),
+    T.StructField("original_language", T.StringType()),
+    T.StructField("release_date", T.StringType()),
+    T.StructField("genres", T.ArrayType(_ID_NAME)),
+    T.StructField("popularity", T.DoubleType()),
+    T.StructField("vote_average", T.DoubleType()),
+    T.StructField("vote_count", T.LongType()),
+    T.StructField("runtime", T.LongType()),
+    T.StructField("adult", T.BooleanType()),
+    T.StructField("credits", T.StructType([
+        T.StructField("crew", T.ArrayType(T.StructType([
+            T.StructField("id", T.LongType()),
+            T.StructField("name", T.StringType()),
+            T.StructField("job", T.StringType()),
+            T.StructField("department", T.StringType()),
+        ]))),
+    ])),
+    T.StructField(CORRUPT_COLUMN, T.StringType()),
+])
+
+_DISCOGS_ARTIST = T.StructType([
+    T.StructField("id", T.LongType()),
+    T.StructField("name", T.StringType()),
+    T.StructField("anv", T.StringType()),
+    T.StructField("join", T.StringType()),
+    T.StructField("role", T.StringType()),
+])
+
+DISCOGS_MASTER_JSON = T.StructType([
+    T.StructField("id", T.LongType()),
+    T.StructField("title", T.StringType()),
+    T.StructField("year", T.LongType()),
+    T.StructField("main_release", T.LongType()),
+    T.StructField("artists", T.ArrayType(_DISCOGS_ARTIST)),
+    T.StructField("genres", T.ArrayType(T.StringType())),
+    T.StructField("styles", T.ArrayType(T.StringType())),
+    T.StructField("data_quality", T.StringType()),
+    T.StructField(CORRUPT_COLUMN, T.StringType()),
+])
+
+_DISCOGS_FORMAT = T.StructType([
+    T.StructField("name", T.StringType()),
+    T.StructField("qty", T.StringType()),
+    T.StructField("text", T.StringType()),
+    T.StructField("descriptions", T.ArrayType(T.StringType())),
+])
+_DISCOGS_LABEL = T.StructType([
+    T.StructField("id", T.LongType()),
+    T.StructField("name", T.StringType()),
+    T.StructField("catno", T.StringType()),
+])
+
+DISCOGS_RELEASE_JSON = T.StructType([
+    T.StructField("id", T.LongType()),
+    T.StructField("status", T.StringType()),
+    T.StructField("title", T.StringType()),
+    T.StructField("year", T.LongType()),
+    T.StructField("released", T.StringType()),
+    T.StructField("country", T.StringType()),
+    T.StructField("master_id", T.LongType()),
+    T.StructField("is_main_release", T.BooleanType()),
+    T.StructField("artists", T.ArrayType(_DISCOGS_ARTIST)),
+    T.StructField("extraartists", T.ArrayType(_DISCOGS_ARTIST)),
+    T.StructField("genres", T.ArrayType(T.StringType())),
+    T.StructField("styles", T.ArrayType(T.StringType())),
+    T.StructField("formats", T.ArrayType(_DISCOGS_FORMAT)),
+    T.StructField("labels", T.ArrayType(_DISCOGS_LABEL)),
+    T.StructField("data_quality", T.StringType()),
+    T.StructField(CORRUPT_COLUMN, T.StringType()),
+])
+
+QUARANTINE = T.StructType([
+    T.StructField("source_file", T.StringType()),
+    T.StructField("reason", T.StringType()),
+    T.StructField("record", T.StringType()),
+])
+
+TRUE_PAIRS_CSV = T.StructType([
+    T.StructField("tmdb_id", T.LongType()),
+    T.StructField("discogs_master_id", T.LongType()),
+    T.StructField("discogs_release_id", T.LongType()),
+])

@@ -1,0 +1,74 @@
+"""Building the one SparkSession an entry point passes to every step.
+
+Nothing here runs at import time. On Databricks the session already exists and `getOrCreate`
+returns it unchanged; the local-only settings below are applied only when we start Spark ourselves.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Mapping, Optional
+
+from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+# Settings for a session this project starts itself (local mode or a standalone cluster).
+_LOCAL_CONF = {
+    # Everything is UTC so dates derived from timestamps do not depend on the machine.
+    "spark.sql.session.timeZone": "UTC",
+    # The UI binds a port and costs memory; runs are batch jobs observed through logs and metrics.
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # Few cores here: the default 200 shuffle partitions would be 200 tiny tasks per shuffle.
+    "spark.sql.shuffle.partitions": "8",
+    # Arrow makes the pandas UDFs of the normalize step vectorized.
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Parquet written here must read the same on Databricks (no legacy int96 timestamps).
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+
+def is_databricks() -> bool:
+    """True inside a Databricks runtime, which sets DATABRICKS_RUNTIME_VERSION."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def build_spark(
+    app_name: str = "tmdb-discogs-soundtracks",
+    master: Optional[str] = None,
+    extra_conf: Optional[Mapping[str, str]] = None,
+) -> SparkSession:
+    """Return the active SparkSession or start one for this project.
+
+    Args:
+        app_name: the Spark application name shown in logs and on a cluster.
+        master: `local[N]`, `spark://host:port`, or None to let spark-submit/Databricks decide.
+        extra_conf: further Spark settings, applied last.
+
+    Returns:
+        The SparkSession every step receives as an argument.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if not is_databricks():
+        # Python workers must run the interpreter of the driver: PySpark refuses mixed minor
+        # versions, and the machine's default python3 is not the venv's 3.10.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    conf = dict(_LOCAL_CONF) if not is_databricks() else {}
+    if master and master.startswith("local"):
+        # Local mode talks only to itself: keep driver and block manager on loopback.
+        conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
+    conf.update(extra_conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    logger.info("Spark %s started (master=%s)", spark.version, spark.sparkContext.master)
+    return spark

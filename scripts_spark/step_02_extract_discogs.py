@@ -1,0 +1,248 @@
+"""Step 02: ingest Discogs masters and releases into typed bronze Parquet.
+
+Inputs in `raw/discogs/` (docs/contracts.md): monthly dump files `*_masters.xml[.gz]` /
+`*_releases.xml[.gz]`, and JSON lines of API bodies (`*master*.jsonl[.gz]`, `*release*.jsonl[.gz]`).
+
+Spark 3.5 has no XML reader without an extra jar, so dump files are first streamed on the driver,
+in bounded memory, into JSON lines under `staging/discogs/` (only the soundtrack subset, and only
+when the dump file changed since its last conversion). From there both sources take the same path:
+explicit schema, quarantine with a reason, one row per id.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from typing import Optional
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from scripts import discogs_dump
+from scripts.settings import Settings
+from scripts_spark import ingest, storage
+from scripts_spark.metrics import StepMetrics
+from scripts_spark.schemas import DISCOGS_MASTER_JSON, DISCOGS_RELEASE_JSON, QUARANTINE
+
+logger = logging.getLogger(__name__)
+
+NAME = "02_extract_discogs"
+DUMP_SUFFIXES = (".xml", ".xml.gz")
+JSON_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+_ARTIST_FIELDS = ("id", "name", "anv", "join", "role")
+
+
+def _clean_artists(col_name: str):
+    """Artists with empty strings as nulls and without nameless entries."""
+    artists = F.coalesce(F.col(col_name), F.array())
+    return F.filter(artists, lambda a: F.coalesce(F.trim(a["name"]), F.lit("")) != "")
+
+
+def select_master_columns(masters_df: DataFrame) -> DataFrame:
+    """Typed bronze columns of Discogs masters.
+
+    Returns:
+        `master_id`, `title`, `year` (null when unknown, Discogs writes 0), `main_release_id`,
+        `artists`, `genres`, `styles`, `data_quality`, `source_file`.
+    """
+    return masters_df.select(
+        F.col("id").alias("master_id"),
+        F.trim("title").alias("title"),
+        F.when(F.col("year") > 0, F.col("year").cast("int")).alias("year"),
+        F.col("main_release").alias("main_release_id"),
+        _clean_artists("artists").alias("artists"),
+        F.coalesce(F.col("genres"), F.array()).alias("genres"),
+        F.coalesce(F.col("styles"), F.array()).alias("styles"),
+        F.col("data_quality"),
+        F.col("source_file"),
+    )
+
+
+def select_release_columns(releases_df: DataFrame) -> DataFrame:
+    """Typed bronze columns of Discogs releases.
+
+    Returns:
+        `release_id`, `master_id` (null without master), `is_main_release`, `title`, `year` (null
+        when unknown; taken from `released` when the body has no year), `released`, `country`,
+        `artists`, `extraartists`, `genres`, `styles`, `formats`, `labels`, `status`,
+        `data_quality`, `source_file`.
+    """
+    released_year = F.expr("try_cast(substring(released, 1, 4) as int)")
+    year = F.coalesce(F.when(F.col("year") > 0, F.col("year").cast("int")), F.when(released_year > 0, released_year))
+    return releases_df.select(
+        F.col("id").alias("release_id"),
+        F.when(F.col("master_id") > 0, F.col("master_id")).alias("master_id"),
+        F.col("is_main_release"),
+        F.trim("title").alias("title"),
+        year.alias("year"),
+        F.col("released"),
+        F.nullif(F.trim("country"), F.lit("")).alias("country"),
+        _clean_artists("artists").alias("artists"),
+        _clean_artists("extraartists").alias("extraartists"),
+        F.coalesce(F.col("genres"), F.array()).alias("genres"),
+        F.coalesce(F.col("styles"), F.array()).alias("styles"),
+        F.coalesce(F.col("formats"), F.array()).alias("formats"),
+        F.coalesce(F.col("labels"), F.array()).alias("labels"),
+        F.col("status"),
+        F.col("data_quality"),
+        F.col("source_file"),
+    )
+
+
+def extract_discogs(lines_df: DataFrame, kind: str) -> tuple[DataFrame, DataFrame]:
+    """Parse, validate and de-duplicate Discogs JSON lines of one kind ("masters" or "releases").
+
+    Returns:
+        (bronze table, quarantine).
+    """
+    schema = DISCOGS_MASTER_JSON if kind == "masters" else DISCOGS_RELEASE_JSON
+    valid_df, quarantine_df = ingest.split_valid(ingest.parse_json_lines(lines_df, schema))
+    deduped_df = ingest.keep_latest_per_id(valid_df, "id")
+    select = select_master_columns if kind == "masters" else select_release_columns
+    return select(deduped_df), quarantine_df
+
+
+def _kind_of_json_file(path: str) -> Optional[str]:
+    name = path.rsplit("/", 1)[-1].lower()
+    if "master" in name:
+        return "masters"
+    if "release" in name:
+        return "releases"
+    return None
+
+
+def stage_dumps(spark: SparkSession, layers: storage.Layers, settings: Settings) -> dict:
+    """Convert changed dump files to JSON lines in `staging/discogs/`; return counts over all dumps.
+
+    A dump file is converted again only when its size or modification time (or the soundtrack
+    filter) changed, so a re-run, or a run after a kill, does not parse multi-GB files twice. Each
+    conversion leaves a marker with its counts and bad-record samples, so a reused conversion
+    reports the same quarantine as a fresh one. Checksums are verified when the dump's CHECKSUM
+    file lies beside it.
+
+    Returns:
+        {"files", "converted", "records_seen", "records_kept", "records_bad", "bad_samples"}.
+    """
+    summary = {"files": 0, "converted": 0, "records_seen": 0, "records_kept": 0, "records_bad": 0,
+               "bad_samples": []}
+    for dump in storage.list_files(spark, layers.raw("discogs"), DUMP_SUFFIXES):
+        name = dump.rsplit("/", 1)[-1]
+        stem = name[: -len(".xml.gz")] if name.endswith(".xml.gz") else name[: -len(".xml")]
+        target = layers.staging("discogs", f"{stem}.jsonl.gz")
+        marker_path = layers.staging("discogs", f"_{stem}.source.json")
+        identity = {
+            "source": name,
+            "signature": storage.file_signature(spark, dump),
+            "genres": list(settings.soundtrack_genres),
+            "styles": list(settings.soundtrack_styles),
+        }
+        previous = json.loads(storage.read_text(spark, marker_path) or "{}")
+        if {k: previous.get(k) for k in identity} == identity and storage.exists(spark, target):
+            logger.info("dump %s unchanged since its last conversion: reusing staging", name)
+            marker = previous
+        else:
+            marker = dict(identity, **_convert_one(spark, dump, target, settings))
+            storage.write_text(spark, marker_path, json.dumps(marker, sort_keys=True, ensure_ascii=False))
+            summary["converted"] += 1
+        summary["files"] += 1
+        for key in ("records_seen", "records_kept", "records_bad"):
+            summary[key] += marker[key]
+        summary["bad_samples"].extend(marker["bad_samples"])
+    return summary
+
+
+def _convert_one(spark: SparkSession, dump: str, target: str, settings: Settings) -> dict:
+    """Verify and convert one dump file into `target`; return its counts and bad-record samples."""
+    name = dump.rsplit("/", 1)[-1]
+    with tempfile.TemporaryDirectory(prefix="discogs-dump-") as tmp:
+        local_dump = storage.copy_to_local(spark, dump, tmp)
+        discogs_dump.verify_checksum(local_dump)
+        if storage.is_local(target):
+            local_out = storage.local_path(target)
+            os.makedirs(os.path.dirname(local_out), exist_ok=True)
+        else:
+            local_out = os.path.join(tmp, target.rsplit("/", 1)[-1])
+        stats = discogs_dump.convert_dump(
+            local_dump, local_out, genres=settings.soundtrack_genres, styles=settings.soundtrack_styles
+        )
+        storage.copy_from_local(spark, local_out, target)
+    logger.info("dump %s: %d records, %d kept (soundtrack subset), %d bad",
+                name, stats.records_seen, stats.records_kept, stats.records_bad)
+    return {
+        "records_seen": stats.records_seen,
+        "records_kept": stats.records_kept,
+        "records_bad": stats.records_bad,
+        "bad_samples": [
+            {"source_file": name, "reason": sample.get("reason", "bad record"),
+             "record": str(sample.get("snippet", ""))}
+            for sample in stats.bad_samples
+        ],
+    }
+
+
+def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings: Settings) -> None:
+    """Stage dumps, read every Discogs JSON source, write bronze masters/releases and quarantine."""
+    staged = stage_dumps(spark, layers, settings)
+    sources = storage.list_files(spark, layers.raw("discogs"), JSON_SUFFIXES) + \
+        storage.list_files(spark, layers.staging("discogs"), JSON_SUFFIXES)
+    by_kind: dict[str, list[str]] = {"masters": [], "releases": []}
+    unknown = []
+    for path in sources:
+        kind = _kind_of_json_file(path)
+        (by_kind[kind] if kind else unknown).append(path)
+    if unknown:
+        logger.warning("ignoring Discogs JSON files whose names say neither master nor release: %s",
+                       ", ".join(p.rsplit("/", 1)[-1] for p in unknown))
+    if not by_kind["masters"] and not by_kind["releases"]:
+        raise ingest_missing(layers)
+
+    quarantine_parts = []
+    for kind, files in by_kind.items():
+        table = layers.bronze(f"discogs_{kind}")
+        # A source with only releases (or only masters) still gets an empty, typed table.
+        lines_df = ingest.read_lines(spark, files) if files else _empty_lines(spark)
+        bronze_df, quarantine_df = extract_discogs(lines_df, kind)
+        step.rows_in[f"discogs_{kind}_lines"] = lines_df.count() if files else 0
+        key = "master_id" if kind == "masters" else "release_id"
+        storage.write_parquet(bronze_df.orderBy(key), table)
+        quarantine_parts.append(quarantine_df)
+        step.rows_out[f"discogs_{kind}"] = spark.read.parquet(table).count()
+
+    dump_bad_df = spark.createDataFrame(staged["bad_samples"], QUARANTINE)
+    quarantine_df = quarantine_parts[0].unionByName(quarantine_parts[1]).unionByName(dump_bad_df)
+    storage.write_parquet(quarantine_df.orderBy("source_file", "record"), layers.quarantine("discogs"), partitions=1)
+    json_quarantined = spark.read.parquet(layers.quarantine("discogs")).count() - len(staged["bad_samples"])
+    step.quarantined = {"discogs_json": json_quarantined, "discogs_dump": staged["records_bad"]}
+    step.details = {
+        "dump_files": staged["files"],
+        "dump_files_converted": staged["converted"],
+        "dump_records_seen": staged["records_seen"],
+        "dump_records_kept": staged["records_kept"],
+        "json_files": len(sources),
+    }
+
+
+def _empty_lines(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame([], "value string, source_file string")
+
+
+def ingest_missing(layers: storage.Layers) -> Exception:
+    from scripts_spark.step_01_extract_tmdb import MissingInputError
+
+    return MissingInputError(
+        f"no Discogs input in {layers.raw('discogs')}: expected *_masters.xml.gz / *_releases.xml.gz "
+        "dump files or *master*/*release* .jsonl[.gz] files (see README 'Input contract')"
+    )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_02_extract_discogs [--data-root DIR]`."""
+    from scripts_spark.pipeline import main as pipeline_main
+
+    return pipeline_main(["--steps", "2", *(argv or [])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

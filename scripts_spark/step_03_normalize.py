@@ -1,0 +1,273 @@
+"""Step 03: normalize films and albums into the silver layer.
+
+Films (`silver/films`): one row per TMDB film with comparable title keys, release year and decade,
+and normalized composer names.
+
+Albums (`silver/albums`): one row per Discogs album, where an album is a master (with the formats,
+labels and years of all its releases) or a release without a master. Each album carries its
+title keys (soundtrack qualifiers and artist prefixes removed, one key per film for two-film
+albums), its kind (film, tv, video_game, stage, compilation), whether Discogs files it under the
+soundtrack genres/styles, and the normalized names of its artists and composer credits.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.functions import pandas_udf
+
+from scripts.settings import Settings
+from scripts_spark import storage, text_norm
+from scripts_spark.metrics import StepMetrics
+
+logger = logging.getLogger(__name__)
+
+NAME = "03_normalize"
+VARIOUS_ARTIST_ID = 194
+# Discogs credit roles that name who wrote the music of a soundtrack.
+COMPOSER_ROLE_PATTERN = r"(?i)(compos|music by|score|written-by|written by|songwriter|original music)"
+
+
+@pandas_udf(T.StringType())
+def title_key_udf(titles: pd.Series) -> pd.Series:
+    return titles.map(text_norm.title_key, na_action="ignore")
+
+
+@pandas_udf(T.StringType())
+def main_title_key_udf(titles: pd.Series) -> pd.Series:
+    """Key of the title before its subtitle; null when the title has no subtitle."""
+    def key(title: str) -> Optional[str]:
+        main = text_norm.main_title(title)
+        return text_norm.title_key(main) if main != title.strip() else None
+
+    return titles.map(key, na_action="ignore")
+
+
+@pandas_udf(T.ArrayType(T.StringType()))
+def person_keys_udf(names: pd.Series) -> pd.Series:
+    def keys(values) -> list[str]:
+        out = sorted({text_norm.person_name(v) for v in values if v} - {""})
+        return out
+
+    return names.map(lambda v: keys(v) if v is not None else [])
+
+
+@pandas_udf(T.ArrayType(T.StringType()))
+def album_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
+    return pd.Series([
+        text_norm.album_title_variants(t, list(a) if a is not None else []) if t else []
+        for t, a in zip(titles, artist_names)
+    ])
+
+
+@pandas_udf(T.ArrayType(T.StringType()))
+def album_main_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
+    """Keys of each title piece's main title, for albums titled "Film: Subtitle Of The Album"."""
+    def keys(title: str, artists) -> list[str]:
+        title = text_norm.split_artist_prefix(title, list(artists) if artists is not None else [])
+        out: list[str] = []
+        for piece in title.split(" / "):
+            main = text_norm.main_title(piece)
+            if main == piece.strip():
+                continue
+            key = text_norm.title_key(text_norm.strip_qualifiers(main)[0])
+            if key and key not in out:
+                out.append(key)
+        return out
+
+    return pd.Series([keys(t, a) if t else [] for t, a in zip(titles, artist_names)])
+
+
+@pandas_udf(T.BooleanType())
+def has_qualifier_udf(titles: pd.Series) -> pd.Series:
+    return titles.map(lambda t: bool(t) and text_norm.has_soundtrack_qualifier(t))
+
+
+@pandas_udf(T.StringType())
+def album_kind_udf(titles: pd.Series, styles: pd.Series) -> pd.Series:
+    return pd.Series([
+        text_norm.album_kind(t, list(s) if s is not None else []) for t, s in zip(titles, styles)
+    ])
+
+
+def _sorted_distinct(col: Column) -> Column:
+    return F.array_sort(F.array_distinct(F.filter(col, lambda x: x.isNotNull())))
+
+
+def normalize_films(movies_df: DataFrame) -> DataFrame:
+    """Silver films from bronze TMDB movies.
+
+    Returns:
+        bronze columns plus `release_year`, `decade` (e.g. 1990), `title_key`,
+        `original_title_key`, `main_title_key` (null without subtitle), `composer_names`
+        (as credited) and `composer_keys` (normalized).
+    """
+    composer_names = F.transform("composers", lambda c: c["name"])
+    return (
+        movies_df
+        .withColumn("release_year", F.year("release_date"))
+        .withColumn("decade", (F.floor(F.col("release_year") / 10) * 10).cast("int"))
+        .withColumn("title_key", title_key_udf("title"))
+        .withColumn("original_title_key", title_key_udf("original_title"))
+        .withColumn("main_title_key", main_title_key_udf("title"))
+        .withColumn("composer_names", _sorted_distinct(composer_names))
+        .withColumn("composer_keys", person_keys_udf(composer_names))
+        .drop("composers", "source_file")
+    )
+
+
+def _release_facts(releases_df: DataFrame) -> DataFrame:
+    """Per release: format names, label names, composer-credit names, artist names."""
+    credits = F.filter("extraartists", lambda a: a["role"].rlike(COMPOSER_ROLE_PATTERN))
+    return releases_df.select(
+        "release_id", "master_id", "is_main_release", "title", "year", "country", "genres", "styles",
+        F.transform("formats", lambda f: f["name"]).alias("format_names"),
+        F.transform("labels", lambda lab: lab["name"]).alias("label_names"),
+        F.transform(credits, lambda a: a["name"]).alias("credit_names"),
+        F.transform("artists", lambda a: a["name"]).alias("artist_names"),
+        F.transform("artists", lambda a: a["anv"]).alias("artist_anvs"),
+        F.exists("artists", lambda a: (a["id"] == VARIOUS_ARTIST_ID) | (F.lower(a["name"]) == "various"))
+        .alias("is_various"),
+    )
+
+
+def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
+    """One row per album: each master with its releases, and each release without a master.
+
+    Releases whose master is not among the masters (a dump subset, or API bodies fetched without
+    their master) are grouped under that master id and named after its main (or first) release.
+
+    Returns:
+        `album_id` ("m<id>" or "r<id>"), `discogs_master_id`, `discogs_release_id`, `title`,
+        `year`, `genres`, `styles`, `artist_names`, `credit_names`, `is_various`, `formats`,
+        `labels`, `countries`, `release_years`, `n_releases`.
+    """
+    facts_df = _release_facts(releases_df)
+    per_master_df = (
+        facts_df.filter(F.col("master_id").isNotNull())
+        .groupBy("master_id")
+        .agg(
+            F.min(F.when(F.col("is_main_release"), F.col("release_id"))).alias("flagged_main_id"),
+            F.min("release_id").alias("first_release_id"),
+            F.min_by("title", F.struct(~F.coalesce("is_main_release", F.lit(False)), "release_id"))
+            .alias("main_title"),
+            F.min("year").alias("first_year"),
+            F.flatten(F.collect_list("format_names")).alias("formats"),
+            F.flatten(F.collect_list("label_names")).alias("labels"),
+            F.flatten(F.collect_list("credit_names")).alias("credit_names"),
+            F.flatten(F.collect_list("artist_names")).alias("release_artist_names"),
+            F.flatten(F.collect_list("genres")).alias("release_genres"),
+            F.flatten(F.collect_list("styles")).alias("release_styles"),
+            F.collect_list("country").alias("countries"),
+            F.collect_list("year").alias("release_years"),
+            F.max(F.col("is_various").cast("int")).cast("boolean").alias("any_various"),
+            F.count("*").alias("n_releases"),
+        )
+    )
+    masters_sel = masters_df.select(
+        "master_id", F.col("title").alias("master_title"), F.col("year").alias("master_year"),
+        "main_release_id", F.col("genres").alias("master_genres"), F.col("styles").alias("master_styles"),
+        F.transform("artists", lambda a: a["name"]).alias("master_artist_names"),
+        F.exists("artists", lambda a: (a["id"] == VARIOUS_ARTIST_ID) | (F.lower(a["name"]) == "various"))
+        .alias("master_various"),
+    )
+    masters_albums_df = masters_sel.join(per_master_df, on="master_id", how="full_outer").select(
+        F.concat(F.lit("m"), F.col("master_id").cast("string")).alias("album_id"),
+        F.col("master_id").alias("discogs_master_id"),
+        F.coalesce("main_release_id", "flagged_main_id", "first_release_id").alias("discogs_release_id"),
+        F.coalesce("master_title", "main_title").alias("title"),
+        F.coalesce("master_year", "first_year").alias("year"),
+        _sorted_distinct(F.concat(F.coalesce("master_genres", F.array()), F.coalesce("release_genres", F.array())))
+        .alias("genres"),
+        _sorted_distinct(F.concat(F.coalesce("master_styles", F.array()), F.coalesce("release_styles", F.array())))
+        .alias("styles"),
+        _sorted_distinct(F.coalesce("master_artist_names", "release_artist_names", F.array())).alias("artist_names"),
+        _sorted_distinct(F.coalesce("credit_names", F.array())).alias("credit_names"),
+        F.coalesce("master_various", "any_various", F.lit(False)).alias("is_various"),
+        _sorted_distinct(F.coalesce("formats", F.array())).alias("formats"),
+        _sorted_distinct(F.coalesce("labels", F.array())).alias("labels"),
+        _sorted_distinct(F.coalesce("countries", F.array())).alias("countries"),
+        _sorted_distinct(F.coalesce("release_years", F.array())).alias("release_years"),
+        F.coalesce("n_releases", F.lit(0)).alias("n_releases"),
+    )
+    single_albums_df = facts_df.filter(F.col("master_id").isNull()).select(
+        F.concat(F.lit("r"), F.col("release_id").cast("string")).alias("album_id"),
+        F.lit(None).cast("long").alias("discogs_master_id"),
+        F.col("release_id").alias("discogs_release_id"),
+        "title", "year",
+        _sorted_distinct("genres").alias("genres"),
+        _sorted_distinct("styles").alias("styles"),
+        _sorted_distinct("artist_names").alias("artist_names"),
+        _sorted_distinct("credit_names").alias("credit_names"),
+        "is_various",
+        _sorted_distinct("format_names").alias("formats"),
+        _sorted_distinct("label_names").alias("labels"),
+        _sorted_distinct(F.array("country")).alias("countries"),
+        _sorted_distinct(F.array("year")).alias("release_years"),
+        F.lit(1).cast("long").alias("n_releases"),
+    )
+    return masters_albums_df.unionByName(single_albums_df)
+
+
+def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tuple[str, ...]) -> DataFrame:
+    """Add matching features to albums.
+
+    Args:
+        albums_df: output of `build_albums`.
+        genres, styles: the Discogs genres and styles that make an album a soundtrack.
+
+    Returns:
+        album columns plus `title_keys`, `main_title_keys`, `has_soundtrack_qualifier`,
+        `album_kind`, `is_soundtrack` (filed under a soundtrack genre or style),
+        `artist_keys` and `credit_keys`.
+    """
+    in_genres = F.arrays_overlap("genres", F.array(*[F.lit(g) for g in genres]))
+    in_styles = F.arrays_overlap("styles", F.array(*[F.lit(s) for s in styles]))
+    return (
+        albums_df
+        .withColumn("title_keys", album_keys_udf("title", "artist_names"))
+        .withColumn("main_title_keys", album_main_keys_udf("title", "artist_names"))
+        .withColumn("has_soundtrack_qualifier", has_qualifier_udf("title"))
+        .withColumn("album_kind", album_kind_udf("title", "styles"))
+        .withColumn("is_soundtrack", F.coalesce(in_genres | in_styles, F.lit(False)))
+        .withColumn("artist_keys", person_keys_udf("artist_names"))
+        .withColumn("credit_keys", person_keys_udf("credit_names"))
+    )
+
+
+def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings: Settings) -> None:
+    """Read bronze, write `silver/films` and `silver/albums`, record counts in `step`."""
+    movies_df = spark.read.parquet(layers.bronze("tmdb_movies"))
+    masters_df = spark.read.parquet(layers.bronze("discogs_masters"))
+    releases_df = spark.read.parquet(layers.bronze("discogs_releases"))
+    storage.write_parquet(normalize_films(movies_df).orderBy("tmdb_id"), layers.silver("films"))
+    albums_df = normalize_albums(
+        build_albums(masters_df, releases_df), settings.soundtrack_genres, settings.soundtrack_styles
+    )
+    storage.write_parquet(albums_df.orderBy("album_id"), layers.silver("albums"))
+    films_out = spark.read.parquet(layers.silver("films"))
+    albums_out = spark.read.parquet(layers.silver("albums"))
+    step.rows_in = {"tmdb_movies": movies_df.count(), "discogs_masters": masters_df.count(),
+                    "discogs_releases": releases_df.count()}
+    step.rows_out = {"films": films_out.count(), "albums": albums_out.count()}
+    kinds = {r["album_kind"]: r["count"] for r in albums_out.groupBy("album_kind").count().collect()}
+    step.details = {
+        "albums_by_kind": dict(sorted(kinds.items())),
+        "soundtrack_albums": albums_out.filter("is_soundtrack").count(),
+        "films_without_year": films_out.filter(F.col("release_year").isNull()).count(),
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_03_normalize [--data-root DIR]`."""
+    from scripts_spark.pipeline import main as pipeline_main
+
+    return pipeline_main(["--steps", "3", *(argv or [])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,260 @@
+"""Step 04: match Discogs soundtrack albums to TMDB films.
+
+1. Blocking, by equi-joins only: an album meets the films that share one of its title keys
+   (film title, original title, or the main title before a subtitle, on either side). No cross
+   join, so the work grows with the number of shared keys, not films x albums.
+2. Scoring: title evidence, year gap and composer agreement, each in [0, 1], weighted.
+3. Assignment: each album (each film-title piece of a two-film album) goes to its best film
+   above the threshold; a film may keep several albums (score and songs).
+The near-misses just below the threshold are written for review, and when true pairs lie beside
+the raw data the run's precision, recall, F1 and pair completeness are measured.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from scripts_spark import storage
+from scripts_spark.metrics import StepMetrics
+from scripts_spark.schemas import TRUE_PAIRS_CSV
+
+logger = logging.getLogger(__name__)
+
+NAME = "04_match"
+THRESHOLD = 0.7
+NEAR_MISS_FLOOR = 0.5
+WEIGHTS = {"title": 0.45, "year": 0.30, "composer": 0.25}
+# Title evidence by how the keys met: the film's own title is the strongest.
+TITLE_EVIDENCE = {"title": 1.0, "original_title": 0.95, "film_main_title": 0.85, "album_main_title": 0.85}
+
+
+def film_keys(films_df: DataFrame) -> DataFrame:
+    """(tmdb_id, key, key_source) for every way a film can be named."""
+    sources = [("title_key", "title"), ("original_title_key", "original_title"), ("main_title_key", "film_main_title")]
+    parts = [
+        films_df.select("tmdb_id", F.col(col).alias("key"), F.lit(source).alias("key_source"))
+        for col, source in sources
+    ]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out.filter(F.col("key").isNotNull() & (F.col("key") != ""))
+
+
+def album_keys(albums_df: DataFrame) -> DataFrame:
+    """(album_id, part, key, key_source): full keys per title piece, and main-title keys."""
+    full = albums_df.select("album_id", F.posexplode("title_keys").alias("part", "key")) \
+        .withColumn("key_source", F.lit("album_title"))
+    main = albums_df.select("album_id", F.posexplode("main_title_keys").alias("part", "key")) \
+        .withColumn("key_source", F.lit("album_main_title"))
+    return full.unionByName(main)
+
+
+def candidate_pairs(films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
+    """Blocked (album_id, part, tmdb_id) pairs with the strongest title evidence of each pair.
+
+    Film-main-title keys only meet full album keys, and album-main-title keys only meet full film
+    keys, so "Star Wars" meets "Star Wars: A New Hope" but two unrelated subtitled titles that
+    share a prefix do not meet through both prefixes.
+    """
+    fk = film_keys(films_df).withColumnRenamed("key_source", "film_key_source")
+    ak = album_keys(albums_df).withColumnRenamed("key_source", "album_key_source")
+    joined = fk.join(ak, on="key", how="inner").filter(
+        ~((F.col("film_key_source") == "film_main_title") & (F.col("album_key_source") == "album_main_title"))
+    )
+    evidence = (
+        F.when(F.col("album_key_source") == "album_main_title", F.lit("album_main_title"))
+        .otherwise(F.col("film_key_source"))
+    )
+    scored = joined.select("album_id", "part", "tmdb_id", "key", evidence.alias("title_evidence"))
+    mapping = F.create_map(*[x for k, v in TITLE_EVIDENCE.items() for x in (F.lit(k), F.lit(v))])
+    scored = scored.withColumn("title_score", mapping[F.col("title_evidence")])
+    best = Window.partitionBy("album_id", "part", "tmdb_id").orderBy(F.col("title_score").desc(), "title_evidence")
+    return scored.withColumn("_r", F.row_number().over(best)).filter("_r = 1").drop("_r")
+
+
+def year_score(gap: Column) -> Column:
+    """1 for an album in the film's year or the next; less the further away; 0.5 when unknown."""
+    return (
+        F.when(gap.isNull(), F.lit(0.5))
+        .when(gap.between(0, 1), F.lit(1.0))
+        .when(gap == -1, F.lit(0.7))
+        .when(gap == 2, F.lit(0.6))
+        .otherwise(F.lit(0.0))
+    )
+
+
+def composer_score(film_keys_col: Column, album_keys_col: Column) -> Column:
+    """1 when a film composer is an album artist or credit, 0 when both sides name people who
+    differ, 0.5 when either side names nobody."""
+    has_both = (F.size(film_keys_col) > 0) & (F.size(album_keys_col) > 0)
+    return (
+        F.when(~has_both, F.lit(0.5))
+        .when(F.arrays_overlap(film_keys_col, album_keys_col), F.lit(1.0))
+        .otherwise(F.lit(0.0))
+    )
+
+
+def score_candidates(candidates_df: DataFrame, films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
+    """Join film and album facts to candidate pairs and compute the score and its components."""
+    films = films_df.select(
+        "tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
+        "composer_keys", "vote_count",
+    )
+    albums = albums_df.select(
+        "album_id", "discogs_master_id", "discogs_release_id", F.col("title").alias("album_title"),
+        F.col("year").alias("album_year"),
+        F.array_distinct(F.concat("artist_keys", "credit_keys")).alias("album_people"),
+    )
+    pairs = candidates_df.join(films, on="tmdb_id", how="inner").join(albums, on="album_id", how="inner")
+    gap = F.col("album_year") - F.col("film_year")
+    people_overlap = F.array_intersect("composer_keys", "album_people")
+    return (
+        pairs.withColumn("year_gap", gap)
+        .withColumn("year_score", year_score(gap))
+        .withColumn("composer_score", composer_score(F.col("composer_keys"), F.col("album_people")))
+        .withColumn("composer_match", F.array_join(people_overlap, "; "))
+        .withColumn(
+            "match_score",
+            F.round(
+                F.col("title_score") * WEIGHTS["title"]
+                + F.col("year_score") * WEIGHTS["year"]
+                + F.col("composer_score") * WEIGHTS["composer"],
+                4,
+            ),
+        )
+    )
+
+
+def soundtrack_albums(albums_df: DataFrame) -> DataFrame:
+    """Albums that can be a film's soundtrack: filed as soundtracks and not TV, game, stage or a
+    compilation of many films' themes."""
+    return albums_df.filter(F.col("is_soundtrack") & (F.col("album_kind") == "film"))
+
+
+def assign_best(scored_df: DataFrame) -> DataFrame:
+    """Rank each album piece's candidates: best score, then smallest year gap, then most-voted film,
+    then lowest id (deterministic). Adds `rank` and `candidates`."""
+    order = Window.partitionBy("album_id", "part").orderBy(
+        F.col("match_score").desc(), F.abs(F.coalesce("year_gap", F.lit(99))).asc(),
+        F.col("vote_count").desc_nulls_last(), F.col("tmdb_id").asc(),
+    )
+    count = Window.partitionBy("album_id", "part")
+    return scored_df.withColumn("rank", F.row_number().over(order)) \
+        .withColumn("candidates", F.count("*").over(count))
+
+
+_OUTPUT_COLUMNS = [
+    "tmdb_id", "discogs_master_id", "discogs_release_id", "match_score",
+    "album_id", "album_title", "film_title", "album_year", "film_year", "year_gap",
+    "title_evidence", "title_score", "year_score", "composer_score", "composer_match", "candidates",
+]
+
+
+def match(films_df: DataFrame, albums_df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Match albums to films.
+
+    Args:
+        films_df: silver films.
+        albums_df: silver albums.
+
+    Returns:
+        (matches, near_misses, candidates): matches follow the output contract plus evidence
+        columns; near-misses are each album piece's best candidate scoring in
+        [NEAR_MISS_FLOOR, THRESHOLD); candidates are all blocked pairs (for pair completeness).
+    """
+    eligible_df = soundtrack_albums(albums_df)
+    candidates_df = candidate_pairs(films_df, eligible_df)
+    ranked_df = assign_best(score_candidates(candidates_df, films_df, eligible_df))
+    best_df = ranked_df.filter(F.col("rank") == 1)
+    matches_df = (
+        best_df.filter(F.col("match_score") >= THRESHOLD)
+        .withColumn("rule", F.lit(f"score>={THRESHOLD}"))
+        # A two-film album whose pieces both point at the same film is one match.
+        .dropDuplicates(["album_id", "tmdb_id"])
+        .select(*_OUTPUT_COLUMNS, "rule")
+    )
+    near_df = best_df.filter(
+        (F.col("match_score") < THRESHOLD) & (F.col("match_score") >= NEAR_MISS_FLOOR)
+    ).select(*_OUTPUT_COLUMNS)
+    pairs_df = candidates_df.join(
+        eligible_df.select("album_id", "discogs_master_id", "discogs_release_id"), on="album_id", how="inner"
+    ).select("tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
+    return matches_df, near_df, pairs_df
+
+
+def _album_key(df: DataFrame) -> DataFrame:
+    """(tmdb_id, album) where album is the master id, or the release id for a release without one."""
+    return df.select(
+        "tmdb_id",
+        F.when(F.col("discogs_master_id").isNotNull(), F.concat(F.lit("m"), F.col("discogs_master_id")))
+        .otherwise(F.concat(F.lit("r"), F.col("discogs_release_id"))).alias("album"),
+    ).distinct()
+
+
+def match_quality(matches_df: DataFrame, truth_df: DataFrame, candidates_df: DataFrame) -> dict:
+    """Precision, recall, F1 and pair completeness of matches against true pairs."""
+    predicted = _album_key(matches_df)
+    truth = _album_key(truth_df)
+    blocked = _album_key(candidates_df)
+    n_pred, n_true = predicted.count(), truth.count()
+    true_pos = predicted.join(truth, on=["tmdb_id", "album"], how="inner").count()
+    survived = truth.join(blocked, on=["tmdb_id", "album"], how="inner").count()
+    precision = true_pos / n_pred if n_pred else 0.0
+    recall = true_pos / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "true_pairs": n_true, "predicted_pairs": n_pred, "true_positives": true_pos,
+        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "pair_completeness": round(survived / n_true, 4) if n_true else 0.0,
+    }
+
+
+def read_true_pairs(spark: SparkSession, layers: storage.Layers) -> Optional[DataFrame]:
+    """`raw/true_pairs.csv` as a DataFrame, or None when there is none."""
+    path = layers.raw("true_pairs.csv")
+    if not storage.exists(spark, path):
+        return None
+    return spark.read.csv(path, header=True, schema=TRUE_PAIRS_CSV, mode="FAILFAST")
+
+
+def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> dict:
+    """Read silver, write `gold/soundtrack_matches` and `gold/match_near_misses`.
+
+    Returns:
+        match-quality figures when true pairs are present, else an empty dict.
+    """
+    films_df = spark.read.parquet(layers.silver("films"))
+    albums_df = spark.read.parquet(layers.silver("albums"))
+    matches_df, near_df, candidates_df = match(films_df, albums_df)
+    storage.write_parquet(matches_df.orderBy("tmdb_id", "album_id"), layers.gold("soundtrack_matches"), partitions=1)
+    storage.write_parquet(near_df.orderBy("album_id", "tmdb_id"), layers.gold("match_near_misses"), partitions=1)
+    matches_out = spark.read.parquet(layers.gold("soundtrack_matches"))
+    step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
+                    "soundtrack_film_albums": soundtrack_albums(albums_df).count()}
+    step.rows_out = {"soundtrack_matches": matches_out.count(),
+                     "match_near_misses": spark.read.parquet(layers.gold("match_near_misses")).count()}
+    candidates = candidates_df.count()
+    step.details = {"candidate_pairs": candidates, "threshold": THRESHOLD, "weights": WEIGHTS,
+                    "films_matched": matches_out.select("tmdb_id").distinct().count()}
+    truth_df = read_true_pairs(spark, layers)
+    if truth_df is None:
+        return {}
+    quality = match_quality(matches_out, truth_df, candidates_df)
+    logger.info("match quality: precision %.3f recall %.3f F1 %.3f pair completeness %.3f",
+                quality["precision"], quality["recall"], quality["f1"], quality["pair_completeness"])
+    return quality
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_04_match [--data-root DIR]`."""
+    from scripts_spark.pipeline import main as pipeline_main
+
+    return pipeline_main(["--steps", "4", *(argv or [])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Shared fixtures: one local SparkSession for the whole test run, and paths to real data."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """A local SparkSession tuned for tiny data, built the way the pipeline builds its own."""
+    from scripts_spark.session import build_spark
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    session = build_spark(
+        app_name="tests",
+        master="local[2]",
+        extra_conf={
+            # Tiny test data: one shuffle partition avoids hundreds of empty tasks.
+            "spark.sql.shuffle.partitions": "1",
+            "spark.default.parallelism": "2",
+            # Adaptive execution re-plans per query; off keeps plans predictable and faster here.
+            "spark.sql.adaptive.enabled": "false",
+            # A warehouse per test run, so nothing is left in the project folder.
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.driver.memory": "2g",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real reference data in ../shared/data; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real reference data not found at {SHARED_DATA} (only present on project machines)")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def python_env() -> dict:
+    """Environment for subprocesses that must use this interpreter (the venv's Python 3.10)."""
+    env = dict(os.environ)
+    env["PYSPARK_PYTHON"] = sys.executable
+    env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    return env

@@ -1,0 +1,103 @@
+"""Title and name normalization on real-looking cases, including the old matcher's failures."""
+import pytest
+
+from scripts_spark import text_norm as tn
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("Amélie", "amelie"),
+    ("Léon", "leon"),
+    ("WALL·E", "walle"),
+    ("M*A*S*H", "mash"),
+    ("Schindler's List", "schindlers list"),
+    ("Fast & Furious", "fast and furious"),
+    ("ＡＫＩＲＡ", "akira"),                      # full-width letters
+    ("千と千尋の神隠し", "千と千尋の神隠し"),          # non-Latin script kept as is
+    ("Ла́рс", "ларс"),                           # Cyrillic accent removed
+    ("ガンダム", "ガンダム"),                         # kana voicing marks kept
+    ("", ""),
+    (None, ""),
+    ("***", ""),
+])
+def test_fold_keeps_meaning(title, expected):
+    assert tn.fold(title) == expected
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("The Godfather", "godfather"),
+    ("Rocky II", "rocky 2"),
+    ("The Godfather: Part II", "godfather 2"),
+    ("Harry Potter and the Deathly Hallows: Part 2", "harry potter and the deathly hallows 2"),
+    ("Frozen II", "frozen 2"),
+    ("Frozen", "frozen"),
+    ("I, Robot", "i robot"),
+    ("V for Vendetta", "v for vendetta"),
+    ("Up", "up"),
+    ("It", "it"),
+    ("9", "9"),
+    ("Heat", "heat"),
+    ("Star Wars: Episode IV - A New Hope", "star wars episode 4 a new hope"),
+])
+def test_title_key(title, expected):
+    assert tn.title_key(title) == expected
+
+
+def test_sequels_stay_apart():
+    assert tn.title_key("Frozen") != tn.title_key("Frozen II")
+    assert tn.title_key("Rocky II") == tn.title_key("Rocky 2")
+    assert tn.title_key("Alien") != tn.title_key("Aliens")
+
+
+@pytest.mark.parametrize("album, core, qualified", [
+    ("Heat (Music From The Motion Picture)", "heat", True),
+    ("Ghost (Original Motion Picture Soundtrack)", "ghost", True),
+    ("Ghost Stories", "ghost stories", False),
+    ("Lost Highway OST", "lost highway", True),
+    ("The Lost Boys", "lost boys", False),
+    ("Jaws O.S.T.", "jaws", True),
+    ("Amélie (Bande Originale Du Film)", "amelie", True),
+    ("Titanic: Music From The Motion Picture", "titanic", True),
+    ("Blade Runner (25th Anniversary Edition)", "blade runner", True),
+    ("Frozen II (Original Motion Picture Soundtrack/Deluxe Edition)", "frozen ii", True),
+    ("Music From And Inspired By The Motion Picture Spider-Man", "spider man", True),
+    ("The Score (Original Soundtrack)", "score", True),
+    ("", "", False),
+])
+def test_strip_qualifiers(album, core, qualified):
+    assert tn.strip_qualifiers(album) == (core, qualified)
+
+
+def test_artist_prefix_removed_only_when_it_is_the_artist():
+    assert tn.album_title_variants("Hans Zimmer - Interstellar", ["Hans Zimmer"]) == ["interstellar"]
+    assert tn.album_title_variants("Hans Zimmer - Interstellar", ["Zimmer, Hans"]) == ["interstellar"]
+    assert tn.album_title_variants("Star Wars - A New Hope", ["John Williams (4)"]) == ["star wars a new hope"]
+
+
+def test_two_film_album_gives_a_key_per_film():
+    assert tn.album_title_variants("Thelma & Louise / Regarding Henry") == ["thelma and louise", "regarding henry"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("John Williams (4)", "john williams"),
+    ("Williams, John", "john williams"),
+    ("Morricone, Ennio", "ennio morricone"),
+    ("Jóhann Jóhannsson", "johann johannsson"),
+    ("Davis Jr., Sammy", "sammy davis jr"),
+    ("", ""),
+    (None, ""),
+])
+def test_person_name(name, expected):
+    assert tn.person_name(name) == expected
+
+
+@pytest.mark.parametrize("title, styles, kind", [
+    ("Interstellar (Original Motion Picture Soundtrack)", ["Score"], "film"),
+    ("Game Of Thrones (Music From The HBO Series)", ["Soundtrack"], "tv"),
+    ("Twin Peaks (Music From The Television Series)", ["Soundtrack"], "tv"),
+    ("Halo 3 (Original Soundtrack)", ["Video Game Music"], "video_game"),
+    ("Cats (Original Broadway Cast Recording)", ["Musical"], "stage"),
+    ("Greatest Movie Themes Vol. 3", ["Soundtrack", "Theme"], "compilation"),
+    (None, [], "film"),
+])
+def test_album_kind(title, styles, kind):
+    assert tn.album_kind(title, styles) == kind
