@@ -45,14 +45,14 @@ _LEADING_ARTICLES = (
 
 # Qualifier phrases Discogs uses for soundtrack albums. Matched on the folded text, as whole words.
 _QUALIFIER_PATTERNS = [
-    r"original (?:motion )?picture (?:soundtrack|score|music)(?: album)?",
-    r"original (?:movie |film )?(?:soundtrack|score)(?: recording| album)?",
+    r"original (?:motion )?picture (?:soundtracks?|scores?|music)(?: album)?",
+    r"original (?:movie |film )?(?:soundtracks?|scores?)(?: recording| album)?",
     r"original (?:motion picture )?soundtrack recording",
     r"music (?:from|of)(?: and inspired by)? (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
     r"music inspired by (?:the )?(?:motion picture|movie|film)",
     r"songs? (?:from|inspired by) (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
     r"(?:selections|highlights|themes?) from (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
-    r"(?:the )?(?:original )?(?:motion picture )?(?:soundtrack|score)(?: album)?",
+    r"(?:the )?(?:original )?(?:motion picture )?(?:soundtracks?|scores?)(?: album)?",
     r"o ?s ?t",
     r"bande originale(?: du film)?",
     r"banda sonora(?: original)?",
@@ -62,8 +62,8 @@ _QUALIFIER_PATTERNS = [
     r"\d+(?:th|st|nd|rd)? anniversary(?: edition)?",
     r"(?:complete|original|expanded) score",
     r"(?:film|movie) score",
-    r"score",
-    r"soundtrack",
+    r"scores?",
+    r"soundtracks?",
 ]
 _QUALIFIER_RE = re.compile(r"(?:^| )(?:" + "|".join(_QUALIFIER_PATTERNS) + r")(?= |$)")
 

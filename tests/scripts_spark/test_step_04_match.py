@@ -1,0 +1,97 @@
+"""Step 04: matching on real-looking cases, including the look-alikes that must not match."""
+import pytest
+
+from scripts_spark.step_04_match import THRESHOLD, match, match_quality
+from tests.scripts_spark.helpers import film, master, release, silver
+
+
+@pytest.fixture(scope="module")
+def matched(spark):
+    films = [
+        film(13475, "Star Trek", "2009-05-06", ["Michael Giacchino"]),
+        film(54138, "Star Trek Into Darkness", "2013-05-05", ["Michael Giacchino"]),
+        film(109445, "Frozen", "2013-11-27", ["Christophe Beck"]),
+        film(330457, "Frozen II", "2019-11-20", ["Christophe Beck"]),
+        film(949, "Heat", "1995-12-15", ["Elliot Goldenthal"]),
+        film(136795, "The Heat", "2013-06-27", ["Michael Andrews"]),
+        film(194, "Amélie", "2001-04-25", ["Yann Tiersen"], original_title="Le Fabuleux Destin d'Amélie Poulain",
+             language="fr"),
+        film(157336, "Interstellar", "2014-11-05", ["Hans Zimmer"]),
+        film(1541, "Thelma & Louise", "1991-05-24", ["Hans Zimmer"]),
+        film(11382, "Regarding Henry", "1991-07-10", ["Hans Zimmer"]),
+        film(1000, "Ghost", "1990-07-12", ["Maurice Jarre"]),
+        film(1001, "Carrie", "1976-11-03", ["Pino Donaggio"]),
+        film(1002, "Carrie", "2013-10-16", ["Marco Beltrami"]),
+        film(1003, "Halo", "1996-01-01", []),
+    ]
+    masters = [
+        master(1, "Star Trek (Music From The Motion Picture)", 2009, ["Michael Giacchino"], main_release=11),
+        master(2, "Frozen (Original Motion Picture Soundtrack)", 2013, ["Various"], main_release=21),
+        master(3, "Frozen 2 (Original Motion Picture Soundtrack)", 2019, ["Various"], main_release=31),
+        master(4, "Heat (Music From The Motion Picture)", 1995, ["Various"], main_release=41),
+        master(5, "Amélie (Bande Originale Du Film)", 2001, ["Yann Tiersen"], main_release=51),
+        master(6, "Hans Zimmer - Interstellar", 2014, ["Hans Zimmer"], styles=["Score"], main_release=61),
+        master(7, "Thelma & Louise / Regarding Henry (The Original Motion Picture Scores)", 0, ["Hans Zimmer"],
+               styles=["Score"], main_release=71),
+        master(8, "Ghost Stories", 2014, ["Coldplay"], genres=["Rock"], styles=["Pop Rock"], main_release=81),
+        master(9, "Carrie (Original Motion Picture Soundtrack)", 2013, ["Marco Beltrami"], main_release=91),
+        master(10, "Halo 3 (Original Soundtrack)", 2007, styles=["Video Game Music"], main_release=101),
+        master(11, "Ghost (Music From The Television Series)", 1990, main_release=111),
+    ]
+    releases = [release(r, "x", None, master_id=m, is_main=True) for m, r in
+                [(1, 11), (2, 21), (3, 31), (4, 41), (5, 51), (6, 61), (7, 71), (8, 81), (9, 91), (10, 101), (11, 111)]]
+    releases.append(release(500, "Ghost OST", 1990, artists=["Maurice Jarre"]))
+    films_df, albums_df = silver(spark, films, masters, releases)
+    matches_df, near_df, candidates_df = match(films_df, albums_df)
+    return matches_df.cache(), near_df, candidates_df
+
+
+def test_expected_pairs_and_nothing_else(matched):
+    matches_df, _, _ = matched
+    got = {(r.tmdb_id, r.discogs_master_id, r.discogs_release_id) for r in matches_df.collect()}
+    assert got == {
+        (13475, 1, 11),        # exact title, year and composer
+        (109445, 2, 21),       # Frozen, not Frozen II
+        (330457, 3, 31),       # Frozen 2 album = Frozen II film (roman vs arabic)
+        (949, 4, 41),          # Heat 1995, not The Heat 2013
+        (194, 5, 51),          # accent folding, French qualifier
+        (157336, 6, 61),       # artist prefix removed
+        (1541, 7, 71),         # a two-film album matches both films
+        (11382, 7, 71),
+        (1002, 9, 91),         # the 2013 remake, not the 1976 original
+        (1000, None, 500),     # a release without master: "OST" as a whole word
+    }
+
+
+def test_scores_and_evidence(matched):
+    matches_df, _, _ = matched
+    rows = {(r.tmdb_id, r.album_id): r for r in matches_df.collect()}
+    star_trek = rows[(13475, "m1")]
+    assert star_trek.match_score == 1.0 and star_trek.composer_match == "michael giacchino"
+    assert star_trek.year_gap == 0 and star_trek.title_evidence == "title"
+    assert all(THRESHOLD <= r.match_score <= 1.0 for r in rows.values())
+    # Unknown year on the two-film album: neutral year score, still matched on title and composer.
+    assert rows[(1541, "m7")].year_score == 0.5
+
+
+def test_lookalikes_not_matched(matched):
+    matches_df, _, candidates_df = matched
+    albums_matched = {r.album_id for r in matches_df.collect()}
+    assert "m8" not in albums_matched      # Ghost Stories: not a soundtrack
+    assert "m10" not in albums_matched     # video game
+    assert "m11" not in albums_matched     # TV series
+    films_for_star_trek = {r.tmdb_id for r in matches_df.filter("album_id = 'm1'").collect()}
+    assert films_for_star_trek == {13475}
+
+
+def test_quality_against_truth(spark, matched):
+    matches_df, _, candidates_df = matched
+    truth = spark.createDataFrame(
+        [(13475, 1, 11), (109445, 2, 21), (1001, None, 999)],
+        "tmdb_id long, discogs_master_id long, discogs_release_id long",
+    )
+    quality = match_quality(matches_df, truth, candidates_df)
+    assert quality["true_positives"] == 2 and quality["true_pairs"] == 3
+    assert quality["recall"] == round(2 / 3, 4)
+    assert quality["precision"] == round(2 / matches_df.count(), 4)
+    assert quality["pair_completeness"] == round(2 / 3, 4)
