@@ -77,12 +77,17 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
 
 
 def year_score(gap: Column) -> Column:
-    """1 for an album in the film's year or the next; less the further away; 0.5 when unknown."""
+    """1 for an album in the film's year or the next; less the further away; 0.5 when unknown.
+
+    An album years after the film may be a late release or reissue, so it keeps a little weight;
+    an album years before the film is almost never its soundtrack.
+    """
     return (
         F.when(gap.isNull(), F.lit(0.5))
         .when(gap.between(0, 1), F.lit(1.0))
         .when(gap == -1, F.lit(0.7))
         .when(gap == 2, F.lit(0.6))
+        .when(gap > 2, F.lit(0.3))
         .otherwise(F.lit(0.0))
     )
 

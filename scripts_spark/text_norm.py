@@ -23,6 +23,8 @@ _LATIN_LIKE = ("LATIN", "GREEK", "CYRILLIC")
 
 # Characters that join the letters on both sides instead of separating words.
 _JOINERS = {"*", "·", "•", "'", "’", "‘", "`", "´", "ʼ", "."}
+# Separators inside CJK titles ("オリジナル・サウンドトラック") that split words.
+_CJK_SEPARATORS = {"・", "･"}
 
 _ROMAN = {
     "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9",
@@ -54,9 +56,19 @@ _QUALIFIER_PATTERNS = [
     r"(?:selections|highlights|themes?) from (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
     r"(?:the )?(?:original )?(?:motion picture )?(?:soundtracks?|scores?)(?: album)?",
     r"o ?s ?t",
-    r"bande originale(?: du film)?",
-    r"banda sonora(?: original)?",
-    r"colonna sonora(?: originale)?",
+    r"(?:^|(?<= ))(?:songs|music|themes?|score) from",
+    # Other languages' soundtrack wording, as Discogs titles carry it.
+    r"(?:la )?(?:bande originale|musique originale|musique)(?: du film| de film)?",
+    r"b ?o ?f",
+    r"banda (?:sonora|original)(?: original)?(?: de sonido| de la pelicula)?",
+    r"trilha sonora(?: original)?(?: do filme)?",
+    r"colonna sonora(?: originale)?(?: del film)?",
+    r"(?:original )?filmmusik",
+    r"(?:original )?soundtrack zum film",
+    r"(?:オリジナル )?サウンドトラック",
+    r"(?:映画 )?オリジナル サウンドトラック",
+    r"(?:오리지널 )?사운드트랙",
+    r"(?:电影|電影)?原声(?:带|大碟)?|(?:电影|電影)?原聲(?:帶|大碟)?",
     r"(?:deluxe|expanded|special|collector s|limited|anniversary|remastered|complete|definitive)"
     r"(?: \d+(?:th|st|nd|rd)?)?(?: anniversary)?(?: edition| version)?",
     r"\d+(?:th|st|nd|rd)? anniversary(?: edition)?",
