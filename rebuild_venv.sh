@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Create or refresh the project virtualenv from requirements_stable.txt (and its -r includes).
+#
+# Up to date = the venv's .requirements.sha256 stamp equals the current requirements hash and its
+# python is the runtime manifest's version: then nothing is done. Otherwise the venv is refreshed in
+# place (pip moves changed pins; packages dropped from the requirements stay until --force), or
+# rebuilt from scratch when its python is the wrong version or --force is given. The stamp is
+# removed before installing and written last, so an interrupted build is redone next time.
+#
+# Environment: VENV_DIR (default <project>/.venv), REQUIREMENTS_FILE (default
+# <project>/requirements_stable.txt), PYTHON (interpreter to build with), PIP_VERSION (pip pinned
+# in the venv; empty skips the pip upgrade).
+# Exit codes: 0 up to date or built; 2 usage; 3 no suitable Python; 4 venv creation failed;
+# 5 pip install failed; 6 the requirements file cannot be read.
+set -euo pipefail
+
+usage() { echo "usage: $(basename "$0") [--force] [-h]   (env: VENV_DIR, REQUIREMENTS_FILE, PYTHON, PIP_VERSION)"; }
+
+PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV_DIR="${VENV_DIR:-$PROJECT_ROOT/.venv}"
+REQUIREMENTS="${REQUIREMENTS_FILE:-$PROJECT_ROOT/requirements_stable.txt}"
+PIP_VERSION="${PIP_VERSION-24.3.1}"
+HASH_TOOL="$PROJECT_ROOT/scripts/requirements_hash.py"
+STAMP="$VENV_DIR/.requirements.sha256"
+
+force=0
+while (( $# )); do
+    case "$1" in
+        --force) force=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+die() { local code="$1"; shift; echo "rebuild_venv: $*" >&2; exit "$code"; }
+
+# "3.10" for an interpreter that runs, nothing otherwise.
+minor_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true; }
+
+pyenv_root() { pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}"; }
+
+# Any python3 can run the stdlib-only hash tool; the venv's own interpreter is chosen below.
+bootstrap_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3 python3.10 "$(pyenv_root)"/versions/3.*/bin/python3; do
+        [[ -n "$candidate" ]] || continue
+        if [[ -n "$(minor_version "$candidate")" ]]; then echo "$candidate"; return 0; fi
+    done
+    return 1
+}
+
+BOOT_PY="$(bootstrap_python)" || die 3 "no python3 found to read $REQUIREMENTS: install python3 or set PYTHON=/path/to/python3"
+[[ -r "$REQUIREMENTS" ]] || die 6 "cannot read requirements file $REQUIREMENTS"
+want="$("$BOOT_PY" "$HASH_TOOL" --get python "$REQUIREMENTS")" \
+    || die 6 "the runtime manifest included by $REQUIREMENTS declares no '# python: X.Y' line"
+current_hash="$("$BOOT_PY" "$HASH_TOOL" "$REQUIREMENTS")" || die 6 "cannot hash $REQUIREMENTS"
+
+# Two builds of one venv at once (say `make run` and `make test` in two shells) would corrupt it:
+# serialize on the venv's parent folder, then decide.
+mkdir -p "$(dirname "$VENV_DIR")"
+if command -v flock >/dev/null; then
+    exec 8<"$(dirname "$VENV_DIR")"
+    flock -w 1800 8 || die 4 "timed out waiting for another rebuild_venv.sh to finish"
+fi
+
+venv_minor=""
+[[ -x "$VENV_DIR/bin/python" ]] && venv_minor="$(minor_version "$VENV_DIR/bin/python")"
+if (( ! force )) && [[ "$venv_minor" == "$want" && -f "$STAMP" && "$(cat "$STAMP")" == "$current_hash" ]]; then
+    echo "venv up to date (requirements ${current_hash:0:12})"
+    exit 0
+fi
+
+# The interpreter to build with: $PYTHON, else python3.X on PATH, else pyenv's newest 3.X.*.
+find_python() {
+    if [[ -n "${PYTHON:-}" ]]; then
+        [[ "$(minor_version "$PYTHON")" == "$want" ]] && { echo "$PYTHON"; return 0; }
+        echo "PYTHON=$PYTHON is not a runnable Python $want: unset it or point it at one" >&2
+        return 1
+    fi
+    local candidate
+    if candidate="$(command -v "python$want")" && [[ "$(minor_version "$candidate")" == "$want" ]]; then
+        echo "$candidate"; return 0
+    fi
+    while IFS= read -r candidate; do  # newest patch release first
+        [[ "$(minor_version "$candidate")" == "$want" ]] && { echo "$candidate"; return 0; }
+    done < <(printf '%s\n' "$(pyenv_root)/versions/$want".*/bin/"python$want" | sort -V -r)
+    echo "no Python $want found: install it (pyenv install $want) or set PYTHON=/path/to/python$want" >&2
+    return 1
+}
+
+if ! BASE_PY="$(find_python)"; then exit 3; fi
+
+if [[ -e "$VENV_DIR" ]] && { (( force )) || [[ "$venv_minor" != "$want" ]]; }; then
+    # Refuse to delete a folder that is neither a venv nor empty: VENV_DIR may be mistyped.
+    if [[ ! -f "$VENV_DIR/pyvenv.cfg" && -n "$(ls -A "$VENV_DIR")" ]]; then
+        die 4 "$VENV_DIR is not a virtualenv (no pyvenv.cfg): not deleting it; fix VENV_DIR"
+    fi
+    if (( force )); then reason="--force"; else reason="its python is ${venv_minor:-missing}, want $want"; fi
+    echo "removing $VENV_DIR ($reason)"
+    # Moved aside first so a half-deleted venv is never taken for a venv; `make clean` removes leftovers.
+    stale="$VENV_DIR.old.$$"
+    mv "$VENV_DIR" "$stale"
+    rm -rf "$stale"
+fi
+
+if [[ ! -x "$VENV_DIR/bin/python" ]]; then
+    echo "creating $VENV_DIR with $BASE_PY"
+    "$BASE_PY" -m venv "$VENV_DIR" || die 4 "could not create $VENV_DIR with $BASE_PY (is its venv/ensurepip module installed?)"
+fi
+
+rm -f "$STAMP"
+pip=("$VENV_DIR/bin/python" -m pip install --disable-pip-version-check --quiet)
+if [[ -n "$PIP_VERSION" ]]; then
+    "${pip[@]}" "pip==$PIP_VERSION" || die 5 "could not install pip==$PIP_VERSION into $VENV_DIR (network?); rerun when fixed"
+fi
+echo "installing $REQUIREMENTS into $VENV_DIR"
+"${pip[@]}" -r "$REQUIREMENTS" || die 5 "pip install -r $REQUIREMENTS failed (see above); the venv is left unstamped, rerun when fixed"
+
+printf '%s\n' "$current_hash" > "$STAMP.tmp"
+mv "$STAMP.tmp" "$STAMP"
+echo "venv ready: $VENV_DIR (python $want, requirements ${current_hash:0:12})"

@@ -1,0 +1,269 @@
+"""Append-only run log: one Markdown table row per pipeline run, sync or deploy, in `sync_log.md`.
+
+    python -m scripts.sync_log append --action run --result ok --duration 12.3 [--details TEXT] [--log FILE]
+    python -m scripts.sync_log tail [-n 10] [--log FILE]
+
+The log file is the `--log` argument, else env SYNC_LOG, else `sync_log.md` at the project root.
+Columns: UTC time, host, git commit (short; `-dirty` when tracked files other than the log itself
+are modified; `unknown` outside git), action, result, requirements hash (12 characters), Python,
+Spark (installed pyspark version or `-`), Java, duration in seconds, details.
+
+Standard library only (run_pipeline_safe.sh may log with the system python3 when the venv is
+broken). Appends hold an exclusive `fcntl.flock` on the log, so concurrent writers neither
+interleave rows nor both write the header. A row that would contain the value of TMDB_API_TOKEN,
+TMDB_API_KEY or DISCOGS_TOKEN (from the environment or `.env`) is refused: nothing is written and
+the CLI exits 3.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SECRET_ENV_VARS = ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN")
+COLUMNS = ("time (UTC)", "host", "commit", "action", "result", "requirements", "python", "spark",
+           "java", "duration (s)", "details")
+HEADER = (
+    "# Sync log\n"
+    "\n"
+    "One row per pipeline run, sync or deploy, appended by `scripts/sync_log.py`"
+    " (`make log` shows the latest). Never edit rows by hand; secrets are never written here.\n"
+    "\n"
+    "| " + " | ".join(COLUMNS) + " |\n"
+    "|" + "---|" * len(COLUMNS) + "\n"
+)
+_SEPARATOR_RE = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+
+
+class SecretInLogError(ValueError):
+    """A cell would have written a secret's value into the log; the message names the variable only."""
+
+
+def default_log_path(project_root: Path = PROJECT_ROOT) -> Path:
+    """env SYNC_LOG, else `<project_root>/sync_log.md`."""
+    return Path(os.environ.get("SYNC_LOG") or project_root / "sync_log.md")
+
+
+def escape_cell(value: object) -> str:
+    """Make `value` safe inside one Markdown table cell: `|` escaped, line breaks as `<br>`."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("|", "\\|").replace("\n", "<br>")
+    text = "".join(ch if ch >= " " or ch == "\t" else " " for ch in text).replace("\t", " ")
+    return text.strip() or "-"
+
+
+def _dotenv_values(path: Path) -> Dict[str, str]:
+    """Minimal `.env` reader (KEY=VALUE, `export`, quotes, comments) so the guard needs no packages."""
+    values: Dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+        return values
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip()
+        if key.startswith("export "):
+            key = key[len("export "):].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = re.sub(r"\s+#.*$", "", value)
+        values[key] = value
+    return values
+
+
+def secret_values(project_root: Path = PROJECT_ROOT, env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """`{variable: value}` of every secret set in the environment or in `<project_root>/.env`."""
+    env = os.environ if env is None else env
+    merged = _dotenv_values(project_root / ".env")
+    merged.update({k: v for k, v in env.items() if k in SECRET_ENV_VARS})
+    return {name: merged[name] for name in SECRET_ENV_VARS if merged.get(name)}
+
+
+def refuse_secrets(cells: Mapping[str, str], secrets: Mapping[str, str]) -> None:
+    """Raise SecretInLogError when any cell contains a secret's value (escaped or not)."""
+    for column, cell in cells.items():
+        for name, value in secrets.items():
+            if value in cell or escape_cell(value) in cell:
+                raise SecretInLogError(f"refusing to log: the {column!r} cell contains the value of {name}")
+
+
+def _git(project_root: Path, *args: str) -> Optional[str]:
+    try:
+        completed = subprocess.run(["git", "-C", str(project_root), *args], capture_output=True,
+                                   text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def git_commit(project_root: Path, log_path: Optional[Path] = None) -> str:
+    """Short HEAD, `-dirty` when a tracked file other than the log is modified, `unknown` outside git."""
+    commit = _git(project_root, "rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown"
+    # The log is itself a tracked file that every append modifies: it must not make the tree "dirty".
+    pathspec = ["--", "."]
+    if log_path is not None:
+        try:
+            pathspec.append(f":(exclude){Path(log_path).resolve().relative_to(Path(project_root).resolve())}")
+        except ValueError:
+            pass
+    status = _git(project_root, "status", "--porcelain", "--untracked-files=no", *pathspec)
+    if status is None:
+        return commit
+    return f"{commit}-dirty" if status else commit
+
+
+def requirements_hash12(project_root: Path) -> str:
+    """First 12 hex digits of the requirements hash (env REQUIREMENTS_FILE honoured), `-` if unreadable."""
+    try:
+        from scripts.requirements_hash import RequirementsError, requirements_hash
+    except ImportError:
+        return "-"
+    path = Path(os.environ.get("REQUIREMENTS_FILE") or Path(project_root) / "requirements_stable.txt")
+    try:
+        return requirements_hash(path)[:12]
+    except (RequirementsError, OSError):
+        return "-"
+
+
+@lru_cache(maxsize=1)
+def spark_version() -> str:
+    """Installed pyspark version, `-` when this interpreter has none (metadata only: no JVM start)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pyspark")
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def java_label() -> str:
+    """The version of the java Spark would use (JAVA_HOME first, else PATH), `-` when absent."""
+    try:
+        from scripts.env_check import java_version
+    except ImportError:
+        return "-"
+    found = java_version()
+    return found[0] if found else "-"
+
+
+def format_row(cells: List[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def append_entry(action: str, result: str, duration_s: float, details: str = "",
+                 log_path: Optional[Path] = None, project_root: Path = PROJECT_ROOT) -> str:
+    """Append one row to the log (creating it with its header when missing) and return the row.
+
+    Raises:
+        SecretInLogError: a cell contains a secret's value; nothing is written.
+    """
+    project_root = Path(project_root)
+    log_path = Path(log_path) if log_path is not None else default_log_path(project_root)
+    values = {
+        "time (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "host": socket.gethostname(),
+        "commit": git_commit(project_root, log_path),
+        "action": action,
+        "result": result,
+        "requirements": requirements_hash12(project_root),
+        "python": platform.python_version(),
+        "spark": spark_version(),
+        "java": java_label(),
+        "duration (s)": f"{float(duration_s):.1f}",
+        "details": details,
+    }
+    cells = {column: escape_cell(values[column]) for column in COLUMNS}
+    refuse_secrets(cells, secret_values(project_root))
+    row = format_row([cells[column] for column in COLUMNS])
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            prefix = b""
+            if size == 0:
+                prefix = HEADER.encode("utf-8")
+            else:
+                handle.seek(size - 1)
+                if handle.read(1) != b"\n":
+                    prefix = b"\n"
+            handle.write(prefix + row.encode("utf-8") + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return row
+
+
+def tail_entries(n: int = 10, log_path: Optional[Path] = None) -> List[str]:
+    """The last `n` rows of the table (header and separator excluded); [] when there is no log."""
+    log_path = Path(log_path) if log_path is not None else default_log_path()
+    try:
+        lines = log_path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    rows: List[str] = []
+    in_table = False
+    for line in lines:
+        if _SEPARATOR_RE.match(line.strip()):
+            in_table = True
+            continue
+        if in_table and line.startswith("|"):
+            rows.append(line)
+    return rows[-n:] if n > 0 else []
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Append to or show the run log (sync_log.md).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    append = sub.add_parser("append", help="append one row")
+    append.add_argument("--action", required=True, help="run, sync, deploy, ...")
+    append.add_argument("--result", required=True, help="ok, or failed (exit N)")
+    append.add_argument("--duration", type=float, required=True, help="seconds")
+    append.add_argument("--details", default="", help="free text (no secrets)")
+    append.add_argument("--log", type=Path, help="log file (default: env SYNC_LOG, else sync_log.md)")
+    tail = sub.add_parser("tail", help="print the last rows")
+    tail.add_argument("-n", type=int, default=10, help="how many rows (default 10)")
+    tail.add_argument("--log", type=Path, help="log file (default: env SYNC_LOG, else sync_log.md)")
+    args = parser.parse_args(argv)
+
+    if args.command == "append":
+        try:
+            print(append_entry(args.action, args.result, args.duration, args.details, log_path=args.log))
+        except SecretInLogError as exc:
+            print(f"sync_log: {exc}", file=sys.stderr)
+            return 3
+        except OSError as exc:
+            print(f"sync_log: cannot write the log: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    rows = tail_entries(args.n, log_path=args.log)
+    if not rows:
+        print(f"no entries in {args.log or default_log_path()}")
+        return 0
+    print(HEADER.split("\n\n")[-1].rstrip("\n"))
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
