@@ -1,0 +1,74 @@
+"""Step 02: Discogs JSON and dump sources to bronze, dump conversion reused when unchanged."""
+import gzip
+import json
+import shutil
+
+import pytest
+
+from scripts.settings import load_settings
+from scripts_spark import storage
+from scripts_spark.metrics import StepMetrics
+from scripts_spark.step_01_extract_tmdb import MissingInputError
+from scripts_spark.step_02_extract_discogs import extract_discogs, run
+from tests.scripts_spark.helpers import lines, master, release
+
+
+def test_release_columns_year_from_released_and_no_master(spark):
+    body = release(5, "Unrest (Original Motion Picture Soundtrack)", 0, master_id=None, artists=["Bear McCreary"])
+    body["released"] = "2017-09-00"
+    body["master_id"] = 0       # the 2025 dump writes 0 for "no master"
+    bronze_df, quarantine_df = extract_discogs(lines(spark, [body, {"id": None, "title": "x"}]), "releases")
+    row = bronze_df.collect()[0]
+    assert (row.release_id, row.master_id, row.year, row.country) == (5, None, 2017, "US")
+    assert [a.name for a in row.artists] == ["Bear McCreary"]
+    assert [q.reason for q in quarantine_df.collect()] == ["missing id"]
+
+
+def test_master_year_zero_is_unknown(spark):
+    bronze_df, _ = extract_discogs(lines(spark, [master(7, "Brigadoon", 0, ["Shirley Jones (2)"])]), "masters")
+    assert [(r.master_id, r.year, r.main_release_id) for r in bronze_df.collect()] == [(7, None, None)]
+
+
+def _write_jsonl_gz(path, records):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+
+
+@pytest.mark.realdata
+def test_run_on_real_dump_and_api_bodies(spark, shared_data, tmp_path):
+    raw = tmp_path / "raw" / "discogs"
+    raw.mkdir(parents=True)
+    for kind in ("masters", "releases"):
+        shutil.copy(shared_data / "discogs_dump_xml" / f"discogs_20200806_{kind}.xml.gz", raw)
+    api_release = json.loads((shared_data / "discogs_api_json" / "joalla_discogs_client" / "discogs_client" /
+                              "tests" / "res" / "releases" / "1.json").read_text())
+    _write_jsonl_gz(raw / "api_releases_1.jsonl.gz", [api_release, api_release])   # a duplicate fetch
+    layers = storage.Layers(str(tmp_path))
+    settings = load_settings({"DATA_ROOT": str(tmp_path)})
+
+    step = StepMetrics("02")
+    run(spark, layers, step, settings)
+    masters = spark.read.parquet(layers.bronze("discogs_masters"))
+    releases = spark.read.parquet(layers.bronze("discogs_releases"))
+    star_trek = masters.filter("master_id = 129711").collect()[0]
+    assert (star_trek.title, star_trek.year, star_trek.main_release_id) == \
+        ("Star Trek (Music From The Motion Picture)", 2009, 1750386)
+    assert [a.name for a in star_trek.artists] == ["Michael Giacchino"]
+    # The API release (id 1, not a soundtrack, outside the dump subset) is ingested once.
+    assert releases.filter("release_id = 1").count() == 1
+    assert step.details["dump_files_converted"] == 2
+    assert step.details["dump_records_seen"] == 2000
+    assert step.rows_out == {"discogs_masters": 28, "discogs_releases": 37}
+
+    # A second run reuses the conversions and gives the same tables.
+    again = StepMetrics("02")
+    run(spark, layers, again, settings)
+    assert again.details["dump_files_converted"] == 0
+    assert again.rows_out == step.rows_out and again.quarantined == step.quarantined
+
+
+def test_missing_input_is_a_clear_error(spark, tmp_path):
+    with pytest.raises(MissingInputError, match="no Discogs input"):
+        run(spark, storage.Layers(str(tmp_path)), StepMetrics("02"), load_settings({"DATA_ROOT": str(tmp_path)}))
