@@ -32,6 +32,11 @@ VARIOUS_ARTIST_ID = 194
 COMPOSER_ROLE_PATTERN = r"(?i)(compos|music by|score|written-by|written by|songwriter|original music)"
 
 
+# Vectorized wrappers of the pure functions in text_norm (tested there, value by value).
+def _list(value) -> list:
+    return list(value) if value is not None else []
+
+
 @pandas_udf(T.StringType())
 def title_key_udf(titles: pd.Series) -> pd.Series:
     return titles.map(text_norm.title_key, na_action="ignore")
@@ -39,59 +44,32 @@ def title_key_udf(titles: pd.Series) -> pd.Series:
 
 @pandas_udf(T.StringType())
 def main_title_key_udf(titles: pd.Series) -> pd.Series:
-    """Key of the title before its subtitle; null when the title has no subtitle."""
-    def key(title: str) -> Optional[str]:
-        main = text_norm.main_title(title)
-        return text_norm.title_key(main) if main != title.strip() else None
-
-    return titles.map(key, na_action="ignore")
+    return titles.map(text_norm.main_title_key, na_action="ignore")
 
 
 @pandas_udf(T.ArrayType(T.StringType()))
 def person_keys_udf(names: pd.Series) -> pd.Series:
-    def keys(values) -> list[str]:
-        out = sorted({text_norm.person_name(v) for v in values if v} - {""})
-        return out
-
-    return names.map(lambda v: keys(v) if v is not None else [])
+    return names.map(text_norm.person_keys, na_action=None)
 
 
 @pandas_udf(T.ArrayType(T.StringType()))
 def album_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
-    return pd.Series([
-        text_norm.album_title_variants(t, list(a) if a is not None else []) if t else []
-        for t, a in zip(titles, artist_names)
-    ])
+    return pd.Series([text_norm.album_title_variants(t, _list(a)) for t, a in zip(titles, artist_names)])
 
 
 @pandas_udf(T.ArrayType(T.StringType()))
 def album_main_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
-    """Keys of each title piece's main title, for albums titled "Film: Subtitle Of The Album"."""
-    def keys(title: str, artists) -> list[str]:
-        title = text_norm.split_artist_prefix(title, list(artists) if artists is not None else [])
-        out: list[str] = []
-        for piece in title.split(" / "):
-            main = text_norm.main_title(piece)
-            if main == piece.strip():
-                continue
-            key = text_norm.title_key(text_norm.strip_qualifiers(main)[0])
-            if key and key not in out:
-                out.append(key)
-        return out
-
-    return pd.Series([keys(t, a) if t else [] for t, a in zip(titles, artist_names)])
+    return pd.Series([text_norm.album_main_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
 
 
 @pandas_udf(T.BooleanType())
 def has_qualifier_udf(titles: pd.Series) -> pd.Series:
-    return titles.map(lambda t: bool(t) and text_norm.has_soundtrack_qualifier(t))
+    return titles.map(text_norm.has_soundtrack_qualifier, na_action=None)
 
 
 @pandas_udf(T.StringType())
 def album_kind_udf(titles: pd.Series, styles: pd.Series) -> pd.Series:
-    return pd.Series([
-        text_norm.album_kind(t, list(s) if s is not None else []) for t, s in zip(titles, styles)
-    ])
+    return pd.Series([text_norm.album_kind(t, _list(s)) for t, s in zip(titles, styles)])
 
 
 def _sorted_distinct(col: Column) -> Column:

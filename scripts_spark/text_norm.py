@@ -23,8 +23,6 @@ _LATIN_LIKE = ("LATIN", "GREEK", "CYRILLIC")
 
 # Characters that join the letters on both sides instead of separating words.
 _JOINERS = {"*", "·", "•", "'", "’", "‘", "`", "´", "ʼ", "."}
-# Separators inside CJK titles ("オリジナル・サウンドトラック") that split words.
-_CJK_SEPARATORS = {"・", "･"}
 
 _ROMAN = {
     "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9",
@@ -294,3 +292,38 @@ def album_title_variants(title: Optional[str], artist_names: Iterable[str] = ())
 def has_soundtrack_qualifier(title: Optional[str]) -> bool:
     """True when the album title says it is a soundtrack or score (whole words only)."""
     return strip_qualifiers(title)[1]
+
+
+def main_title_key(title: Optional[str]) -> Optional[str]:
+    """Key of the title before its subtitle ("Léon: The Professional" -> "leon"); None without subtitle."""
+    if not title:
+        return None
+    main = main_title(title)
+    return title_key(main) if main != title.strip() else None
+
+
+def person_keys(names: Optional[Iterable[Optional[str]]]) -> list[str]:
+    """Sorted distinct normalized person names, empty ones left out."""
+    if names is None:
+        return []
+    return sorted({person_name(n) for n in names if n} - {""})
+
+
+def album_main_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+    """Keys of each title piece's main title, for albums titled "Film: Subtitle Of The Album".
+
+    "Guardians of the Galaxy: Awesome Mix Vol. 1" -> ["guardians of the galaxy"]; a piece
+    without subtitle gives nothing (its full key is already in `album_title_variants`).
+    """
+    if not title:
+        return []
+    title = split_artist_prefix(title, list(artist_names))
+    keys: list[str] = []
+    for piece in title.split(" / "):
+        main = main_title(piece)
+        if main == piece.strip():
+            continue
+        key = title_key(strip_qualifiers(main)[0])
+        if key and key not in keys:
+            keys.append(key)
+    return keys

@@ -391,8 +391,11 @@ def test_make_paths_are_anchored_at_the_project_root(fake_project: Path, tmp_pat
     run = make(["-n", "-f", makefile, "run", "DATA_ROOT=/srv/films", "STEPS=2-3"], cwd=tmp_path)
     assert f"{fake_project}/run_pipeline_safe.sh --data-root /srv/films --steps 2-3" in run.stdout
     assert f"VENV_DIR={fake_project}/.venv {fake_project}/rebuild_venv.sh" in run.stdout
+    # Without DATA_ROOT, make passes none: the pipeline takes it from .env, else <project>/data.
     default_root = make(["-n", "-f", makefile, "dryrun"], cwd=tmp_path)
-    assert f"--dry-run --data-root {fake_project}/data" in default_root.stdout
+    assert f"cd {fake_project} && {fake_project}/.venv/bin/python -m scripts_spark.pipeline --dry-run" \
+        in default_root.stdout
+    assert "--data-root" not in default_root.stdout
     test = make(["-n", "-f", makefile, "test", "PYTEST_ARGS=-k smoke"], cwd=tmp_path)
     assert (f"cd {fake_project} && {fake_project}/.venv/bin/python -m pytest --cov=scripts_spark --cov=scripts "
             "--cov-report=term --cov-fail-under=80 -k smoke") in test.stdout

@@ -101,3 +101,44 @@ def test_person_name(name, expected):
 ])
 def test_album_kind(title, styles, kind):
     assert tn.album_kind(title, styles) == kind
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("Léon: The Professional", "leon"),
+    ("Star Wars: Episode IV - A New Hope", "star wars"),
+    ("Heat", None),
+    ("", None),
+    (None, None),
+])
+def test_main_title_key(title, expected):
+    assert tn.main_title_key(title) == expected
+
+
+def test_person_keys_sorted_distinct():
+    assert tn.person_keys(["Williams, John", "John Williams (4)", None, "", "Ennio Morricone"]) == \
+        ["ennio morricone", "john williams"]
+    assert tn.person_keys(None) == []
+
+
+@pytest.mark.parametrize("title, artists, expected", [
+    ("Guardians of the Galaxy: Awesome Mix Vol. 1", [], ["guardians of the galaxy"]),
+    ("Hans Zimmer - Interstellar: Expanded Edition", ["Hans Zimmer"], ["interstellar"]),
+    ("Heat (Music From The Motion Picture)", [], []),
+    (None, [], []),
+])
+def test_album_main_keys(title, artists, expected):
+    assert tn.album_main_keys(title, artists) == expected
+
+
+@pytest.mark.parametrize("album, keys", [
+    ("Songs From La Fête À Paris", ["fete a paris"]),
+    ("L'Hiver des anges (Musique Originale Du Film)", ["lhiver des anges"]),
+    ("The Tide Of Angels 오리지널 사운드트랙", ["tide of angels"]),
+    ("La Memoria al amanecer (Banda Original De Sonido)", ["memoria al amanecer"]),
+    ("星の果て サウンドトラック", ["星の果て"]),
+    ("秋の光 オリジナル・サウンドトラック", ["秋の光"]),
+    ("Das Haus im Herbst und wir (Original Filmmusik)", ["haus im herbst und wir"]),
+    ("El Verano de otoño (Banda Sonora Original)", ["verano de otono"]),
+])
+def test_foreign_language_qualifiers(album, keys):
+    assert tn.album_title_variants(album) == keys
