@@ -10,6 +10,7 @@ LOCAL_DATA_ROOT := $(or $(DATA_ROOT),$(PROJECT_ROOT)/data)
 N ?= 10
 STEPS ?= 1-5
 PYTEST_ARGS ?=
+SYNC_ARGS ?=
 # Layers under DATA_ROOT that the pipeline re-creates from raw/ (docs/contracts.md); raw/ is never listed.
 DERIVED_LAYERS := staging bronze silver gold metrics reports
 
@@ -48,8 +49,8 @@ clean-data: ## remove the derived layers under a local DATA_ROOT (staging..repor
 	@test -d $(LOCAL_DATA_ROOT) || { echo "clean-data: $(LOCAL_DATA_ROOT) does not exist: nothing to do"; exit 0; }
 	cd $(LOCAL_DATA_ROOT) && rm -rf $(DERIVED_LAYERS)
 
-sync: ## sync the project to the VM (not implemented yet)
-	@echo "make sync is not implemented yet (see issue 6)"; exit 1
+sync: venv ## pull, rebuild the venvs here and on the VM, prove them identical, run STEPS, log (SYNC_ARGS=--no-run)
+	cd $(PROJECT_ROOT) && VENV_DIR=$(VENV) $(PY) -m scripts.sync $(SYNC_ARGS) -- $(DATA_ROOT_ARG) --steps $(STEPS)
 
 bench: ## run the benchmark, once scripts_spark/bench.py exists
 	@test -e $(PROJECT_ROOT)/scripts_spark/bench.py || test -d $(PROJECT_ROOT)/scripts_spark/bench \

@@ -1,0 +1,587 @@
+"""scripts/sync.py (`make sync`) and scripts/env_report.py, against a real OpenSSH server on 127.0.0.1.
+
+The "VM" is a temp folder reached through a test sshd (tests/scripts/sshd_fixture.py) with its own
+host key and authorized client key; the project is really rsynced there and the env report really
+runs there over ssh. To stay fast and offline, the VM's venv rebuild (SYNC_REMOTE_REBUILD) is a
+script that makes a pip-less venv whose packages are the local .venv's (a .pth file), plus any fake
+distributions a test wants to differ; the local rebuild and the pipeline are stand-ins
+(SYNC_LOCAL_REBUILD, SYNC_PIPELINE_CMD), so no Spark runs and the real .venv is never touched. The
+pull stage is exercised on temp git repositories, never on the working tree. Every test logs to a
+temp SYNC_LOG.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+from scripts import env_report, sync
+from scripts.env_report import build_report, compare_reports
+from scripts.sync import Masker, Runner, StageResult, log_details, stage_pull
+from tests.scripts.sshd_fixture import TestSshd, free_port, generate_key, sshd_unavailable_reason
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_VENV = PROJECT_ROOT / ".venv"
+FAKE_TOKEN = "fake-discogs-token-0d41c7a9e3"
+ISOLATED_VARS = ("VM_HOST", "VM_PORT", "VM_USER", "VM_KEY_FILE", "VM_PROJECT_DIR", "VM_KNOWN_HOSTS", "VM_PYTHON",
+                 "VM_CONNECT_TIMEOUT", "SYNC_REMOTE_REBUILD", "SYNC_LOCAL_REBUILD", "SYNC_PIPELINE_CMD",
+                 "TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN", "REQUIREMENTS_FILE", "VENV_DIR")
+SYNC_ARGS = ["--no-pull", "--env-file", os.devnull]  # the working tree is never pulled by a test
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def log_rows(path: Path) -> List[List[str]]:
+    if not path.exists():
+        return []
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| ") and not line.startswith("| time (UTC)")]
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", row[1:-1])] for row in rows]
+
+
+def local_site_packages() -> Path:
+    return next((LOCAL_VENV / "lib").glob("python3*/site-packages"))
+
+
+def local_base_python() -> str:
+    """The interpreter the local .venv was made from (its pyvenv.cfg `home`)."""
+    config = dict(line.split(" = ", 1) for line in (LOCAL_VENV / "pyvenv.cfg").read_text().splitlines()
+                  if " = " in line)
+    version = ".".join(config["version"].split(".")[:2])
+    return str(Path(config["home"]) / f"python{version}")
+
+
+def write_fake_remote_rebuild(path: Path, vm_only: Optional[Dict[str, str]] = None) -> str:
+    """A stand-in for the VM's ./rebuild_venv.sh, run there in VM_PROJECT_DIR; returns the command.
+
+    It builds `.venv` without pip whose packages are the local venv's (through a .pth file), with the
+    local venv's requirements stamp, then installs `vm_only` as metadata-only distributions that take
+    precedence, as a VM whose pins moved would have them.
+    """
+    stamp = LOCAL_VENV / ".requirements.sha256"
+    lines = [
+        "set -euo pipefail",
+        f"[ -x .venv/bin/python ] || {shlex.quote(local_base_python())} -m venv --without-pip .venv",
+        "site=\"$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')\"",
+        f"echo {shlex.quote(str(local_site_packages()))} > \"$site/local_venv.pth\"",
+        f"if [ -f {shlex.quote(str(stamp))} ]; then cp {shlex.quote(str(stamp))} .venv/.requirements.sha256; fi",
+    ]
+    for name, version in (vm_only or {}).items():
+        info = f"\"$site\"/{name}-{version}.dist-info"
+        lines += [f"mkdir -p {info}",
+                  f"printf 'Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n' > {info}/METADATA"]
+    lines.append("echo 'venv ready (test VM)'")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"bash {shlex.quote(str(path))}"
+
+
+def run_main(capsys: pytest.CaptureFixture, *extra: str) -> tuple:
+    code = sync.main([*SYNC_ARGS, *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No VM, no secrets, stand-in rebuild and pipeline, the sync log in tmp_path; returns the log path."""
+    for name in ISOLATED_VARS:
+        monkeypatch.delenv(name, raising=False)
+    log = tmp_path / "sync_log.md"
+    monkeypatch.setenv("SYNC_LOG", str(log))
+    monkeypatch.setenv("VM_HOST", "")
+    monkeypatch.setenv("VENV_DIR", str(LOCAL_VENV))
+    monkeypatch.setenv("SYNC_LOCAL_REBUILD", "echo 'venv up to date (stand-in)'")
+    monkeypatch.setenv("SYNC_PIPELINE_CMD",
+                       f"{shlex.quote(sys.executable)} -c 'import sys; print(\"fake pipeline\", sys.argv[1:])'")
+    return log
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestSshd]:
+    reason = sshd_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    if not (LOCAL_VENV / "pyvenv.cfg").is_file():
+        pytest.skip("no local .venv to mirror on the test VM (run ./rebuild_venv.sh)")
+    server = TestSshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def vm(sshd: TestSshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the sync at the test sshd, with an empty known_hosts; returns the VM's project folder."""
+    project_dir = tmp_path / "vm" / "soundtracks"
+    for name, value in sshd.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VM_PROJECT_DIR", str(project_dir))
+    monkeypatch.setenv("VM_KNOWN_HOSTS", str(tmp_path / "dot_ssh" / "known_hosts"))  # its folder is made too
+    monkeypatch.setenv("SYNC_REMOTE_REBUILD", write_fake_remote_rebuild(tmp_path / "fake_rebuild.sh"))
+    return project_dir
+
+
+# --- the whole sync over real ssh ---------------------------------------------------------------------
+
+def test_full_sync_copies_rebuilds_proves_parity_runs_and_logs(vm: Path, isolated_env: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCOGS_TOKEN", FAKE_TOKEN)
+    code, out, err = run_main(capsys, "--", "--steps", "1-2")
+    assert code == 0, out + err
+    assert "first connection: host key recorded" in out
+    assert re.search(r"parity\s+ok\s+local and VM identical: python 3\.10\.\d+, java \S+, spark 3\.5\.\d", out)
+    assert "fake pipeline ['--steps', '1-2']" in out
+    assert "venv ready (test VM)" in out, "the VM rebuild ran over ssh and its output was shown"
+
+    # The project arrived, the VM's own venv stayed out of the copy, nothing excluded was sent.
+    assert (vm / "scripts" / "env_report.py").read_bytes() == (PROJECT_ROOT / "scripts" / "env_report.py").read_bytes()
+    assert (vm / ".venv" / "bin" / "python").exists()
+    for excluded in (".git", ".env", "sync_log.md", "logs"):
+        assert not (vm / excluded).exists(), excluded
+    found = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{os.environ['VM_PORT']}", "-f",
+                            str(tmp_path / "dot_ssh" / "known_hosts")], capture_output=True, text=True, timeout=30)
+    assert found.returncode == 0 and " ssh-ed25519 " in found.stdout, "the VM's key was recorded (maybe hashed)"
+
+    rows = log_rows(isolated_env)
+    assert len(rows) == 1 and rows[0][3:5] == ["sync", "ok"]
+    assert "parity ok: local and VM identical" in rows[0][10]
+    assert "vm venv ok: venv ready (test VM)" in rows[0][10]
+    assert "pull skipped: --no-pull given" in rows[0][10]
+
+    # Second sync: the key is known now; a file deleted locally goes from the VM, its data/ stays.
+    (vm / "stale_module.py").write_text("gone locally\n")
+    (vm / "data").mkdir()
+    (vm / "data" / "vm_only.parquet").write_text("the VM's own data\n")
+    code, out, err = run_main(capsys, "--no-run")
+    assert code == 0, out + err
+    assert "first connection" not in out
+    assert not (vm / "stale_module.py").exists()
+    assert (vm / "data" / "vm_only.parquet").exists()
+    assert re.search(r"pipeline\s+skipped --no-run given", out)
+    assert [r[3:5] for r in log_rows(isolated_env)] == [["sync", "ok"], ["sync", "ok"]]
+    assert FAKE_TOKEN not in isolated_env.read_text(encoding="utf-8")
+
+
+def test_a_pin_changed_on_the_vm_is_named_and_fails_the_sync(vm: Path, isolated_env: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_REMOTE_REBUILD", write_fake_remote_rebuild(
+        tmp_path / "drifted_rebuild.sh", vm_only={"pandas": "2.0.0", "left-pad": "1.3.0"}))
+    local_pandas = metadata.version("pandas")
+    code, out, err = run_main(capsys)
+    assert code == 1
+    assert f"DIFFERENT pandas: local {local_pandas}, vm 2.0.0" in out
+    assert "DIFFERENT left-pad: local not installed, vm 1.3.0" in out
+    assert err.strip() == (f"sync FAILED at parity: 2 difference(s) between local and VM: pandas: local "
+                           f"{local_pandas}, vm 2.0.0; left-pad: local not installed, vm 1.3.0")
+    assert "fake pipeline" not in out, "no pipeline run on environments that differ"
+    rows = log_rows(isolated_env)
+    assert rows[0][3:5] == ["sync", "failed (parity)"]
+    assert f"pandas: local {local_pandas}, vm 2.0.0" in rows[0][10]
+    assert "pipeline skipped: an earlier stage failed" in rows[0][10]
+
+
+def test_a_changed_host_key_stops_the_sync(tmp_path: Path, isolated_env: Path, capsys: pytest.CaptureFixture,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    reason = sshd_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = TestSshd(tmp_path / "sshd")
+    try:
+        server.start()
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        known_hosts = tmp_path / "known_hosts"
+        monkeypatch.setenv("VM_KNOWN_HOSTS", str(known_hosts))
+        monkeypatch.setenv("VM_PROJECT_DIR", str(tmp_path / "vm"))
+        monkeypatch.setenv("SYNC_REMOTE_REBUILD", write_fake_remote_rebuild(tmp_path / "fake_rebuild.sh"))
+        first, out, err = run_main(capsys, "--no-run")
+        assert first == 0, out + err
+        recorded = known_hosts.read_text()
+
+        server.restart_with_new_host_key()
+        (tmp_path / "vm" / "scripts" / "env_report.py").unlink()
+        started = time.monotonic()
+        code, out, err = run_main(capsys, "--no-run")
+    finally:
+        server.stop()
+    assert code == 1
+    assert time.monotonic() - started < 10
+    assert err.startswith(f"sync FAILED at vm connect: the host key of 127.0.0.1:{server.port} has CHANGED")
+    assert "ssh-keygen -R" in err and len(err.strip().splitlines()) == 1
+    assert known_hosts.read_text() == recorded, "the recorded key is not replaced"
+    assert not (tmp_path / "vm" / "scripts" / "env_report.py").exists(), "nothing was copied to the impostor"
+    rows = log_rows(isolated_env)
+    assert [r[4] for r in rows] == ["ok", "failed (vm connect)"]
+    assert "has CHANGED" in rows[1][10]
+    assert "vm copy, vm venv, parity, pipeline skipped: an earlier stage failed" in rows[1][10]
+
+
+def test_a_dead_vm_fails_fast_with_a_clear_message(tmp_path: Path, isolated_env: Path,
+                                                   capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if sshd_unavailable_reason():
+        pytest.skip(sshd_unavailable_reason())
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("VM_HOST", "127.0.0.1")
+    monkeypatch.setenv("VM_PORT", str(port))
+    monkeypatch.setenv("VM_PROJECT_DIR", "soundtracks")
+    monkeypatch.setenv("VM_KNOWN_HOSTS", str(tmp_path / "known_hosts"))
+    started = time.monotonic()
+    code, out, err = run_main(capsys)
+    assert time.monotonic() - started < 10
+    assert code == 1
+    assert err.strip() == (f"sync FAILED at vm connect: VM 127.0.0.1:{port} unreachable: ssh: connect to host "
+                           f"127.0.0.1 port {port}: Connection refused")
+    assert "fake pipeline" not in out
+    rows = log_rows(isolated_env)
+    assert rows[0][3:5] == ["sync", "failed (vm connect)"]
+    assert "Connection refused" in rows[0][10]
+
+
+def test_a_failed_install_on_the_vm_stops_the_sync(vm: Path, isolated_env: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_REMOTE_REBUILD", "echo 'installing...'; echo 'pip install failed: no network' >&2; exit 5")
+    code, out, err = run_main(capsys)
+    assert code == 1
+    assert err.strip() == "sync FAILED at vm venv: VM venv rebuild failed (exit 5): pip install failed: no network"
+    assert "    vm| installing..." in out
+    rows = log_rows(isolated_env)
+    assert rows[0][4] == "failed (vm venv)"
+    assert "parity, pipeline skipped: an earlier stage failed" in rows[0][10]
+
+
+def test_a_wrong_key_is_refused_with_a_hint(vm: Path, sshd: TestSshd, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VM_KEY_FILE", str(generate_key(tmp_path / "not_authorized")))
+    code, _, err = run_main(capsys)
+    assert code == 1
+    assert err.startswith(f"sync FAILED at vm connect: ssh login to {sshd.user}@127.0.0.1:{sshd.port} refused "
+                          "(Permission denied): check VM_USER and VM_KEY_FILE")
+
+
+def test_a_vm_folder_that_is_not_this_project_is_left_alone(vm: Path, capsys: pytest.CaptureFixture) -> None:
+    vm.mkdir(parents=True)
+    (vm / "thesis.tex").write_text("somebody's work\n")
+    code, _, err = run_main(capsys)
+    assert code == 1
+    assert "is not empty and has no rebuild_venv.sh: not syncing into it" in err
+    assert sorted(p.name for p in vm.iterdir()) == ["thesis.tex"]
+
+
+def test_a_missing_env_report_on_the_vm_is_reported(vm: Path, capsys: pytest.CaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VM_PYTHON", "/nonexistent/bin/python")
+    code, _, err = run_main(capsys)
+    assert code == 1
+    assert err.startswith("sync FAILED at parity: env report on the VM failed (exit 127):")
+
+
+# --- without a VM -----------------------------------------------------------------------------------
+
+def test_no_vm_configured_runs_the_local_stages_and_skips_the_vm_ones(isolated_env: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run_main(capsys, "--", "--steps", "3")
+    assert code == 0, err
+    for stage in ("vm connect", "vm copy", "vm venv", "parity"):
+        assert re.search(rf"{stage}\s+skipped no VM configured: VM_HOST is empty", out), stage
+    assert re.search(r"local venv\s+ok\s+venv up to date \(stand-in\)", out)
+    assert "fake pipeline ['--steps', '3']" in out
+    rows = log_rows(isolated_env)
+    assert rows[0][3:5] == ["sync", "ok"]
+    assert "vm connect, vm copy, vm venv, parity skipped: no VM configured: VM_HOST is empty" in rows[0][10]
+
+
+def test_a_failing_pipeline_or_local_rebuild_fails_the_sync(isolated_env: Path, capsys: pytest.CaptureFixture,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMDB_API_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("SYNC_PIPELINE_CMD", f"sh -c 'echo step 2 failed with {FAKE_TOKEN}; exit 3'")
+    code, out, err = run_main(capsys)
+    assert code == 1
+    assert err.strip() == "sync FAILED at pipeline: pipeline failed (exit 3): step 2 failed with ***"
+    assert FAKE_TOKEN not in out + err + isolated_env.read_text(encoding="utf-8")
+
+    monkeypatch.setenv("SYNC_LOCAL_REBUILD", "sh -c 'echo no Python 3.10 found >&2; exit 3'")
+    code, out, err = run_main(capsys)
+    assert code == 1
+    assert err.strip() == "sync FAILED at local venv: local rebuild_venv.sh failed (exit 3): no Python 3.10 found"
+    assert [r[4] for r in log_rows(isolated_env)] == ["failed (pipeline)", "failed (local venv)"]
+
+
+@pytest.mark.parametrize("variables, message", [
+    ({"VM_HOST": "vm.example.invalid"}, "VM_HOST is set but VM_PROJECT_DIR is empty"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "~"}, "VM_PROJECT_DIR='~' must be a folder of its own"),
+    ({"VM_HOST": "-oProxyCommand=x", "VM_PROJECT_DIR": "p"}, "is not a host name or address"),
+    ({"VM_HOST": "vm.example.invalid", "VM_USER": "a b", "VM_PROJECT_DIR": "p"}, "VM_USER='a b' is not a user"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_KEY_FILE": "/nonexistent/key"},
+     "VM_KEY_FILE=/nonexistent/key does not exist"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PORT": "ssh"}, "VM_PORT='ssh' is not a whole number"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_CONNECT_TIMEOUT": "0"},
+     "VM_CONNECT_TIMEOUT='0' is not a positive whole number"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_PYTHON": "py; rm -rf ~"},
+     "VM_PYTHON='py; rm -rf ~' must be a plain path"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_KNOWN_HOSTS": "/tmp/a b"}, "contains white space"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "PATH": "/nonexistent"}, "ssh not found on PATH"),
+])
+def test_configuration_errors_exit_2_before_anything_runs(variables: Dict[str, str], message: str,
+                                                          isolated_env: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main(capsys)
+    assert code == 2
+    assert err.startswith("sync FAILED at config: ") and message in err
+    assert "fake pipeline" not in out and "venv up to date" not in out
+    assert log_rows(isolated_env)[0][4] == "failed (config)"
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        sync.main(["--bogus"])
+    assert exc.value.code == 2
+
+
+# --- pull stage, on temp repositories -----------------------------------------------------------------
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def commit(repo: Path, name: str, text: str) -> None:
+    (repo / name).write_text(text)
+    git(repo, "add", name)
+    git(repo, "commit", "--quiet", "-m", f"change {name}")
+
+
+@pytest.fixture
+def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dict[str, Path]:
+    """An upstream bare repo, a clone tracking it (`work`), and a second clone to push from (`other`)."""
+    for name, value in (("GIT_AUTHOR_NAME", "Test"), ("GIT_AUTHOR_EMAIL", "test@example.invalid"),
+                        ("GIT_COMMITTER_NAME", "Test"), ("GIT_COMMITTER_EMAIL", "test@example.invalid"),
+                        ("GIT_CONFIG_GLOBAL", os.devnull), ("GIT_CONFIG_NOSYSTEM", "1")):
+        monkeypatch.setenv(name, value)
+    upstream, work, other = tmp_path / "upstream.git", tmp_path / "work", tmp_path / "other"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(upstream))
+    git(tmp_path, "clone", "--quiet", str(upstream), str(work))
+    commit(work, "sync_log.md", "# log\n")
+    git(work, "push", "--quiet", "-u", "origin", "main")
+    git(tmp_path, "clone", "--quiet", str(upstream), str(other))
+    return {"upstream": upstream, "work": work, "other": other}
+
+
+def pull(repo: Path, log: Optional[Path] = None) -> StageResult:
+    return stage_pull(repo, Runner(dict(os.environ), Masker([]), io.StringIO()), log)
+
+
+def test_pull_fast_forwards_a_branch_that_is_behind(repos: Dict[str, Path]) -> None:
+    assert pull(repos["work"]) == StageResult("pull", "ok", "main is up to date with origin/main")
+    commit(repos["other"], "a.py", "x = 1\n")
+    git(repos["other"], "push", "--quiet")
+    assert pull(repos["work"]) == StageResult("pull", "ok", "fast-forwarded main by 1 commit(s) from origin/main")
+    assert (repos["work"] / "a.py").read_text() == "x = 1\n"
+    commit(repos["work"], "b.py", "y = 2\n")
+    assert pull(repos["work"]).reason == "main is up to date with origin/main; 1 local commit(s) not pushed"
+
+
+def test_pull_stops_on_a_dirty_tree_but_not_for_the_log_alone(repos: Dict[str, Path]) -> None:
+    work = repos["work"]
+    (work / "sync_log.md").write_text("# log\n| a row |\n")
+    assert pull(work, work / "sync_log.md").status == "ok", "an appended log row is not a dirty tree"
+    commit(work, "c.py", "z = 3\n")
+    (work / "c.py").write_text("z = 4\n")
+    result = pull(work, work / "sync_log.md")
+    assert result == StageResult("pull", "failed", "working tree has uncommitted changes (1 file(s), e.g. c.py): "
+                                                   "commit or stash them, then sync again")
+
+
+def test_pull_stops_on_a_diverged_branch(repos: Dict[str, Path]) -> None:
+    commit(repos["other"], "theirs.py", "1\n")
+    git(repos["other"], "push", "--quiet")
+    commit(repos["work"], "mine.py", "2\n")
+    result = pull(repos["work"])
+    assert result.status == "failed"
+    assert result.reason == ("main and origin/main have diverged (1 local, 1 upstream commit(s)): rebase or merge "
+                             "by hand, then sync again")
+    assert not (repos["work"] / "theirs.py").exists()
+
+
+def test_pull_is_skipped_without_an_upstream_or_a_checkout(repos: Dict[str, Path], tmp_path: Path) -> None:
+    git(repos["work"], "branch", "--quiet", "--unset-upstream")
+    assert pull(repos["work"]).status == "skipped"
+    assert pull(repos["work"]).reason.startswith("branch main has no upstream: not pulled")
+    git(repos["work"], "checkout", "--quiet", "--detach")
+    assert pull(repos["work"]) == StageResult("pull", "skipped", "detached HEAD: not pulled")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert pull(plain).reason == f"{plain} is not a git checkout: not pulled"
+
+
+def test_pull_reports_a_failed_fetch(repos: Dict[str, Path]) -> None:
+    git(repos["work"], "remote", "set-url", "origin", str(repos["upstream"]) + "-moved")
+    result = pull(repos["work"])
+    assert result.status == "failed" and result.reason.startswith("git fetch failed: ")
+
+
+# --- env_report -------------------------------------------------------------------------------------
+
+def test_env_report_describes_this_interpreter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert env_report.main([]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert report["frozen"]["pytest"] == metadata.version("pytest")
+    assert report["spark"] == report["frozen"].get("pyspark")
+    assert set(report["pins"]) >= {"pyspark", "pandas", "pytest"}
+    assert report["pins"]["pytest"] == metadata.version("pytest")
+    assert re.fullmatch(r"[0-9a-f]{64}", report["requirements_hash"])
+
+    assert env_report.main(["--freeze"]) == 0
+    assert f"pytest=={metadata.version('pytest')}" in capsys.readouterr().out.splitlines()
+
+    monkeypatch.setenv("REQUIREMENTS_FILE", "/nonexistent/requirements.txt")
+    broken = build_report()
+    assert broken["requirements_hash"] is None and broken["pins"] == {} and broken["requirements_error"]
+
+
+def test_compare_reports_names_every_difference_once_in_order() -> None:
+    local = {"format": 1, "python": "3.10.13", "java": "17.0.15", "spark": "3.5.0", "requirements_hash": "a" * 64,
+             "venv_stamp": "a" * 64, "pins": {"pandas": "1.5.3", "pyspark": "3.5.0"},
+             "frozen": {"pandas": "1.5.3", "pyspark": "3.5.0", "pip": "24.3.1", "tqdm": "4.67.1"}}
+    assert compare_reports(local, json.loads(json.dumps(local))) == []
+    vm = {"format": 1, "python": "3.10.12", "java": None, "spark": "3.5.0", "requirements_hash": "a" * 64,
+          "venv_stamp": None, "pins": {"pandas": "2.0.0", "pyspark": "3.5.0"},
+          "frozen": {"pandas": "2.0.0", "pyspark": "3.5.0", "pip": "23.0", "wheel": "0.41.0"}}
+    assert compare_reports(local, vm) == [
+        "python: local 3.10.13, vm 3.10.12",
+        "java: local 17.0.15, vm not found",
+        "venv stamp: local aaaaaaaaaaaa, vm missing",
+        "pandas: local 1.5.3, vm 2.0.0",
+        "pip: local 24.3.1, vm 23.0",
+        "tqdm: local 4.67.1, vm not installed",
+        "wheel: local not installed, vm 0.41.0",
+    ]
+    assert compare_reports({"format": 1}, {"format": 2}, "a", "b")[0] == "report format: a 1, b 2"
+
+
+def test_log_details_group_neighbouring_stages_with_one_outcome() -> None:
+    results = [StageResult("pull", "ok", "up to date"), StageResult("vm copy", "skipped", "no VM"),
+               StageResult("parity", "skipped", "no VM"), StageResult("pipeline", "ok", "done")]
+    assert log_details(results) == "pull ok: up to date; vm copy, parity skipped: no VM; pipeline ok: done"
+
+
+# --- Makefile ---------------------------------------------------------------------------------------
+
+def test_make_sync_calls_the_entry_point() -> None:
+    completed = subprocess.run(["make", "-n", "-C", str(PROJECT_ROOT), "sync", "SYNC_ARGS=--no-run"],
+                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert completed.returncode == 0, completed.stderr
+    assert re.search(r"-m scripts\.sync --no-run", completed.stdout)
+    help_text = subprocess.run(["make", "-C", str(PROJECT_ROOT), "help"], capture_output=True, text=True,
+                               timeout=60).stdout
+    assert re.search(r"^\s+sync\s+.*on the VM, prove them identical", help_text, flags=re.MULTILINE)
+
+
+# --- building blocks --------------------------------------------------------------------------------
+
+def make_target(**overrides: object) -> sync.VmTarget:
+    values = dict(host="vm.example.invalid", port=2222, user="etl", key_file="/keys/id_ed25519",
+                  project_dir="~/soundtracks", known_hosts="/kh/known_hosts", connect_timeout=5,
+                  python=".venv/bin/python", rebuild_cmd="./rebuild_venv.sh")
+    values.update(overrides)
+    return sync.VmTarget(**values)
+
+
+def test_ssh_and_rsync_command_lines_keep_host_key_checking_on() -> None:
+    target = make_target()
+    ssh = target.ssh("true")
+    assert ssh[0] == "ssh" and ssh[-2:] == ["vm.example.invalid", "true"]
+    options = " ".join(ssh)
+    for expected in ("-p 2222", "BatchMode=yes", "StrictHostKeyChecking=accept-new",
+                     "UserKnownHostsFile=/kh/known_hosts", "ConnectTimeout=5", "-i /keys/id_ed25519",
+                     "IdentitiesOnly=yes", "-l etl"):
+        assert expected in options
+    assert "StrictHostKeyChecking=no" not in options
+    rsync = sync.rsync_command(target, PROJECT_ROOT)
+    assert rsync[-2:] == [f"{PROJECT_ROOT}/", "etl@vm.example.invalid:soundtracks/"], "~/ is the login's home"
+    assert rsync[rsync.index("-e") + 1] == shlex.join(["ssh", *target.ssh_options()])
+    assert {"--exclude=/.venv/", "--exclude=/data/", "--exclude=/.env", "--exclude=/.git/"} <= set(rsync)
+    assert target.in_project("./rebuild_venv.sh") == "cd \"$HOME\"/soundtracks && ./rebuild_venv.sh"
+    bare = make_target(host="fd00::5", user=None, key_file=None, project_dir="/srv/soundtracks/")
+    assert bare.rsync_destination() == "[fd00::5]:/srv/soundtracks/"
+    assert "-l" not in bare.ssh_options() and "-i" not in bare.ssh_options()
+    assert bare.in_project("x") == "cd /srv/soundtracks/ && x"
+
+
+@pytest.mark.parametrize("stderr, expected", [
+    ("Host key verification failed.\n", "host key verification failed for vm.example.invalid:2222"),
+    ("etl@vm.example.invalid: Permission denied (publickey).\n", "ssh login to etl@vm.example.invalid:2222 refused"),
+    ("ssh: connect to host vm.example.invalid port 2222: Connection timed out\n",
+     "VM etl@vm.example.invalid:2222 unreachable: ssh: connect to host vm.example.invalid port 2222: Connection "
+     "timed out"),
+    ("ssh: Could not resolve hostname vm.example.invalid: Name or service not known\n", "unreachable: ssh: Could not"),
+    ("bash: line 1: ./rebuild_venv.sh: No such file or directory\n", None),
+])
+def test_ssh_failures_are_told_apart(stderr: str, expected: Optional[str]) -> None:
+    reason = sync.ssh_failure(stderr, make_target())
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason is not None and expected in reason and "\n" not in reason
+
+
+def test_runner_stops_a_command_that_hangs_and_reports_one_that_cannot_start() -> None:
+    out = io.StringIO()
+    runner = Runner(dict(os.environ), Masker([FAKE_TOKEN]), out)
+    started = time.monotonic()
+    done = runner.stream(["sh", "-c", f"echo {FAKE_TOKEN}; exec sleep 30"], timeout=0.5)
+    assert time.monotonic() - started < 10
+    assert done.returncode is None and done.lines == ["***", "timed out after 0.5 s"]
+    assert out.getvalue() == "    | ***\n"
+    assert runner.stream(["/nonexistent/tool"]).returncode == 127
+    assert runner.capture(["sleep", "30"], timeout=0.3) == (None, "", "timed out after 0.3 s")
+    assert runner.capture(["/nonexistent/tool"])[0] == 127
+    assert sync._parse_report(0, "not json", "", "on the VM") == (None,
+                                                                  "env report on the VM printed no JSON: not json")
+    assert sync._parse_report(0, "[1]", "", "locally")[1] == "env report locally printed no JSON object"
+
+
+def test_an_interrupted_sync_is_logged_and_exits_130(isolated_env: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: object) -> StageResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sync, "stage_local_venv", interrupted)
+    code, _, err = run_main(capsys)
+    assert code == 130
+    assert err.strip() == "sync FAILED at local venv: interrupted"
+    row = log_rows(isolated_env)[0]
+    assert row[4] == "failed (local venv)"
+    assert "pipeline skipped: an earlier stage failed" in row[10]
+
+
+def test_an_interrupt_while_a_command_runs_stops_its_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "terminated"
+    runner = Runner(dict(os.environ), Masker([]), io.StringIO())
+    # A real SIGINT to the main thread, as Ctrl-C would send: it interrupts the blocking read.
+    timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        runner.stream(["sh", "-c", f"trap 'touch {marker}; exit 143' TERM; echo started; sleep 30 & wait"],
+                      timeout=60)
+    timer.cancel()
+    assert marker.exists(), "the command was sent TERM and could clean up"
