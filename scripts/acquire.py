@@ -1,0 +1,897 @@
+"""Fill `raw/` from live sources: TMDB and Discogs APIs, a downloaded Discogs dump, the Kaggle CSV pair.
+
+Whatever the source, the result is the `raw/` input contract of docs/contracts.md:
+- `raw/tmdb/api_movies_<UTC stamp>_<seq>.jsonl`: one `/movie/{id}?append_to_response=credits,keywords,
+  external_ids` body per line; `raw/tmdb/_genres.json`: the `/genre/movie/list` body;
+- `raw/discogs/api_masters_<stamp>_<seq>.jsonl` and `api_releases_...jsonl`: `/masters/{id}` and
+  `/releases/{id}` bodies (the Spark step routes on "master"/"release" in the name);
+- `raw/discogs/<dump file>` (+ its CHECKSUM file) for `dump`; `raw/tmdb/kaggle_tmdb_5000.jsonl.gz`
+  for `kaggle`.
+
+Fetches are resumable and incremental. Each folder has a checkpoint `_state.json` (ids fetched per
+day, ids not found, search/discover positions, committed byte length of every part file), replaced
+atomically after each batch (at most every `checkpoint_seconds`). Part files are append-only and a
+new run opens new parts, so later fetches sort later (the Spark step keeps the latest copy of an id).
+On start, bytes a killed run appended after its last checkpoint are re-read: complete lines count as
+fetched, a partial last line is cut off. A re-run fetches only ids not fetched yet, or fetched more
+than `--max-age-days` ago. Files starting with "_" or "." are skipped by the Spark step.
+
+Command line (exit codes: 0 ok, 1 a fetch or check failed, 2 usage error or missing key)::
+
+    python -m scripts.acquire tmdb [--ids 550,13475] [--ids-file F] [--id-export movie_ids_MM_DD_YYYY.json.gz]
+                                   [--from YYYY-MM-DD --to YYYY-MM-DD] [--limit N] [--raw DIR]
+    python -m scripts.acquire discogs [--max-pages N] [--limit N] [--raw DIR]
+    python -m scripts.acquire dump FILE [FILE ...] [--checksum CHECKSUM.txt] [--no-verify] [--raw DIR]
+    python -m scripts.acquire kaggle MOVIES.csv [--credits CREDITS.csv] [--raw DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+
+from tqdm import tqdm
+
+from scripts.discogs_client import SEARCH_TYPES, DiscogsClient, missing_discogs_token_error
+from scripts.http_client import AuthError, FetchError, NotFoundError, RetryPolicy, install_log_redaction, redact
+from scripts.settings import ConfigError, Settings, load_settings
+from scripts.tmdb_client import (
+    EARLIEST_RELEASE,
+    MAX_DISCOVER_PAGES,
+    ExportStats,
+    TmdbClient,
+    iter_export_ids,
+    missing_tmdb_key_error,
+)
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory lock, one fetch at a time is up to the user
+    fcntl = None
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+STATE_FILE = "_state.json"
+LOCK_FILE = "_fetch.lock"
+TMDB_KINDS = {"movies": "api_movies"}
+DISCOGS_KINDS = {"masters": "api_masters", "releases": "api_releases"}
+GENRES_FILE = "_genres.json"
+STATE_VERSION = 1
+
+DateLike = Union[date, str]
+
+
+class StoreBusyError(RuntimeError):
+    """Another fetch holds the lock on this raw folder."""
+
+
+@dataclass
+class FetchTuning:
+    """Knobs of a fetch; the defaults are the real APIs' limits, tests shrink the times.
+
+    `tmdb_rate_per_second` is shared by `tmdb_workers` threads; Discogs runs sequentially at
+    `discogs_max_calls` per `discogs_period` seconds (default 60 a minute with a token).
+    `max_age_days`: re-fetch records older than this (None: never). A finished search or discover
+    walk is walked again when older than `search_max_age_days`. `on_record(kind, id)` is called after
+    each record is written (progress hooks, tests).
+    """
+
+    tmdb_base_url: Optional[str] = None
+    discogs_base_url: Optional[str] = None
+    tmdb_rate_per_second: int = 40
+    tmdb_workers: int = 4
+    discogs_max_calls: Optional[int] = None
+    discogs_period: float = 60.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    safety: float = 0.05
+    checkpoint_seconds: float = 2.0
+    batch_size: int = 100
+    part_records: int = 50_000
+    max_age_days: Optional[float] = None
+    search_max_age_days: float = 7.0
+    max_discover_pages: int = MAX_DISCOVER_PAGES
+    progress: Optional[bool] = None
+    on_record: Optional[Callable[[str, int], None]] = None
+
+
+def _utc_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _age_days(iso_day: Optional[str], today: date) -> float:
+    if not iso_day:
+        return float("inf")
+    try:
+        return (today - date.fromisoformat(iso_day[:10])).days
+    except ValueError:
+        return float("inf")
+
+
+def _atomic_write_json(path: Path, payload) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, ensure_ascii=False, separators=(",", ":"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class RawStore:
+    """Append-only JSON-lines part files of API bodies in one raw folder, with their checkpoint.
+
+    Args:
+        folder: e.g. `raw/tmdb`; created if missing.
+        kinds: record kind -> file prefix, e.g. `{"masters": "api_masters"}`.
+        part_records: start a new part after this many lines.
+        checkpoint_seconds: `checkpoint()` writes at most this often unless forced.
+
+    Use as a context manager: entering locks the folder and repairs what a killed run left;
+    leaving writes a final checkpoint.
+    """
+
+    def __init__(self, folder: Path, kinds: Mapping[str, str], *, part_records: int = 50_000,
+                 checkpoint_seconds: float = 2.0, today: Callable[[], date] = date.today):
+        self.folder = Path(folder)
+        self.kinds = dict(kinds)
+        self.part_records = part_records
+        self.checkpoint_seconds = checkpoint_seconds
+        self._today = today
+        self.state: dict = {}
+        self._fetched: dict[str, dict[int, str]] = {kind: {} for kind in self.kinds}
+        self._missing: dict[str, dict[int, str]] = {kind: {} for kind in self.kinds}
+        self._handles: dict[str, object] = {}
+        self._part_lines: dict[str, int] = {}
+        self._seq = 0
+        self._stamp = _utc_stamp()
+        self._last_checkpoint = 0.0
+        self._lock_handle = None
+        self.repaired = Counter()
+
+    def __enter__(self) -> "RawStore":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        self.state = self._load_state()
+        self._fetched = {kind: self._ungroup(self.state["fetched"].get(kind, {})) for kind in self.kinds}
+        self._missing = {kind: self._ungroup(self.state["missing"].get(kind, {})) for kind in self.kinds}
+        self._reconcile()
+        self.checkpoint(force=True)
+
+    def close(self) -> None:
+        try:
+            if self.state:
+                self.checkpoint(force=True)
+        finally:
+            for handle in self._handles.values():
+                handle.close()
+            self._handles.clear()
+            self._unlock()
+
+    def _lock(self) -> None:
+        if fcntl is None:  # pragma: no cover
+            return
+        handle = open(self.folder / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StoreBusyError(f"another fetch is writing into {self.folder}; wait for it to finish") from None
+        self._lock_handle = handle
+
+    def _unlock(self) -> None:
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    @staticmethod
+    def _ungroup(grouped: Mapping[str, Iterable[int]]) -> dict[int, str]:
+        flat: dict[int, str] = {}
+        for day in sorted(grouped):
+            for record_id in grouped[day]:
+                flat[int(record_id)] = day
+        return flat
+
+    @staticmethod
+    def _group(flat: Mapping[int, str]) -> dict[str, list[int]]:
+        grouped: dict[str, list[int]] = {}
+        for record_id, day in flat.items():
+            grouped.setdefault(day, []).append(record_id)
+        return {day: sorted(ids) for day, ids in sorted(grouped.items())}
+
+    def _load_state(self) -> dict:
+        path = self.folder / STATE_FILE
+        fresh = {"version": STATE_VERSION, "parts": {}, "fetched": {}, "missing": {}, "cursors": {}}
+        if not path.is_file():
+            return fresh
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+                raise ValueError(f"unknown state version {state.get('version') if isinstance(state, dict) else '?'}")
+        except ValueError as exc:
+            aside = path.with_name(f"{STATE_FILE}.unreadable-{_utc_stamp()}")
+            os.replace(path, aside)
+            logger.warning("%s unreadable (%s): kept as %s; rebuilding it from the part files", path, exc, aside.name)
+            return fresh
+        for key, value in fresh.items():
+            state.setdefault(key, value)
+        return state
+
+    def _kind_of(self, name: str) -> Optional[str]:
+        for kind, prefix in self.kinds.items():
+            if name.startswith(prefix + "_") and name.endswith(".jsonl"):
+                return kind
+        return None
+
+    def _reconcile(self) -> None:
+        """Adopt complete lines written after the last checkpoint and cut a partial last line."""
+        parts = self.state["parts"]
+        for path in sorted(self.folder.iterdir()):
+            kind = self._kind_of(path.name)
+            if kind is None or not path.is_file():
+                continue
+            committed = int(parts.get(path.name, 0))
+            size = path.stat().st_size
+            if size < committed:
+                logger.warning("%s is shorter than checkpointed (%d < %d bytes): re-reading it", path, size, committed)
+                committed = 0
+            if size > committed:
+                parts[path.name] = self._scan_tail(path, kind, committed)
+            else:
+                parts[path.name] = size
+
+    def _scan_tail(self, path: Path, kind: str, offset: int) -> int:
+        day = datetime.fromtimestamp(path.stat().st_mtime).date().isoformat()
+        with open(path, "r+b") as handle:
+            handle.seek(offset)
+            good_end = offset
+            while True:
+                line = handle.readline()
+                if not line:
+                    break
+                if not line.endswith(b"\n"):
+                    handle.truncate(good_end)
+                    self.repaired["partial_lines_dropped"] += 1
+                    logger.warning("%s: dropped a partial last line (%d bytes) left by an interrupted fetch",
+                                   path.name, len(line))
+                    break
+                good_end += len(line)
+                try:
+                    record = json.loads(line)
+                    record_id = int(record["id"])
+                except (ValueError, KeyError, TypeError):
+                    self.repaired["unreadable_lines"] += 1
+                    logger.warning("%s: an unreadable complete line at byte %d is left for the Spark step to "
+                                   "quarantine", path.name, good_end - len(line))
+                    continue
+                if record_id not in self._fetched[kind]:
+                    self._fetched[kind][record_id] = day
+                    self._missing[kind].pop(record_id, None)
+                    self.repaired["records_adopted"] += 1
+        return good_end
+
+    def cursor(self, name: str) -> dict:
+        """A named JSON-safe dict saved with the checkpoint (search and discover positions)."""
+        return self.state["cursors"].setdefault(name, {})
+
+    def is_done(self, kind: str, record_id: int, max_age_days: Optional[float] = None) -> bool:
+        """True when `record_id` was fetched (or found missing) and is not older than `max_age_days`."""
+        day = self._fetched[kind].get(record_id) or self._missing[kind].get(record_id)
+        if day is None:
+            return False
+        return max_age_days is None or _age_days(day, self._today()) < max_age_days
+
+    def has(self, kind: str, record_id: int) -> bool:
+        return record_id in self._fetched[kind]
+
+    def count(self, kind: str) -> int:
+        return len(self._fetched[kind])
+
+    def _handle(self, kind: str):
+        handle = self._handles.get(kind)
+        if handle is not None and self._part_lines[kind] < self.part_records:
+            return handle
+        if handle is not None:
+            handle.flush()
+            os.fsync(handle.fileno())
+            self.state["parts"][Path(handle.name).name] = handle.tell()
+            handle.close()
+        while True:
+            self._seq += 1
+            path = self.folder / f"{self.kinds[kind]}_{self._stamp}_{self._seq:04d}.jsonl"
+            if not path.exists():
+                break
+        handle = open(path, "ab")
+        self._handles[kind] = handle
+        self._part_lines[kind] = 0
+        self.state["parts"][path.name] = 0
+        return handle
+
+    def write(self, kind: str, record_id: int, body: Mapping) -> None:
+        """Append one body as a line; `record_id` counts as fetched today."""
+        line = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        self._handle(kind).write(line)
+        self._part_lines[kind] += 1
+        self._fetched[kind][int(record_id)] = self._today().isoformat()
+        self._missing[kind].pop(int(record_id), None)
+
+    def mark_missing(self, kind: str, record_id: int) -> None:
+        """Record that the API has no such id (404), so re-runs do not ask again until stale."""
+        if int(record_id) not in self._fetched[kind]:
+            self._missing[kind][int(record_id)] = self._today().isoformat()
+
+    def checkpoint(self, force: bool = False) -> bool:
+        """Make written lines durable, then replace `_state.json` atomically. Returns True if written."""
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint < self.checkpoint_seconds:
+            return False
+        for handle in self._handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+            self.state["parts"][Path(handle.name).name] = handle.tell()
+        self.state["fetched"] = {kind: self._group(ids) for kind, ids in self._fetched.items()}
+        self.state["missing"] = {kind: self._group(ids) for kind, ids in self._missing.items()}
+        self.state["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _atomic_write_json(self.folder / STATE_FILE, self.state)
+        self._last_checkpoint = now
+        return True
+
+
+def _progress(total: Optional[int], desc: str, unit: str, enabled: Optional[bool]):
+    """A tqdm bar (rate and ETA) on stderr, off when stderr is not a terminal unless forced."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show, dynamic_ncols=True, smoothing=0.1,
+                file=sys.stderr)
+
+
+def _as_date(value: Optional[DateLike], default: date) -> date:
+    if value is None:
+        return default
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for record_id in ids:
+        chunk.append(int(record_id))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _write_genres(client: TmdbClient, folder: Path) -> int:
+    body = client.genres()
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write_json(folder / GENRES_FILE, body)
+    return len(body.get("genres") or [])
+
+
+def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]] = None,
+               id_export: Optional[Path] = None, discover: Optional[tuple[DateLike, DateLike]] = None,
+               limit: Optional[int] = None, tuning: Optional[FetchTuning] = None) -> dict:
+    """Fetch film details into `folder` (raw/tmdb) for explicit ids, an ID export and/or a discover range.
+
+    Each selection is walked in order; ids already in `folder` (and not older than
+    `tuning.max_age_days`) are skipped. `limit` bounds the detail look-ups of this call.
+
+    Returns:
+        counts: `fetched`, `already_had`, `not_found` (+ `not_found_ids`, first 50), `discover_pages`,
+        `discover_splits`, `export_bad_lines`, `genres`, `requests`, `retries`, `seconds`, `folder`.
+
+    Raises:
+        FetchError: a request kept failing; what was written so far is checkpointed.
+    """
+    tuning = tuning or FetchTuning()
+    started = time.monotonic()
+    summary: Counter = Counter()
+    not_found_ids: list[int] = []
+    with RawStore(folder, TMDB_KINDS, part_records=tuning.part_records,
+                  checkpoint_seconds=tuning.checkpoint_seconds) as store:
+        summary["genres"] = _write_genres(client, folder)
+        batches: list[tuple[str, Iterable[list[int]]]] = []
+        total: Optional[int] = None
+        if ids is not None:
+            id_list = [int(i) for i in ids]
+            total = len(id_list)
+            batches.append(("ids", _chunks(id_list, tuning.batch_size)))
+        if id_export is not None:
+            export_stats = ExportStats()
+            export_ids = list(iter_export_ids(Path(id_export), stats=export_stats))
+            summary["export_bad_lines"] = export_stats.bad
+            total = (total or 0) + len(export_ids)
+            batches.append(("export", _chunks(export_ids, tuning.batch_size)))
+        discover_cursor: Optional[dict] = None
+        if discover is not None:
+            start, end = _as_date(discover[0], EARLIEST_RELEASE), _as_date(discover[1], date.today())
+            discover_cursor = store.cursor("discover").setdefault(f"{start.isoformat()}..{end.isoformat()}", {})
+            finished = discover_cursor.get("finished")
+            if finished and _age_days(finished, date.today()) < tuning.search_max_age_days:
+                logger.info("tmdb discover %s..%s finished on %s: not walked again", start, end, finished)
+            else:
+                if finished:
+                    discover_cursor.clear()
+                batches.append(("discover", client.iter_discover(start, end, discover_cursor,
+                                                                 max_pages=tuning.max_discover_pages)))
+                total = None
+        if limit is not None:
+            total = min(total, limit) if total is not None else limit
+
+        def budget() -> Optional[int]:
+            return None if limit is None else max(0, limit - summary["fetched"] - summary["not_found"])
+
+        def fetch_batch(pool: ThreadPoolExecutor, batch: list[int]) -> None:
+            todo = [i for i in dict.fromkeys(batch) if not store.is_done("movies", i, tuning.max_age_days)]
+            summary["already_had"] += len(batch) - len(todo)
+            if budget() is not None:
+                todo = todo[:budget()]
+            futures = [pool.submit(client.movie, movie_id) for movie_id in todo]
+            try:
+                # Written in request order, so a file's line order does not depend on thread timing.
+                for movie_id, future in zip(todo, futures):
+                    try:
+                        body = future.result()
+                    except NotFoundError:
+                        store.mark_missing("movies", movie_id)
+                        summary["not_found"] += 1
+                        if len(not_found_ids) < 50:
+                            not_found_ids.append(movie_id)
+                    else:
+                        store.write("movies", movie_id, body)
+                        summary["fetched"] += 1
+                        if tuning.on_record is not None:
+                            tuning.on_record("movies", movie_id)
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+        bar = _progress(total, "tmdb films", " films", tuning.progress)
+        try:
+            with bar, ThreadPoolExecutor(max_workers=max(1, tuning.tmdb_workers)) as pool:
+                for source, source_batches in batches:
+                    for batch in source_batches:
+                        summary["discover_pages"] += source == "discover"
+                        fetch_batch(pool, batch)
+                        store.checkpoint()
+                        if budget() == 0:
+                            break
+                    if budget() == 0:
+                        break
+        finally:
+            if discover_cursor is not None:
+                summary["discover_splits"] = discover_cursor.get("splits", 0)
+                summary["discover_capped_windows"] = discover_cursor.get("capped_windows", 0)
+            summary.update({f"repaired_{k}": v for k, v in store.repaired.items()})
+    result = dict(summary)
+    result.update(not_found_ids=not_found_ids, requests=client.http.stats["requests"],
+                  retries=client.http.stats["retries"], seconds=round(time.monotonic() - started, 2),
+                  folder=str(folder))
+    logger.info("tmdb: %d films fetched, %d already in %s, %d not found, %d requests, %d retries",
+                result.get("fetched", 0), result.get("already_had", 0), folder, result.get("not_found", 0),
+                result["requests"], result["retries"])
+    if not_found_ids:
+        logger.info("tmdb ids not found (404, skipped): %s", ", ".join(map(str, not_found_ids)))
+    return result
+
+
+def fetch_discogs(client: DiscogsClient, folder: Path, *, genres: Sequence[str], styles: Sequence[str],
+                  max_pages: Optional[int] = None, limit: Optional[int] = None,
+                  tuning: Optional[FetchTuning] = None) -> dict:
+    """Search Discogs for soundtrack masters and releases and fetch their bodies into `folder` (raw/discogs).
+
+    One search per genre x style x type (`master`, `release`), each paged to its end (or
+    `max_pages` pages per search and run). A master is written after its main release, so a master
+    in raw/ always has its main release there too. A release result that belongs to a master is
+    taken as that master (plus main release); a release without master is fetched itself.
+    `limit` bounds the detail look-ups of this call.
+
+    Returns:
+        counts: `masters`, `releases` (written), `already_had`, `not_found` (+ `not_found_ids`, first 50),
+        `search_pages`, `searches_skipped`, `requests`, `retries`, `slowed_by_headers`, `seconds`, `folder`.
+    """
+    tuning = tuning or FetchTuning()
+    started = time.monotonic()
+    summary: Counter = Counter()
+    not_found_ids: list[str] = []
+
+    def budget_left() -> bool:
+        return limit is None or summary["masters"] + summary["releases"] + summary["not_found"] < limit
+
+    with RawStore(folder, DISCOGS_KINDS, part_records=tuning.part_records,
+                  checkpoint_seconds=tuning.checkpoint_seconds) as store:
+        bar = _progress(limit, "discogs albums", " records", tuning.progress)
+
+        def take(kind: str, record_id: int) -> Optional[dict]:
+            """Fetch one body unless done; returns it (None when skipped or missing)."""
+            if store.is_done(kind, record_id, tuning.max_age_days):
+                summary["already_had"] += 1
+                return None
+            if not budget_left():
+                return None
+            try:
+                return client.master(record_id) if kind == "masters" else client.release(record_id)
+            except NotFoundError:
+                store.mark_missing(kind, record_id)
+                summary["not_found"] += 1
+                if len(not_found_ids) < 50:
+                    not_found_ids.append(f"{kind[:-1]} {record_id}")
+                bar.update(1)
+                return None
+
+        def keep(kind: str, record_id: int, body: dict) -> None:
+            store.write(kind, record_id, body)
+            summary[kind] += 1
+            bar.update(1)
+            if tuning.on_record is not None:
+                tuning.on_record(kind, record_id)
+
+        def take_release(release_id: int) -> None:
+            body = take("releases", release_id)
+            if body is not None:
+                keep("releases", release_id, body)
+
+        def take_master(master_id: int) -> None:
+            body = take("masters", master_id)
+            if body is None:
+                return
+            if body.get("main_release"):
+                take_release(int(body["main_release"]))
+            keep("masters", master_id, body)
+
+        with bar:
+            for genre in genres:
+                for style in styles:
+                    for kind in SEARCH_TYPES:
+                        if not budget_left():
+                            break
+                        cursor = store.cursor("search").setdefault(f"{kind}|{genre}|{style}", {})
+                        if cursor.get("completed") and \
+                                _age_days(cursor["completed"], date.today()) < tuning.search_max_age_days:
+                            summary["searches_skipped"] += 1
+                            continue
+                        if cursor.get("completed"):
+                            cursor.clear()
+                        for results in client.iter_search(genre=genre, style=style, kind=kind, cursor=cursor,
+                                                          max_pages=max_pages):
+                            summary["search_pages"] += 1
+                            for result in results:
+                                if not budget_left():
+                                    break
+                                if result.get("type") == "master" and result.get("id"):
+                                    take_master(int(result["id"]))
+                                elif result.get("type") == "release" and result.get("id"):
+                                    if result.get("master_id"):
+                                        take_master(int(result["master_id"]))
+                                    else:
+                                        take_release(int(result["id"]))
+                            store.checkpoint()
+                            if not budget_left():
+                                break
+        summary.update({f"repaired_{k}": v for k, v in store.repaired.items()})
+    result = dict(summary)
+    result.update(not_found_ids=not_found_ids, requests=client.http.stats["requests"],
+                  retries=client.http.stats["retries"], slowed_by_headers=client.http.stats["slowed_by_headers"],
+                  seconds=round(time.monotonic() - started, 2), folder=str(folder))
+    logger.info("discogs: %d masters and %d releases fetched, %d already in %s, %d not found, %d search pages, "
+                "%d requests, %d retries", result.get("masters", 0), result.get("releases", 0),
+                result.get("already_had", 0), folder, result.get("not_found", 0), result.get("search_pages", 0),
+                result["requests"], result["retries"])
+    if not_found_ids:
+        logger.info("discogs ids not found (404, skipped): %s", ", ".join(not_found_ids))
+    return result
+
+
+def require_keys(settings: Settings, sources: Iterable[str]) -> None:
+    """Raise ConfigError (one line naming the .env variable) when a source lacks its credentials."""
+    sources = set(sources)
+    if "tmdb" in sources and not (settings.tmdb_api_token or settings.tmdb_api_key):
+        raise missing_tmdb_key_error()
+    if "discogs" in sources and not settings.discogs_token:
+        raise missing_discogs_token_error()
+
+
+def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[int]] = None,
+            tmdb_id_export: Optional[Path] = None, discover_from: Optional[DateLike] = None,
+            discover_to: Optional[DateLike] = None, discogs_max_pages: Optional[int] = None,
+            limit: Optional[int] = None, sources: Sequence[str] = ("tmdb", "discogs"),
+            tuning: Optional[FetchTuning] = None) -> dict:
+    """Fetch TMDB films and Discogs soundtrack albums into `raw_dir/tmdb` and `raw_dir/discogs`.
+
+    TMDB films come from `tmdb_ids`, `tmdb_id_export` and/or the discover range
+    `discover_from`..`discover_to`; with none of them, the whole catalogue is discovered (bounded by
+    `limit`). Discogs albums come from the soundtrack search of `settings.soundtrack_genres` x
+    `settings.soundtrack_styles`, `discogs_max_pages` pages per search. `limit` bounds detail
+    look-ups per source.
+
+    Returns:
+        `{"tmdb": {...counts}, "discogs": {...counts}}` for the sources fetched.
+
+    Raises:
+        ConfigError: a needed key is not set (the message names the .env variable).
+        FetchError: a request kept failing (AuthError: credentials refused).
+    """
+    tuning = tuning or FetchTuning()
+    unknown = set(sources) - {"tmdb", "discogs"}
+    if unknown:
+        raise ValueError(f"unknown source(s) {sorted(unknown)}: use tmdb and/or discogs")
+    require_keys(settings, sources)
+    raw_dir = Path(raw_dir)
+    summary: dict = {}
+    if "tmdb" in sources:
+        discover = None
+        if discover_from is not None or discover_to is not None or (tmdb_ids is None and tmdb_id_export is None):
+            discover = (discover_from, discover_to)
+        with TmdbClient.from_settings(settings, base_url=tuning.tmdb_base_url,
+                                      rate_per_second=tuning.tmdb_rate_per_second, policy=tuning.policy,
+                                      pool_size=max(1, tuning.tmdb_workers), safety=tuning.safety) as client:
+            summary["tmdb"] = fetch_tmdb(client, raw_dir / "tmdb", ids=tmdb_ids, id_export=tmdb_id_export,
+                                         discover=discover, limit=limit, tuning=tuning)
+    if "discogs" in sources:
+        with DiscogsClient.from_settings(settings, base_url=tuning.discogs_base_url,
+                                         max_calls=tuning.discogs_max_calls, period=tuning.discogs_period,
+                                         policy=tuning.policy, safety=tuning.safety) as client:
+            summary["discogs"] = fetch_discogs(client, raw_dir / "discogs", genres=settings.soundtrack_genres,
+                                               styles=settings.soundtrack_styles, max_pages=discogs_max_pages,
+                                               limit=limit, tuning=tuning)
+    return summary
+
+
+def _listing_checksum_file(path: Path, checksum_file: Optional[Path]) -> Optional[Path]:
+    """The CHECKSUM file that lists `path`'s name: the one given, or one beside `path`."""
+    candidates = [checksum_file] if checksum_file is not None else sorted(
+        p for p in path.parent.iterdir() if p.is_file() and p.name.upper().endswith("CHECKSUM.TXT"))
+    for candidate in candidates:
+        for line in Path(candidate).read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2 and parts[1].strip().lstrip("*") == path.name:
+                return Path(candidate)
+    return None
+
+
+def _place_file(source: Path, target: Path) -> str:
+    """Hard-link `source` as `target` (no copy of a multi-GB dump), or copy across file systems."""
+    if target.exists():
+        if target.samefile(source) or target.stat().st_size == source.stat().st_size:
+            return "already there"
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        os.link(source, tmp)
+        how = "linked"
+    except OSError:
+        shutil.copyfile(source, tmp)
+        how = "copied"
+    os.replace(tmp, target)
+    return how
+
+
+def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optional[Path] = None,
+               verify: bool = True) -> dict:
+    """Put downloaded Discogs dump files into `raw_discogs` after checking their sha256.
+
+    The CHECKSUM file that lists a dump is placed beside it, so the Spark step (which converts the
+    XML) can verify it again. A dump no CHECKSUM file lists is placed with a warning.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        scripts.discogs_dump.ChecksumMismatchError: a file is damaged; nothing of it is placed.
+    """
+    from scripts.discogs_dump import verify_checksum
+
+    raw_discogs = Path(raw_discogs)
+    raw_discogs.mkdir(parents=True, exist_ok=True)
+    result = {"placed": [], "verified": 0, "unverified": 0, "folder": str(raw_discogs)}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"dump file {path} not found")
+        listing = _listing_checksum_file(path, checksum_file)
+        if verify and listing is not None:
+            verify_checksum(path, listing)
+            result["verified"] += 1
+        else:
+            result["unverified"] += 1
+            logger.warning("%s: %s; placed unverified", path.name,
+                           "verification skipped (--no-verify)" if not verify else "no CHECKSUM file lists it")
+        how = _place_file(path, raw_discogs / path.name)
+        if listing is not None:
+            _place_file(listing, raw_discogs / listing.name)
+        logger.info("%s: %s into %s", path.name, how, raw_discogs)
+        result["placed"].append({"file": path.name, "how": how})
+    return result
+
+
+def import_kaggle(movies_csv: Path, raw_tmdb: Path, credits_csv: Optional[Path] = None) -> dict:
+    """Convert the Kaggle TMDB 5000 CSV pair into `raw_tmdb/kaggle_tmdb_5000.jsonl.gz`."""
+    from scripts.import_kaggle_tmdb import import_csv
+
+    summary = import_csv(Path(movies_csv), Path(raw_tmdb), Path(credits_csv) if credits_csv else None)
+    return {"rows": summary.rows, "written": summary.written, "with_credits": summary.with_credits,
+            "bad_rows": len(summary.bad_rows), "folder": str(raw_tmdb)}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def _id_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of ids") from None
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-12-31") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts.acquire",
+                                     description="Fill raw/ from TMDB, Discogs, a Discogs dump or the Kaggle CSV.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{tmdb,discogs,dump,kaggle}")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--raw", type=Path, metavar="DIR", help="the raw/ folder (default: DATA_ROOT/raw)")
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    def fetching(p: argparse.ArgumentParser, rate_help: str) -> None:
+        common(p)
+        p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N detail look-ups this run")
+        p.add_argument("--max-age-days", type=float, metavar="D", help="re-fetch records older than D days")
+        p.add_argument("--rate", type=_positive_int, metavar="N", help=rate_help)
+        p.add_argument("--retries", type=_positive_int, default=6, metavar="N", help="attempts per request (6)")
+        p.add_argument("--backoff", type=float, default=1.0, metavar="S", help="backoff base in seconds (1.0)")
+        p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="read timeout in seconds (30)")
+
+    tmdb = sub.add_parser("tmdb", help="TMDB film details into raw/tmdb")
+    fetching(tmdb, "requests per second (40)")
+    tmdb.add_argument("--ids", type=_id_list, metavar="ID,ID", help="explicit TMDB ids")
+    tmdb.add_argument("--ids-file", type=Path, metavar="FILE", help="a file of TMDB ids (whitespace or commas)")
+    tmdb.add_argument("--id-export", type=Path, metavar="FILE", help="a TMDB daily export movie_ids_MM_DD_YYYY.json.gz")
+    tmdb.add_argument("--from", dest="date_from", type=_iso_date, metavar="DATE",
+                      help="discover from this release date")
+    tmdb.add_argument("--to", dest="date_to", type=_iso_date, metavar="DATE", help="discover up to this date (today)")
+    tmdb.add_argument("--workers", type=_positive_int, default=4, metavar="N", help="parallel requests (4)")
+
+    discogs = sub.add_parser("discogs", help="Discogs soundtrack masters and releases into raw/discogs")
+    fetching(discogs, "requests per minute (60 with a token)")
+    discogs.add_argument("--max-pages", type=_positive_int, metavar="N", help="search pages per search this run")
+
+    dump = sub.add_parser("dump", help="place verified Discogs dump files into raw/discogs")
+    common(dump)
+    dump.add_argument("files", nargs="+", type=Path, metavar="FILE", help="*_masters.xml.gz / *_releases.xml.gz")
+    dump.add_argument("--checksum", type=Path, metavar="FILE", help="the dump's CHECKSUM.txt (default: beside FILE)")
+    dump.add_argument("--no-verify", action="store_true", help="place without checking the sha256")
+
+    kaggle = sub.add_parser("kaggle", help="convert the Kaggle TMDB 5000 CSV pair into raw/tmdb")
+    common(kaggle)
+    kaggle.add_argument("movies_csv", type=Path, metavar="MOVIES.csv")
+    kaggle.add_argument("--credits", type=Path, metavar="CREDITS.csv", help="tmdb_5000_credits.csv (adds composers)")
+    return parser
+
+
+def _raw_dir(args: argparse.Namespace, settings: Settings) -> Path:
+    if args.raw is not None:
+        return args.raw
+    if settings.is_remote_storage:
+        raise ConfigError(f"DATA_ROOT={settings.data_root} is remote storage: pass --raw with a local folder "
+                          "and copy it up afterwards")
+    return Path(settings.data_root) / "raw"
+
+
+def _read_ids_file(path: Path) -> list[int]:
+    if not path.is_file():
+        raise FileNotFoundError(f"ids file {path} not found")
+    return _id_list(path.read_text(encoding="utf-8"))
+
+
+def _tuning(args: argparse.Namespace) -> FetchTuning:
+    policy = RetryPolicy(max_attempts=args.retries, backoff_base=args.backoff, read_timeout=args.timeout)
+    tuning = FetchTuning(policy=policy, max_age_days=args.max_age_days)
+    if args.command == "tmdb":
+        tuning.tmdb_workers = args.workers
+        if args.rate:
+            tuning.tmdb_rate_per_second = args.rate
+    elif args.rate:
+        tuning.discogs_max_calls = args.rate
+    return tuning
+
+
+def _describe(source: str, counts: Mapping) -> str:
+    shown = {k: v for k, v in counts.items() if k not in ("folder", "not_found_ids", "placed") and v}
+    text = ", ".join(f"{k}={v}" for k, v in shown.items())
+    line = f"{source}: {text or 'nothing to do'} -> {counts.get('folder', '')}"
+    if counts.get("not_found_ids"):
+        line += f"\n  not found (404, skipped): {', '.join(map(str, counts['not_found_ids']))}"
+    return line
+
+
+def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = None) -> int:
+    """Command-line entry point; returns 0 ok, 1 a fetch or check failed, 2 usage error or missing key."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on bad arguments
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction(logging.getLogger().handlers)
+    try:
+        settings = settings or load_settings()
+        raw = _raw_dir(args, settings)
+        if args.command == "dump":
+            from scripts.discogs_dump import ChecksumMismatchError
+
+            try:
+                result = place_dump(args.files, raw / "discogs", checksum_file=args.checksum,
+                                    verify=not args.no_verify)
+            except ChecksumMismatchError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            print(_describe("dump", {**result, "placed": None, "files": len(result["placed"])}))
+            return EXIT_OK
+        if args.command == "kaggle":
+            for path in (args.movies_csv, args.credits):
+                if path is not None and not path.is_file():
+                    raise FileNotFoundError(f"{path} not found")
+            result = import_kaggle(args.movies_csv, raw / "tmdb", args.credits)
+            print(_describe("kaggle", result))
+            return EXIT_FAILED if result["bad_rows"] and not result["written"] else EXIT_OK
+        kwargs: dict = {}
+        if args.command == "tmdb":
+            ids = list(args.ids or [])
+            if args.ids_file is not None:
+                ids += _read_ids_file(args.ids_file)
+            if args.id_export is not None and not args.id_export.is_file():
+                raise FileNotFoundError(f"ID export {args.id_export} not found")
+            kwargs = dict(tmdb_ids=ids or None, tmdb_id_export=args.id_export,
+                          discover_from=args.date_from, discover_to=args.date_to)
+        else:
+            kwargs = dict(discogs_max_pages=args.max_pages)
+        summary = acquire(settings, raw, limit=args.limit, sources=(args.command,), tuning=_tuning(args), **kwargs)
+    except (ConfigError, FileNotFoundError, StoreBusyError) as exc:
+        print(f"error: {redact(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except AuthError as exc:
+        print(f"error: {exc}; check the key in .env (TMDB_API_TOKEN / TMDB_API_KEY / DISCOGS_TOKEN)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except FetchError as exc:
+        print(f"error: {exc}; what was fetched is kept, run the same command again to resume", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted: what was fetched is kept, run the same command again to resume", file=sys.stderr)
+        return EXIT_FAILED
+    for source, counts in summary.items():
+        print(_describe(source, counts))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
