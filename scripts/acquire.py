@@ -5,7 +5,7 @@ Whatever the source, the result is the `raw/` input contract of docs/contracts.m
   external_ids` body per line; `raw/tmdb/_genres.json`: the `/genre/movie/list` body;
 - `raw/discogs/api_masters_<stamp>_<seq>.jsonl` and `api_releases_...jsonl`: `/masters/{id}` and
   `/releases/{id}` bodies (the Spark step routes on "master"/"release" in the name);
-- `raw/discogs/<dump file>` (+ its CHECKSUM file) for `dump`; `raw/tmdb/kaggle_tmdb_5000.jsonl.gz`
+- `raw/discogs/<dump file>` (+ its CHECKSUM file) for `dump`; `raw/tmdb/2017_kaggle_tmdb_5000.jsonl.gz`
   for `kaggle`.
 
 Fetches are resumable and incremental. Each folder has a checkpoint `_state.json` (ids fetched per
@@ -723,7 +723,7 @@ def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optio
 
 
 def import_kaggle(movies_csv: Path, raw_tmdb: Path, credits_csv: Optional[Path] = None) -> dict:
-    """Convert the Kaggle TMDB 5000 CSV pair into `raw_tmdb/kaggle_tmdb_5000.jsonl.gz`."""
+    """Convert the Kaggle TMDB 5000 CSV pair into `raw_tmdb/2017_kaggle_tmdb_5000.jsonl.gz`."""
     from scripts.import_kaggle_tmdb import import_csv
 
     summary = import_csv(Path(movies_csv), Path(raw_tmdb), Path(credits_csv) if credits_csv else None)

@@ -96,10 +96,15 @@ def iter_bodies(movies_csv: Path, credits_csv: Optional[Path], summary: ImportSu
 
 
 def import_csv(movies_csv: Path, out_dir: Path, credits_csv: Optional[Path] = None) -> ImportSummary:
-    """Write `out_dir/kaggle_tmdb_5000.jsonl.gz` atomically; return counts."""
+    """Write `out_dir/2017_kaggle_tmdb_5000.jsonl.gz` atomically; return counts.
+
+    The name starts with the data set's year because step 01 keeps, for a film found in several
+    files, the copy from the file whose name sorts last: an API fetch (`api_movies_<date>...`)
+    is newer than this 2017 snapshot and must win.
+    """
     summary = ImportSummary()
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "kaggle_tmdb_5000.jsonl.gz"
+    target = out_dir / "2017_kaggle_tmdb_5000.jsonl.gz"
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
         for body in iter_bodies(movies_csv, credits_csv, summary):

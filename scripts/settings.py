@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -40,6 +41,16 @@ def _as_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return value
 
 
+def _as_date(env: Mapping[str, str], name: str) -> Optional[str]:
+    raw = env.get(name, "")
+    if raw == "":
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a date like 2024-12-31: fix it in .env") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the pipeline and its tools can be configured with."""
@@ -50,6 +61,10 @@ class Settings:
     log_level: str = "INFO"
     sample_films: int = 2000
     sample_seed: int = 42
+    fetch_limit: int = 500
+    discogs_max_pages: int = 2
+    discover_from: Optional[str] = None
+    discover_to: Optional[str] = None
     soundtrack_genres: tuple[str, ...] = DEFAULT_SOUNDTRACK_GENRES
     soundtrack_styles: tuple[str, ...] = DEFAULT_SOUNDTRACK_STYLES
     tmdb_api_token: Optional[str] = field(default=None, repr=False)
@@ -107,6 +122,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         log_level=(merged.get("LOG_LEVEL") or "INFO").upper(),
         sample_films=_as_int(merged, "SAMPLE_FILMS", 2000, minimum=10),
         sample_seed=_as_int(merged, "SAMPLE_SEED", 42),
+        fetch_limit=_as_int(merged, "FETCH_LIMIT", 500, minimum=1),
+        discogs_max_pages=_as_int(merged, "DISCOGS_MAX_PAGES", 2, minimum=1),
+        discover_from=_as_date(merged, "DISCOVER_FROM"),
+        discover_to=_as_date(merged, "DISCOVER_TO"),
         soundtrack_genres=_split_list(merged.get("SOUNDTRACK_GENRES", "")) or DEFAULT_SOUNDTRACK_GENRES,
         soundtrack_styles=_split_list(merged.get("SOUNDTRACK_STYLES", "")) or DEFAULT_SOUNDTRACK_STYLES,
         tmdb_api_token=merged.get("TMDB_API_TOKEN") or None,

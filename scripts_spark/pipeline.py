@@ -56,34 +56,50 @@ def _has_input(folder: str, suffixes: tuple[str, ...]) -> bool:
 
 
 def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str]:
-    """Make sure `raw/` holds input; return what was done ("generated", "present") or None.
+    """Make sure `raw/` holds input; return what was done ("generated", "fetched", "present").
 
-    `auto` uses what is in `raw/` and generates the sample data only when TMDB or Discogs input
-    is missing; `sample` does the same; `api`, `dump` and `kaggle` acquisition is not available
-    yet, so `raw/` must already be populated for them.
+    - `auto` and `sample` use what is in `raw/` and generate the sample data set only when `raw/`
+      has neither TMDB nor Discogs input;
+    - `api` fetches from TMDB and Discogs first (incremental: only what is new since the last
+      fetch; films released DISCOVER_FROM..DISCOVER_TO, at most FETCH_LIMIT details and
+      DISCOGS_MAX_PAGES search pages per run);
+    - `dump` and `kaggle` use files placed with `python -m scripts.acquire dump|kaggle` and never
+      generate anything.
+
+    Raises:
+        ConfigError: input is missing or half present, or a needed API key is not set.
+        FetchError: an API kept failing (from the acquisition clients).
     """
     if settings.is_remote_storage:
         return None  # remote raw data is managed by the user or the acquisition jobs
+    if settings.source == "api":
+        from scripts import acquire
+
+        summary = acquire.acquire(settings, _local(layers.raw()), limit=settings.fetch_limit,
+                                  discogs_max_pages=settings.discogs_max_pages,
+                                  discover_from=settings.discover_from, discover_to=settings.discover_to)
+        logger.info("fetched into %s: %s", layers.raw(), summary)
     has_tmdb = _has_input(layers.raw("tmdb"), (".jsonl", ".jsonl.gz", ".json", ".json.gz"))
     has_discogs = _has_input(layers.raw("discogs"), (".jsonl", ".jsonl.gz", ".xml", ".xml.gz"))
     if has_tmdb and has_discogs:
-        return "present"
+        return "fetched" if settings.source == "api" else "present"
+    if has_tmdb or has_discogs:
+        raise ConfigError(
+            f"{layers.raw()} holds only {'TMDB' if has_tmdb else 'Discogs'} input: add the other source "
+            "(python -m scripts.acquire ...), or empty raw/ to have sample data generated"
+        )
     if settings.source in ("auto", "sample"):
-        if has_tmdb or has_discogs:
-            raise ConfigError(
-                f"{layers.raw()} holds only {'TMDB' if has_tmdb else 'Discogs'} input: add the other source, "
-                "or empty raw/ to have sample data generated"
-            )
         from scripts import generate_sample_data
 
         summary = generate_sample_data.generate(
             _local(layers.raw()), films=settings.sample_films, seed=settings.sample_seed
         )
-        logger.info("generated sample data in %s: %s", layers.raw(), summary)
+        logger.info("generated sample data in %s: %d films, %d masters, %d releases", layers.raw(),
+                    summary.films, summary.masters, summary.releases)
         return "generated"
     raise ConfigError(
-        f"SOURCE={settings.source}: fetching is not available yet; put input files in {layers.raw()} "
-        "(see README 'Input contract') or use SOURCE=auto"
+        f"SOURCE={settings.source} but {layers.raw()} has no input: place it with "
+        f"`python -m scripts.acquire {settings.source} ...` (see README 'Input contract') or use SOURCE=auto"
     )
 
 
@@ -162,6 +178,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a fetch that kept failing: its message is one redacted line
+        print(f"error: acquiring input failed: {exc}", file=sys.stderr)
+        return EXIT_STEP_FAILED
 
     from scripts_spark.session import build_spark
 

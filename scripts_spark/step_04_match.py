@@ -26,16 +26,20 @@ logger = logging.getLogger(__name__)
 NAME = "04_match"
 THRESHOLD = 0.7
 NEAR_MISS_FLOOR = 0.5
+# A title key shared by more films than this ("Love", "Home") is blocked on key and year together,
+# so the candidates of one album stay bounded however large the catalogue grows.
+MAX_FILMS_PER_KEY = 50
 WEIGHTS = {"title": 0.45, "year": 0.30, "composer": 0.25}
 # Title evidence by how the keys met: the film's own title is the strongest.
 TITLE_EVIDENCE = {"title": 1.0, "original_title": 0.95, "film_main_title": 0.85, "album_main_title": 0.85}
 
 
 def film_keys(films_df: DataFrame) -> DataFrame:
-    """(tmdb_id, key, key_source) for every way a film can be named."""
+    """(tmdb_id, film_year, key, key_source) for every way a film can be named."""
     sources = [("title_key", "title"), ("original_title_key", "original_title"), ("main_title_key", "film_main_title")]
     parts = [
-        films_df.select("tmdb_id", F.col(col).alias("key"), F.lit(source).alias("key_source"))
+        films_df.select("tmdb_id", F.col("release_year").alias("film_year"), F.col(col).alias("key"),
+                        F.lit(source).alias("key_source"))
         for col, source in sources
     ]
     out = parts[0]
@@ -45,12 +49,35 @@ def film_keys(films_df: DataFrame) -> DataFrame:
 
 
 def album_keys(albums_df: DataFrame) -> DataFrame:
-    """(album_id, part, key, key_source): full keys per title piece, and main-title keys."""
-    full = albums_df.select("album_id", F.posexplode("title_keys").alias("part", "key")) \
+    """(album_id, album_year, part, key, key_source): full keys per title piece, and main-title keys."""
+    full = albums_df.select("album_id", F.col("year").alias("album_year"),
+                            F.posexplode("title_keys").alias("part", "key")) \
         .withColumn("key_source", F.lit("album_title"))
-    main = albums_df.select("album_id", F.posexplode("main_title_keys").alias("part", "key")) \
+    main = albums_df.select("album_id", F.col("year").alias("album_year"),
+                            F.posexplode("main_title_keys").alias("part", "key")) \
         .withColumn("key_source", F.lit("album_main_title"))
     return full.unionByName(main)
+
+
+def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = MAX_FILMS_PER_KEY) -> DataFrame:
+    """Equi-join film keys with album keys.
+
+    A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
+    the key and the film year, the album being offered to films from two years before to one
+    year after its own year; an album of unknown year gets no candidates through a common key.
+    """
+    sizes = fk.groupBy("key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
+    is_common = F.col("films_with_key") > max_films_per_key
+    fk = fk.join(sizes, on="key", how="inner")
+    ak = ak.join(sizes, on="key", how="inner")
+    rare = fk.filter(~is_common).drop("films_with_key").join(
+        ak.filter(~is_common).drop("films_with_key"), on="key", how="inner"
+    )
+    common_albums = ak.filter(is_common & F.col("album_year").isNotNull()).drop("films_with_key").withColumn(
+        "film_year", F.explode(F.sequence(F.col("album_year") - 2, F.col("album_year") + 1))
+    )
+    common = fk.filter(is_common).drop("films_with_key").join(common_albums, on=["key", "film_year"], how="inner")
+    return rare.unionByName(common)
 
 
 def candidate_pairs(films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
@@ -62,7 +89,7 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
     """
     fk = film_keys(films_df).withColumnRenamed("key_source", "film_key_source")
     ak = album_keys(albums_df).withColumnRenamed("key_source", "album_key_source")
-    joined = fk.join(ak, on="key", how="inner").filter(
+    joined = blocked_key_pairs(fk, ak).filter(
         ~((F.col("film_key_source") == "film_main_title") & (F.col("album_key_source") == "album_main_title"))
     )
     evidence = (
@@ -169,7 +196,8 @@ def match(films_df: DataFrame, albums_df: DataFrame) -> tuple[DataFrame, DataFra
     Returns:
         (matches, near_misses, candidates): matches follow the output contract plus evidence
         columns; near-misses are each album piece's best candidate scoring in
-        [NEAR_MISS_FLOOR, THRESHOLD); candidates are all blocked pairs (for pair completeness).
+        [NEAR_MISS_FLOOR, THRESHOLD); candidates are all blocked (album, film) pairs, for pair
+        completeness and the bound on candidates per album.
     """
     eligible_df = soundtrack_albums(albums_df)
     candidates_df = candidate_pairs(films_df, eligible_df)
@@ -187,7 +215,7 @@ def match(films_df: DataFrame, albums_df: DataFrame) -> tuple[DataFrame, DataFra
     ).select(*_OUTPUT_COLUMNS)
     pairs_df = candidates_df.join(
         eligible_df.select("album_id", "discogs_master_id", "discogs_release_id"), on="album_id", how="inner"
-    ).select("tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
+    ).select("album_id", "tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
     return matches_df, near_df, pairs_df
 
 
@@ -243,7 +271,9 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> dict:
     step.rows_out = {"soundtrack_matches": matches_out.count(),
                      "match_near_misses": spark.read.parquet(layers.gold("match_near_misses")).count()}
     candidates = candidates_df.count()
-    step.details = {"candidate_pairs": candidates, "threshold": THRESHOLD, "weights": WEIGHTS,
+    per_album = candidates_df.groupBy("album_id").count().agg(F.max("count").alias("m")).first()["m"]
+    step.details = {"candidate_pairs": candidates, "max_candidates_per_album": per_album or 0,
+                    "threshold": THRESHOLD, "weights": WEIGHTS,
                     "films_matched": matches_out.select("tmdb_id").distinct().count()}
     truth_df = read_true_pairs(spark, layers)
     if truth_df is None:

@@ -523,5 +523,5 @@ def test_cli_kaggle_imports_the_csv_pair(settings, tmp_path, capsys):
                  str(kaggle / "tmdb_5000_credits.head198.csv"), "--raw", str(raw)], settings=settings)
     assert code == 0
     assert "written=4803" in capsys.readouterr().out
-    with gzip.open(raw / "tmdb" / "kaggle_tmdb_5000.jsonl.gz", "rt", encoding="utf-8") as handle:
+    with gzip.open(raw / "tmdb" / "2017_kaggle_tmdb_5000.jsonl.gz", "rt", encoding="utf-8") as handle:
         assert sum(1 for _ in handle) == 4803

@@ -32,9 +32,59 @@ def test_bad_configuration_exit_code(tmp_path, capsys, monkeypatch):
     assert "SOURCE='ftp'" in capsys.readouterr().err
 
 
-def test_api_source_without_input_is_refused(tmp_path, capsys):
+def test_api_source_without_keys_is_refused(tmp_path, capsys, monkeypatch):
+    for key in ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN"):
+        monkeypatch.setenv(key, "")
+    monkeypatch.setattr("scripts.settings.PROJECT_ROOT", tmp_path)   # no .env with real keys
     assert pipeline.main(["--data-root", str(tmp_path), "--source", "api"]) == 2
-    assert "fetching is not available" in capsys.readouterr().err
+    assert "TMDB_API_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["dump", "kaggle"])
+def test_placed_sources_never_generate(tmp_path, capsys, source):
+    assert pipeline.main(["--data-root", str(tmp_path), "--source", source]) == 2
+    assert f"python -m scripts.acquire {source}" in capsys.readouterr().err
+    assert not (tmp_path / "raw" / "tmdb").exists()
+
+
+def test_half_present_input_is_refused(tmp_path, capsys):
+    (tmp_path / "raw" / "tmdb").mkdir(parents=True)
+    (tmp_path / "raw" / "tmdb" / "films.jsonl").write_text('{"id": 1, "title": "A"}\n')
+    assert pipeline.main(["--data-root", str(tmp_path)]) == 2
+    assert "holds only TMDB input" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_api_source_fetches_then_runs(spark, shared_data, tmp_path, monkeypatch, capsys):
+    """SOURCE=api end to end against the local replay server: fetch, then steps 1-4 on what came."""
+    import functools
+
+    from scripts import acquire
+    from tests.scripts.fake_api_server import FakeApiServer, install_discogs, install_tmdb
+    from tests.scripts.test_acquire import CATALOGUE_2020, discogs_catalogue
+
+    with FakeApiServer(limit=200, discogs_headers=True) as server:
+        install_tmdb(server, catalogue=CATALOGUE_2020)
+        install_discogs(server, discogs_catalogue())
+        monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+        monkeypatch.setenv("DISCOGS_API_BASE", server.url)
+        monkeypatch.setenv("TMDB_API_TOKEN", "test-token-not-a-secret-0001")
+        monkeypatch.setenv("DISCOGS_TOKEN", "test-discogs-token-0002")
+        monkeypatch.setenv("DISCOVER_FROM", "2020-01-01")
+        monkeypatch.setenv("DISCOVER_TO", "2020-12-31")
+        monkeypatch.setattr(acquire, "FetchTuning", functools.partial(
+            acquire.FetchTuning, discogs_max_calls=150, discogs_period=1.0, progress=False))
+        code = pipeline.main(["--data-root", str(tmp_path), "--source", "api", "--steps", "1-4",
+                              "--run-id", "api"])
+        assert not server.violations
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((tmp_path / "metrics" / "run_api.json").read_text())
+    assert metrics["input"] == "fetched"
+    films = spark.read.parquet(str(tmp_path / "bronze" / "tmdb_movies"))
+    assert films.count() == len(CATALOGUE_2020) and films.select("tmdb_id").distinct().count() == films.count()
+    masters = spark.read.parquet(str(tmp_path / "bronze" / "discogs_masters"))
+    assert {r.master_id for r in masters.collect()} == {4242, 129711}   # 7001 answers 404: counted, skipped
+    assert "test-token-not-a-secret-0001" not in (tmp_path / "metrics" / "run_api.json").read_text()
 
 
 def _gold(spark, root, name):

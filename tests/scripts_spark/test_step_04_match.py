@@ -95,3 +95,21 @@ def test_quality_against_truth(spark, matched):
     assert quality["recall"] == round(2 / 3, 4)
     assert quality["precision"] == round(2 / matches_df.count(), 4)
     assert quality["pair_completeness"] == round(2 / 3, 4)
+
+
+def test_common_keys_are_blocked_on_year_too(spark):
+    from scripts_spark.step_04_match import blocked_key_pairs
+
+    fk = spark.createDataFrame(
+        [(i, 1950 + i * 10, "love", "title") for i in range(5)] + [(99, 2001, "heat", "title")],
+        "tmdb_id long, film_year int, key string, film_key_source string",
+    )
+    ak = spark.createDataFrame(
+        [("m1", 1991, 0, "love", "album_title"), ("m2", None, 0, "love", "album_title"),
+         ("m3", 1970, 0, "heat", "album_title")],
+        "album_id string, album_year int, part int, key string, album_key_source string",
+    )
+    pairs = {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(fk, ak, max_films_per_key=2).collect()}
+    # "love" is common: only the film of 1990 (album 1991) is offered, the unknown-year album none;
+    # "heat" is rare: offered whatever the years.
+    assert pairs == {("m1", 4), ("m3", 99)}

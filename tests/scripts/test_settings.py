@@ -1,0 +1,33 @@
+"""Settings: precedence, validation with the variable's name, secrets never shown."""
+import pytest
+
+from scripts.settings import ConfigError, load_settings
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SOURCE=sample\nSAMPLE_FILMS=50\nDISCOGS_TOKEN=from-dotenv-secret\n")
+    settings = load_settings({"SAMPLE_FILMS": "70", "DATA_ROOT": str(tmp_path)}, dotenv_path=dotenv)
+    assert (settings.source, settings.sample_films, settings.discogs_token) == ("sample", 70, "from-dotenv-secret")
+    assert "from-dotenv-secret" not in repr(settings)
+    assert settings.describe()["discogs_token"] == "set"
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"SOURCE": "ftp"}, "SOURCE"),
+    ({"SAMPLE_FILMS": "many"}, "SAMPLE_FILMS"),
+    ({"SAMPLE_FILMS": "3"}, "SAMPLE_FILMS"),
+    ({"DISCOVER_FROM": "2024-13-01"}, "DISCOVER_FROM"),
+    ({"VM_PORT": "0"}, "VM_PORT"),
+])
+def test_bad_values_name_the_variable(tmp_path, env, name):
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env, dotenv_path=tmp_path / "none")
+
+
+def test_remote_data_root_is_kept_as_a_uri(tmp_path):
+    uri = "abfss://soundtracks@account.dfs.core.windows.net/prod"
+    settings = load_settings({"DATA_ROOT": uri, "SOUNDTRACK_STYLES": "Score, Soundtrack"}, dotenv_path=tmp_path / "x")
+    assert settings.data_root == uri and settings.is_remote_storage
+    assert settings.soundtrack_styles == ("Score", "Soundtrack")
+    assert load_settings({"DISCOVER_FROM": "2020-01-01"}, dotenv_path=tmp_path / "x").discover_from == "2020-01-01"
