@@ -29,6 +29,8 @@ STEP_NAMES = {
     5: "05_aggregate",
 }
 EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE = 0, 1, 2
+TMDB_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+DISCOGS_SUFFIXES = (".jsonl", ".jsonl.gz", ".xml", ".xml.gz")
 
 
 def parse_steps(text: str) -> list[int]:
@@ -55,6 +57,23 @@ def _has_input(folder: str, suffixes: tuple[str, ...]) -> bool:
     )
 
 
+def describe_input(settings: Settings, layers: storage.Layers) -> str:
+    """What a run would do for input, without doing it (for --dry-run)."""
+    if settings.is_remote_storage:
+        return f"read from {layers.raw()} (remote storage: not checked without Spark)"
+    has_tmdb = _has_input(layers.raw("tmdb"), TMDB_SUFFIXES)
+    has_discogs = _has_input(layers.raw("discogs"), DISCOGS_SUFFIXES)
+    if settings.source == "api":
+        return "fetch from the TMDB and Discogs APIs, then read raw/"
+    if has_tmdb and has_discogs:
+        return "raw/ has TMDB and Discogs input: used as it is"
+    if has_tmdb or has_discogs:
+        return f"raw/ has only {'TMDB' if has_tmdb else 'Discogs'} input: the run would stop"
+    if settings.source in ("auto", "sample"):
+        return f"raw/ is empty: a sample data set of {settings.sample_films} films would be generated"
+    return f"raw/ is empty and SOURCE={settings.source}: the run would stop"
+
+
 def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str]:
     """Make sure `raw/` holds input; return what was done ("generated", "fetched", "present").
 
@@ -79,8 +98,8 @@ def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str
                                   discogs_max_pages=settings.discogs_max_pages,
                                   discover_from=settings.discover_from, discover_to=settings.discover_to)
         logger.info("fetched into %s: %s", layers.raw(), summary)
-    has_tmdb = _has_input(layers.raw("tmdb"), (".jsonl", ".jsonl.gz", ".json", ".json.gz"))
-    has_discogs = _has_input(layers.raw("discogs"), (".jsonl", ".jsonl.gz", ".xml", ".xml.gz"))
+    has_tmdb = _has_input(layers.raw("tmdb"), TMDB_SUFFIXES)
+    has_discogs = _has_input(layers.raw("discogs"), DISCOGS_SUFFIXES)
     if has_tmdb and has_discogs:
         return "fetched" if settings.source == "api" else "present"
     if has_tmdb or has_discogs:
@@ -168,7 +187,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     if args.dry_run:
         print(f"dry run: configuration valid; steps {steps} would run on {settings.data_root} "
-              f"(source={settings.source}, master={settings.spark_master})")
+              f"(source={settings.source}, master={settings.spark_master}); input: {describe_input(settings, layers)}")
         return EXIT_OK
 
     run = RunMetrics(run_id=args.run_id or new_run_id(), data_root=settings.data_root)

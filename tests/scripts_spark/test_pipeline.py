@@ -22,8 +22,13 @@ def test_parse_steps_rejects(text):
 
 def test_dry_run_starts_no_spark(tmp_path, capsys):
     assert pipeline.main(["--dry-run", "--data-root", str(tmp_path), "--steps", "3-5"]) == 0
-    assert "steps [3, 4, 5]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "steps [3, 4, 5]" in out and "a sample data set of 2000 films would be generated" in out
     assert not (tmp_path / "raw").exists()
+    (tmp_path / "raw" / "discogs").mkdir(parents=True)
+    (tmp_path / "raw" / "discogs" / "x_masters.jsonl").write_text("{}\n")
+    assert pipeline.main(["--dry-run", "--data-root", str(tmp_path)]) == 0
+    assert "only Discogs input: the run would stop" in capsys.readouterr().out
 
 
 def test_bad_configuration_exit_code(tmp_path, capsys, monkeypatch):
