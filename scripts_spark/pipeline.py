@@ -148,11 +148,20 @@ def _run_step(number: int, spark, layers: storage.Layers, settings: Settings, ru
         step.status = "ok"
     except Exception as exc:
         step.status = "failed"
-        step.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        step.error = one_line(exc)
         raise
     finally:
         step.seconds = round(time.monotonic() - started, 2)
         logger.info("step %s %s in %.1fs", step.step, step.status, step.seconds)
+
+
+def one_line(exc: BaseException) -> str:
+    """A one-line reason for a failure. Spark errors carry a Python or JVM traceback whose first line
+    is often empty: the last "SomeError: message" line is the one that says what happened."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [line for line in lines if line.split(":", 1)[0].endswith(("Error", "Exception")) and ":" in line]
+    reason = causes[-1] if causes else (lines[0] if lines else "")
+    return f"{type(exc).__name__}: {reason}"[:500]
 
 
 def build_parser() -> argparse.ArgumentParser:

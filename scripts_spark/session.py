@@ -8,6 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import Mapping, Optional
 
 from pyspark.sql import SparkSession
@@ -70,5 +73,24 @@ def build_spark(
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if master and not master.startswith("local") and not is_databricks():
+        # Executors on a cluster start Python workers elsewhere: ship this project's packages,
+        # which pandas UDFs import there. (On Databricks the job installs them as a library.)
+        spark.sparkContext.addPyFile(str(package_archive()))
     logger.info("Spark %s started (master=%s)", spark.version, spark.sparkContext.master)
     return spark
+
+
+_PACKAGES = ("scripts", "scripts_spark")
+
+
+def package_archive(folder: Optional[str] = None) -> Path:
+    """A zip of the project's Python packages, for executors that do not share the driver's files."""
+    root = Path(__file__).resolve().parent.parent
+    target = Path(folder or tempfile.mkdtemp(prefix="soundtracks-pyfiles-")) / "soundtracks_packages.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for package in _PACKAGES:
+            for path in sorted((root / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    archive.write(path, path.relative_to(root).as_posix())
+    return target

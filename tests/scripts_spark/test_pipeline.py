@@ -170,3 +170,10 @@ def test_real_tmdb_5000_and_discogs_dump(spark, shared_data, tmp_path):
     assert star_trek.composer_match == "michael giacchino" and star_trek.match_score == 1.0
     quality = json.loads((tmp_path / "metrics" / "run_real.json").read_text())["quality"]
     assert (quality["precision"], quality["recall"]) == (1.0, 1.0)
+
+
+def test_one_line_reason_from_a_spark_traceback():
+    exc = RuntimeError("\n  An exception was thrown from the Python worker.\nTraceback (most recent call last):\n"
+                       '  File "x.py", line 1\nModuleNotFoundError: No module named \'scripts_spark\'\n')
+    assert pipeline.one_line(exc) == "RuntimeError: ModuleNotFoundError: No module named 'scripts_spark'"
+    assert pipeline.one_line(ValueError("plain message")) == "ValueError: plain message"
