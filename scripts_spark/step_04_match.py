@@ -56,7 +56,7 @@ def album_keys(albums_df: DataFrame) -> DataFrame:
     main = albums_df.select("album_id", F.col("year").alias("album_year"),
                             F.posexplode("main_title_keys").alias("part", "key")) \
         .withColumn("key_source", F.lit("album_main_title"))
-    return full.unionByName(main)
+    return full.unionByName(main).filter(F.col("key") != "")
 
 
 def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = MAX_FILMS_PER_KEY) -> DataFrame:

@@ -269,23 +269,28 @@ def album_kind(title: Optional[str], styles: Iterable[str] = ()) -> str:
     return "film"
 
 
-def album_title_variants(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
-    """The title keys an album can be matched on.
+def album_pieces(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+    """The film titles an album title names: one piece per film, artist prefix removed.
 
-    One key per film the album covers: a two-film album "Thelma & Louise / Regarding Henry"
-    gives two keys. Artist prefixes and soundtrack qualifiers are removed first. Keys are unique
-    and in title order; an album whose title is only a qualifier gives no key.
+    "Thelma & Louise / Regarding Henry (Scores)" -> ["Thelma & Louise", "Regarding Henry (Scores)"].
     """
     if not title:
         return []
     title = split_artist_prefix(title, list(artist_names))
-    pieces = [p for p in re.split(r"\s+/\s+", title) if p.strip()] if " / " in title else [title]
+    return [p for p in re.split(r"\s+/\s+", title) if p.strip()]
+
+
+def album_title_variants(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+    """The title key of each piece of an album title, aligned with `album_pieces`.
+
+    One key per film the album covers: a two-film album "Thelma & Louise / Regarding Henry"
+    gives two keys. Soundtrack qualifiers are removed. A piece that gives no key, or the same key
+    as an earlier piece, gives "" so that position i always belongs to piece i.
+    """
     keys: list[str] = []
-    for piece in pieces:
-        core, _ = strip_qualifiers(piece)
-        key = title_key(core)
-        if key and key not in keys:
-            keys.append(key)
+    for piece in album_pieces(title, artist_names):
+        key = title_key(strip_qualifiers(piece)[0])
+        keys.append(key if key not in keys else "")
     return keys
 
 
@@ -310,20 +315,13 @@ def person_keys(names: Optional[Iterable[Optional[str]]]) -> list[str]:
 
 
 def album_main_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
-    """Keys of each title piece's main title, for albums titled "Film: Subtitle Of The Album".
+    """The key of each piece's main title, aligned with `album_pieces`, for "Film: Album Subtitle".
 
     "Guardians of the Galaxy: Awesome Mix Vol. 1" -> ["guardians of the galaxy"]; a piece
-    without subtitle gives nothing (its full key is already in `album_title_variants`).
+    without subtitle gives "" (its full key is already in `album_title_variants`).
     """
-    if not title:
-        return []
-    title = split_artist_prefix(title, list(artist_names))
     keys: list[str] = []
-    for piece in title.split(" / "):
+    for piece in album_pieces(title, artist_names):
         main = main_title(piece)
-        if main == piece.strip():
-            continue
-        key = title_key(strip_qualifiers(main)[0])
-        if key and key not in keys:
-            keys.append(key)
+        keys.append(title_key(strip_qualifiers(main)[0]) if main != piece.strip() else "")
     return keys

@@ -123,7 +123,8 @@ def test_person_keys_sorted_distinct():
 @pytest.mark.parametrize("title, artists, expected", [
     ("Guardians of the Galaxy: Awesome Mix Vol. 1", [], ["guardians of the galaxy"]),
     ("Hans Zimmer - Interstellar: Expanded Edition", ["Hans Zimmer"], ["interstellar"]),
-    ("Heat (Music From The Motion Picture)", [], []),
+    ("Heat (Music From The Motion Picture)", [], [""]),
+    ("Thelma & Louise / Regarding Henry: The Scores", [], ["", "regarding henry"]),
     (None, [], []),
 ])
 def test_album_main_keys(title, artists, expected):
@@ -142,3 +143,9 @@ def test_album_main_keys(title, artists, expected):
 ])
 def test_foreign_language_qualifiers(album, keys):
     assert tn.album_title_variants(album) == keys
+
+
+def test_piece_keys_stay_aligned():
+    assert tn.album_title_variants("Heat / Heat") == ["heat", ""]
+    assert tn.album_title_variants("Score / Up (OST)") == ["score", "up"]
+    assert tn.album_pieces("Hans Zimmer - A / B", ["Hans Zimmer"]) == ["A", "B"]
