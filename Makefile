@@ -11,6 +11,7 @@ N ?= 10
 STEPS ?= 1-5
 PYTEST_ARGS ?=
 SYNC_ARGS ?=
+BENCH_ARGS ?=
 # Layers under DATA_ROOT that the pipeline re-creates from raw/ (docs/contracts.md); raw/ is never listed.
 DERIVED_LAYERS := staging bronze silver gold metrics reports
 
@@ -52,14 +53,12 @@ clean-data: ## remove the derived layers under a local DATA_ROOT (staging..repor
 sync: venv ## pull, rebuild the venvs here and on the VM, prove them identical, run STEPS, log (SYNC_ARGS=--no-run)
 	cd $(PROJECT_ROOT) && VENV_DIR=$(VENV) $(PY) -m scripts.sync $(SYNC_ARGS) -- $(DATA_ROOT_ARG) --steps $(STEPS)
 
-bench: ## run the benchmark, once scripts_spark/bench.py exists
+bench: ## parse, fetch and match benchmarks: figures and ratios to baselines (BENCH_ARGS=--quick, --only parse)
 	@test -e $(PROJECT_ROOT)/scripts_spark/bench.py || test -d $(PROJECT_ROOT)/scripts_spark/bench \
 		|| { echo "make bench is not implemented yet (no scripts_spark/bench.py)"; exit 1; }
 	@$(MAKE) --no-print-directory -f $(PROJECT_ROOT)/Makefile venv
-	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.bench
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $(PROJECT_ROOT)/requirements_bench.txt
+	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.bench $(BENCH_ARGS)
 
-report: ## write the human-readable report, once scripts_spark/report.py exists
-	@test -e $(PROJECT_ROOT)/scripts_spark/report.py || test -d $(PROJECT_ROOT)/scripts_spark/report \
-		|| { echo "make report is not implemented yet (no scripts_spark/report.py)"; exit 1; }
-	@$(MAKE) --no-print-directory -f $(PROJECT_ROOT)/Makefile venv
-	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.report
+report: venv ## rebuild the HTML and Markdown report from the latest gold tables and metrics
+	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.report $(DATA_ROOT_ARG)

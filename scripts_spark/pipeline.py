@@ -138,7 +138,7 @@ def _run_step(number: int, spark, layers: storage.Layers, settings: Settings, ru
         2: lambda s: step_02_extract_discogs.run(spark, layers, s, settings),
         3: lambda s: step_03_normalize.run(spark, layers, s, settings),
         4: lambda s: step_04_match.run(spark, layers, s),
-        5: lambda s: step_05_aggregate.run(spark, layers, s),
+        5: lambda s: step_05_aggregate.run(spark, layers, s, run_metrics=run),
     }
     step, started = run.start_step(STEP_NAMES[number])
     try:
@@ -242,7 +242,8 @@ def _print_outcome(run: RunMetrics, layers: storage.Layers, metrics_path: str) -
         print(f"  match quality: precision={quality['precision']} recall={quality['recall']} "
               f"f1={quality['f1']} pair_completeness={quality['pair_completeness']}")
     if run.status == "ok":
-        print(f"results: {layers.gold()}  (soundtrack_matches/, film_soundtracks/, *_csv/)")
+        print(f"results: {layers.gold()}  (soundtrack_matches/, film_soundtracks/, analytics tables, *_csv/)")
+        print(f"report:  {layers.reports(f'report_{run.run_id}.html')}")
     print(f"metrics: {metrics_path}")
 
 

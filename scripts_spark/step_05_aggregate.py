@@ -1,132 +1,386 @@
-"""Step 05: analytics tables that answer the research question, in `gold/`.
+"""Step 05: analytics tables that answer the research question, in `gold/`, and the report.
 
-- `film_soundtracks`: each film with its matched albums' genres, styles, formats, labels, years.
-- `coverage_by_genre_decade`: share of films with a soundtrack album by film genre and decade.
+- `film_soundtracks`: each film with its matched albums' titles, genres, styles, formats, labels,
+  years and release counts.
+- `coverage_by_genre_decade`, `coverage_by_language`: share of films with a soundtrack album by
+  film genre and decade, and by the film's original language.
 - `soundtrack_style_vs_film`: per soundtrack genre/style, the popularity and vote average of the
   films it accompanies (count, mean, median, standard deviation, 95% confidence interval of the
-  mean), with films without a soundtrack as the comparison group; small groups are flagged.
+  mean, difference from the films without a soundtrack), with films without a soundtrack and
+  films with any soundtrack as comparison groups; small groups are flagged.
+- `composers`: TMDB-credited composers of films with a matched album, with film and album counts
+  and the mean vote average and popularity of those films.
+- `formats_by_year`: matched albums per album year by format (Vinyl, CD, Cassette, File, other),
+  and their reissue activity.
 
-Everything is computed in Spark; only the small final tables are coalesced to one ordered file.
+Each table is Parquet plus one CSV file with a header (`<name>_csv/<name>.csv`). Everything is
+computed in Spark; only the small final tables are coalesced, after a total ordering, to one file.
+At the end the step writes `reports/report_<run_id>.html` and `.md` (see `scripts_spark.report`).
 """
 from __future__ import annotations
 
 import logging
 from typing import Optional
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from scripts_spark import storage
-from scripts_spark.metrics import StepMetrics
+from scripts_spark.metrics import RunMetrics, StepMetrics
 
 logger = logging.getLogger(__name__)
 
 NAME = "05_aggregate"
 MIN_GROUP_SIZE = 10
 NO_SOUNDTRACK = "(no soundtrack)"
+ANY_SOUNDTRACK = "(any soundtrack)"
 NO_GENRE = "(no genre)"
+UNKNOWN_LANGUAGE = "(unknown)"
+METRICS = ("popularity", "vote_average")
+
+# Discogs format names per reported format; containers ("Box Set", "All Media") are not a medium
+# and are left out, every other medium (DVD, Blu-ray, Minidisc, 8-Track ...) is "other".
+FORMAT_GROUPS = {
+    "vinyl": ("Vinyl", "Lathe Cut", "Flexi-disc"),
+    "cd": ("CD", "CDr", "CDV", "SACD"),
+    "cassette": ("Cassette", "Microcassette"),
+    "file": ("File",),
+}
+FORMAT_CONTAINERS = ("Box Set", "All Media")
+
+# Two-sided 95% critical values of Student's t by degrees of freedom (1-30 exact). Above 30 the
+# value of the largest tabulated degrees of freedom not above the actual one is used, which keeps
+# the interval slightly conservative; from 1000 on the normal 1.96.
+T_CRITICAL_95 = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+    10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
+    18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
+    26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980,
+    1000: 1.960,
+}
+
+# Output tables with the total ordering each is written in: column names, "-" for descending;
+# nulls come first in ascending order and last in descending order (Spark's defaults).
+TABLE_ORDER = {
+    "film_soundtracks": ("tmdb_id",),
+    "coverage_by_genre_decade": ("film_genre", "decade"),
+    "coverage_by_language": ("original_language",),
+    "soundtrack_style_vs_film": ("dimension", "value"),
+    "composers": ("-matched_films", "-matched_albums", "composer"),
+    "formats_by_year": ("album_year",),
+}
+
+
+def table_order(name: str) -> list[Column]:
+    """The sort columns of output table `name` (see TABLE_ORDER)."""
+    return [F.col(c[1:]).desc() if c.startswith("-") else F.col(c).asc() for c in TABLE_ORDER[name]]
+
+
+def _sorted_distinct(col: Column) -> Column:
+    return F.array_sort(F.array_distinct(F.filter(col, lambda x: x.isNotNull())))
+
+
+def _flat_distinct(col: str) -> Column:
+    return _sorted_distinct(F.flatten(F.collect_list(F.coalesce(F.col(col), F.array()))))
 
 
 def film_soundtracks(films_df: DataFrame, matches_df: DataFrame, albums_df: DataFrame) -> DataFrame:
-    """One row per film with `has_soundtrack` and the sorted, distinct facts of its albums."""
-    album_facts = matches_df.select("tmdb_id", "album_id").join(
-        albums_df.select("album_id", "genres", "styles", "formats", "labels", "year"), on="album_id", how="inner"
+    """One row per film with `has_soundtrack` and the sorted, distinct facts of its matched albums.
+
+    Args:
+        films_df: silver films.
+        matches_df: gold soundtrack matches (`tmdb_id`, `album_id`).
+        albums_df: silver albums.
+
+    Returns:
+        film columns (`tmdb_id`, titles, `original_language`, `release_year`, `decade`, `genres`,
+        `popularity`, `vote_average`, `vote_count`, `composer_names`), the albums' `album_ids`,
+        `album_titles`, `album_genres`, `album_styles`, `album_formats`, `album_labels`,
+        `album_years`, `album_release_years` (empty arrays for a film without album),
+        `n_releases` (summed over its albums), `n_albums` and `has_soundtrack`.
+    """
+    album_facts = matches_df.select("tmdb_id", "album_id").distinct().join(
+        albums_df.select("album_id", "title", "genres", "styles", "formats", "labels", "year",
+                         "release_years", "n_releases"),
+        on="album_id", how="inner",
     )
     per_film = album_facts.groupBy("tmdb_id").agg(
         F.array_sort(F.collect_set("album_id")).alias("album_ids"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("genres")))).alias("album_genres"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("styles")))).alias("album_styles"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("formats")))).alias("album_formats"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("labels")))).alias("album_labels"),
+        F.array_sort(F.collect_set("title")).alias("album_titles"),
+        _flat_distinct("genres").alias("album_genres"),
+        _flat_distinct("styles").alias("album_styles"),
+        _flat_distinct("formats").alias("album_formats"),
+        _flat_distinct("labels").alias("album_labels"),
         F.array_sort(F.collect_set("year")).alias("album_years"),
+        _flat_distinct("release_years").alias("album_release_years"),
+        F.sum("n_releases").alias("n_releases"),
     )
+    array_columns = {"album_ids": "string", "album_titles": "string", "album_genres": "string",
+                     "album_styles": "string", "album_formats": "string", "album_labels": "string",
+                     "album_years": "int", "album_release_years": "int"}
+    out = films_df.select(
+        "tmdb_id", "title", "original_title", "original_language", "release_year", "decade", "genres",
+        "popularity", "vote_average", "vote_count",
+        F.coalesce("composer_names", F.array().cast("array<string>")).alias("composer_names"),
+    ).join(per_film, on="tmdb_id", how="left")
+    for name, element in array_columns.items():
+        out = out.withColumn(name, F.coalesce(F.col(name), F.array().cast(f"array<{element}>")))
     return (
-        films_df.select("tmdb_id", "title", "original_title", "original_language", "release_year", "decade",
-                        "genres", "popularity", "vote_average", "vote_count")
-        .join(per_film, on="tmdb_id", how="left")
-        .withColumn("n_albums", F.when(F.col("album_ids").isNull(), 0).otherwise(F.size("album_ids")))
+        out.withColumn("n_albums", F.size("album_ids"))
+        .withColumn("n_releases", F.coalesce(F.col("n_releases"), F.lit(0)).cast("long"))
         .withColumn("has_soundtrack", F.col("n_albums") > 0)
     )
 
 
-def coverage_by_genre_decade(film_df: DataFrame) -> DataFrame:
-    """Films, films with a soundtrack and their share, per film genre and decade."""
-    genres = F.when(F.size("genres") > 0, F.col("genres")).otherwise(F.array(F.lit(NO_GENRE)))
+def _coverage(grouped) -> DataFrame:
     return (
-        film_df.select(F.explode(genres).alias("film_genre"), "decade", "has_soundtrack")
-        .groupBy("film_genre", "decade")
-        .agg(F.count("*").alias("films"), F.sum(F.col("has_soundtrack").cast("int")).alias("films_with_soundtrack"))
+        grouped.agg(F.count("*").alias("films"),
+                    F.sum(F.col("has_soundtrack").cast("long")).alias("films_with_soundtrack"))
         .withColumn("soundtrack_share", F.round(F.col("films_with_soundtrack") / F.col("films"), 4))
+        .withColumn("is_small_group", F.col("films") < MIN_GROUP_SIZE)
     )
+
+
+def coverage_by_genre_decade(film_df: DataFrame) -> DataFrame:
+    """Films, films with a soundtrack and their share, per film genre and decade.
+
+    A film counts once in each of its genres; a film without genre is under NO_GENRE, a film
+    without release year has a null decade.
+    """
+    genres = F.when(F.size("genres") > 0, F.col("genres")).otherwise(F.array(F.lit(NO_GENRE)))
+    exploded = film_df.select(F.explode(genres).alias("film_genre"), "decade", "has_soundtrack")
+    return _coverage(exploded.groupBy("film_genre", "decade"))
+
+
+def coverage_by_language(film_df: DataFrame) -> DataFrame:
+    """Films, films with a soundtrack and their share, per original language (ISO 639-1 code as
+    TMDB gives it; UNKNOWN_LANGUAGE when missing)."""
+    language = F.coalesce(F.nullif(F.trim("original_language"), F.lit("")), F.lit(UNKNOWN_LANGUAGE))
+    return _coverage(film_df.select(language.alias("original_language"), "has_soundtrack")
+                     .groupBy("original_language"))
+
+
+def t_critical_95(dof: Column) -> Column:
+    """The two-sided 95% Student t critical value for `dof` degrees of freedom (null below 1)."""
+    expr = F.when(dof < 1, F.lit(None).cast("double"))
+    for limit in sorted(T_CRITICAL_95, reverse=True):
+        expr = expr.when(dof >= limit, F.lit(T_CRITICAL_95[limit]))
+    return expr
 
 
 def _describe(grouped) -> DataFrame:
-    stats = []
-    for metric in ("popularity", "vote_average"):
+    stats = [F.countDistinct("tmdb_id").alias("films")]
+    for metric in METRICS:
         stats += [
-            F.round(F.avg(metric), 4).alias(f"{metric}_mean"),
-            F.round(F.percentile_approx(metric, 0.5, 10000).cast("double"), 4).alias(f"{metric}_median"),
-            F.round(F.stddev_samp(metric), 4).alias(f"{metric}_std"),
+            F.count(metric).alias(f"{metric}_n"),
+            F.avg(metric).alias(f"{metric}_mean"),
+            F.median(metric).alias(f"{metric}_median"),
+            F.stddev_samp(metric).alias(f"{metric}_std"),
         ]
-    return grouped.agg(F.countDistinct("tmdb_id").alias("films"), *stats)
+    return grouped.agg(*stats)
 
 
 def style_vs_film(film_df: DataFrame) -> DataFrame:
-    """Popularity and vote average of films per soundtrack genre and style, with a comparison group.
+    """Popularity and vote average of films per soundtrack genre and style, with comparison groups.
+
+    A film counts once in each genre and style of its albums. Comparison groups: dimension
+    "baseline" (NO_SOUNDTRACK, films without a soundtrack album) and "all" (ANY_SOUNDTRACK).
 
     Returns:
-        `dimension` ("genre" or "style"), `value`, `films`, mean/median/std of popularity and vote
-        average, 95% confidence bounds of both means (normal approximation), and `is_small_group`
-        when fewer than MIN_GROUP_SIZE films make the figures unreliable.
+        `dimension` ("genre", "style", "all", "baseline"), `value`, `films`; per metric
+        (popularity, vote_average): `_n` (films with a value), `_mean`, `_median` (exact),
+        `_std` (sample), `_ci95_low`/`_ci95_high` (Student t interval of the mean, null below two
+        values) and `_mean_diff` (mean minus the baseline mean, null without baseline); and
+        `is_small_group` when fewer than MIN_GROUP_SIZE films make the figures unreliable.
+        Statistics are rounded to 4 decimals.
     """
+    columns = ["tmdb_id", *METRICS]
     with_st = film_df.filter("has_soundtrack")
-    genre_rows = with_st.select("tmdb_id", "popularity", "vote_average",
-                                F.lit("genre").alias("dimension"), F.explode("album_genres").alias("value"))
-    style_rows = with_st.select("tmdb_id", "popularity", "vote_average",
-                                F.lit("style").alias("dimension"), F.explode("album_styles").alias("value"))
-    baseline = film_df.filter(~F.col("has_soundtrack")).select(
-        "tmdb_id", "popularity", "vote_average", F.lit("baseline").alias("dimension"), F.lit(NO_SOUNDTRACK).alias("value")
+    rows = (
+        with_st.select(*columns, F.lit("genre").alias("dimension"), F.explode("album_genres").alias("value"))
+        .unionByName(with_st.select(*columns, F.lit("style").alias("dimension"),
+                                    F.explode("album_styles").alias("value")))
+        .unionByName(with_st.select(*columns, F.lit("all").alias("dimension"), F.lit(ANY_SOUNDTRACK).alias("value")))
+        .unionByName(film_df.filter(~F.col("has_soundtrack"))
+                     .select(*columns, F.lit("baseline").alias("dimension"), F.lit(NO_SOUNDTRACK).alias("value")))
     )
-    rows = genre_rows.unionByName(style_rows).unionByName(baseline)
     described = _describe(rows.groupBy("dimension", "value"))
-    for metric in ("popularity", "vote_average"):
-        half_width = 1.96 * F.col(f"{metric}_std") / F.sqrt(F.col("films"))
-        described = described \
-            .withColumn(f"{metric}_ci95_low", F.round(F.col(f"{metric}_mean") - half_width, 4)) \
-            .withColumn(f"{metric}_ci95_high", F.round(F.col(f"{metric}_mean") + half_width, 4))
-    return described.withColumn("is_small_group", F.col("films") < MIN_GROUP_SIZE)
+    baseline = described.filter(F.col("dimension") == "baseline").select(
+        F.lit(1).alias("_one"), *[F.col(f"{m}_mean").alias(f"_{m}_base") for m in METRICS]
+    )
+    described = described.withColumn("_one", F.lit(1)).join(baseline, on="_one", how="left")
+    out = []
+    for metric in METRICS:
+        n, mean, std = F.col(f"{metric}_n"), F.col(f"{metric}_mean"), F.col(f"{metric}_std")
+        half_width = t_critical_95(n - 1) * std / F.sqrt(n)
+        out += [
+            f"{metric}_n",
+            F.round(mean, 4).alias(f"{metric}_mean"),
+            F.round(F.col(f"{metric}_median"), 4).alias(f"{metric}_median"),
+            F.round(std, 4).alias(f"{metric}_std"),
+            F.round(mean - half_width, 4).alias(f"{metric}_ci95_low"),
+            F.round(mean + half_width, 4).alias(f"{metric}_ci95_high"),
+            F.round(mean - F.col(f"_{metric}_base"), 4).alias(f"{metric}_mean_diff"),
+        ]
+    return described.select("dimension", "value", "films", *out,
+                            (F.col("films") < MIN_GROUP_SIZE).alias("is_small_group"))
 
 
-def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> None:
-    """Read silver and gold matches, write the analytics tables (Parquet and CSV)."""
+def composers(film_df: DataFrame) -> DataFrame:
+    """Composers credited by TMDB on films that have a matched soundtrack album.
+
+    The composer is the name as TMDB credits it (crew with a composer job), not the Discogs album
+    artist: the film side names the person who wrote the score even when the album is credited to
+    "Various" or an orchestra.
+
+    Returns:
+        `composer`, `credited_films` (films crediting the composer), `matched_films` (those with a
+        soundtrack album), `soundtrack_share`, `matched_albums` (distinct albums of those films),
+        `vote_average_mean` and `popularity_mean` of the matched films (4 decimals),
+        `is_small_group` (matched_films below MIN_GROUP_SIZE). Composers without a matched film are
+        left out.
+    """
+    credited = film_df.select(
+        F.explode("composer_names").alias("composer"), "tmdb_id", "has_soundtrack", "album_ids",
+        "popularity", "vote_average",
+    ).withColumn("composer", F.trim("composer")).filter(F.col("composer") != "").dropDuplicates(["composer", "tmdb_id"])
+    matched = F.col("has_soundtrack")
+    return (
+        credited.groupBy("composer")
+        .agg(
+            F.count("*").alias("credited_films"),
+            F.sum(matched.cast("long")).alias("matched_films"),
+            F.size(_sorted_distinct(F.flatten(F.collect_list("album_ids")))).cast("long").alias("matched_albums"),
+            F.round(F.avg(F.when(matched, F.col("vote_average"))), 4).alias("vote_average_mean"),
+            F.round(F.avg(F.when(matched, F.col("popularity"))), 4).alias("popularity_mean"),
+        )
+        .filter(F.col("matched_films") > 0)
+        .withColumn("soundtrack_share", F.round(F.col("matched_films") / F.col("credited_films"), 4))
+        .withColumn("is_small_group", F.col("matched_films") < MIN_GROUP_SIZE)
+        .select("composer", "credited_films", "matched_films", "soundtrack_share", "matched_albums",
+                "vote_average_mean", "popularity_mean", "is_small_group")
+    )
+
+
+def with_format_groups(albums_df: DataFrame) -> DataFrame:
+    """Add `format_groups`: the sorted distinct FORMAT_GROUPS keys (or "other") of `formats`."""
+    def group_of(name: Column) -> Column:
+        expr = F.when(name.isin(*FORMAT_CONTAINERS) | name.isNull(), F.lit(None).cast("string"))
+        for group, names in FORMAT_GROUPS.items():
+            expr = expr.when(name.isin(*names), F.lit(group))
+        return expr.otherwise(F.lit("other"))
+
+    groups = F.transform(F.coalesce(F.col("formats"), F.array().cast("array<string>")), group_of)
+    return albums_df.withColumn("format_groups", _sorted_distinct(groups))
+
+
+def formats_by_year(albums_df: DataFrame) -> DataFrame:
+    """Albums per album year by format, and reissue activity.
+
+    Args:
+        albums_df: silver albums (normally only the matched ones) with `year`, `formats`,
+            `release_years` and `n_releases`.
+
+    Returns:
+        `album_year` (the master's year, or the release's; null when unknown), `albums`,
+        `vinyl_albums`, `cd_albums`, `cassette_albums`, `file_albums`, `other_albums` (albums with
+        at least one release in that format: an album can count under several),
+        `no_format_albums`, `releases` (sum of the albums' releases), `reissued_albums` (albums
+        with releases in more than one year, i.e. released again after their first year),
+        `reissue_share`, `mean_reissue_span_years` (last minus first release year, over
+        reissued albums).
+    """
+    years = F.filter(F.coalesce(F.col("release_years"), F.array().cast("array<int>")), lambda y: y.isNotNull())
+    is_reissued = F.size(F.array_distinct(years)) > 1
+    grouped = with_format_groups(albums_df).select(
+        F.col("year").cast("int").alias("album_year"), "format_groups", "n_releases",
+        is_reissued.alias("is_reissued"), (F.array_max(years) - F.array_min(years)).alias("span"),
+    ).groupBy("album_year")
+    counts = [F.sum(F.array_contains("format_groups", g).cast("long")).alias(f"{g}_albums")
+              for g in (*FORMAT_GROUPS, "other")]
+    return (
+        grouped.agg(
+            F.count("*").alias("albums"), *counts,
+            F.sum((F.size("format_groups") == 0).cast("long")).alias("no_format_albums"),
+            F.sum(F.coalesce(F.col("n_releases"), F.lit(0))).cast("long").alias("releases"),
+            F.sum(F.col("is_reissued").cast("long")).alias("reissued_albums"),
+            F.round(F.avg(F.when(F.col("is_reissued"), F.col("span"))), 2).alias("mean_reissue_span_years"),
+        )
+        .withColumn("reissue_share", F.round(F.col("reissued_albums") / F.col("albums"), 4))
+        .select("album_year", "albums", *[f"{g}_albums" for g in (*FORMAT_GROUPS, "other")], "no_format_albums",
+                "releases", "reissued_albums", "reissue_share", "mean_reissue_span_years")
+    )
+
+
+def csv_ready(df: DataFrame) -> DataFrame:
+    """Arrays joined with "; " so the table fits a CSV file (which has no array type)."""
+    columns = [
+        F.array_join(F.col(name).cast("array<string>"), "; ").alias(name) if dtype.startswith("array") else F.col(name)
+        for name, dtype in df.dtypes
+    ]
+    return df.select(*columns)
+
+
+def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics,
+        run_metrics: Optional[RunMetrics] = None) -> None:
+    """Read silver and gold matches, write the analytics tables (Parquet and CSV), then the report.
+
+    Args:
+        run_metrics: the running pipeline's metrics, when the runner passes them: the report is then
+            named after this run and shows its metrics. Without them the report takes the newest
+            metrics file under `metrics/` (see `scripts_spark.report.write_report`).
+    """
     films_df = spark.read.parquet(layers.silver("films"))
     albums_df = spark.read.parquet(layers.silver("albums"))
     matches_df = spark.read.parquet(layers.gold("soundtrack_matches"))
-    film_df = film_soundtracks(films_df, matches_df, albums_df)
-    storage.write_parquet(film_df.orderBy("tmdb_id"), layers.gold("film_soundtracks"))
+    _write_table(film_soundtracks(films_df, matches_df, albums_df), layers, "film_soundtracks", partitions=None)
     film_df = spark.read.parquet(layers.gold("film_soundtracks"))
+    matched_albums_df = albums_df.join(matches_df.select("album_id"), on="album_id", how="left_semi")
     tables = {
-        "coverage_by_genre_decade": coverage_by_genre_decade(film_df).orderBy("film_genre", F.col("decade").asc_nulls_first()),
-        "soundtrack_style_vs_film": style_vs_film(film_df).orderBy("dimension", "value"),
+        "coverage_by_genre_decade": coverage_by_genre_decade(film_df),
+        "coverage_by_language": coverage_by_language(film_df),
+        "soundtrack_style_vs_film": style_vs_film(film_df),
+        "composers": composers(film_df),
+        "formats_by_year": formats_by_year(matched_albums_df),
     }
     for name, df in tables.items():
-        storage.write_parquet(df, layers.gold(name), partitions=1)
-        _write_csv(spark.read.parquet(layers.gold(name)), layers.gold(f"{name}_csv"))
-    step.rows_in = {"films": films_df.count(), "soundtrack_matches": matches_df.count()}
+        _write_table(df, layers, name, partitions=1)
+    step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
+                    "soundtrack_matches": matches_df.count()}
     step.rows_out = {name: spark.read.parquet(layers.gold(name)).count() for name in ["film_soundtracks", *tables]}
     with_st = film_df.filter("has_soundtrack").count()
+    films = step.rows_out["film_soundtracks"]
     step.details = {"films_with_soundtrack": with_st,
-                    "soundtrack_coverage": round(with_st / step.rows_out["film_soundtracks"], 4)
-                    if step.rows_out["film_soundtracks"] else 0.0}
+                    "soundtrack_coverage": round(with_st / films, 4) if films else 0.0,
+                    "matched_albums": matched_albums_df.count()}
+
+    from scripts_spark import report
+
+    written = report.write_report(spark, layers, run_metrics=run_metrics)
+    step.details["report"] = written["html"]
 
 
-def _write_csv(df: DataFrame, path: str) -> None:
-    """One CSV file with a header, for spreadsheets; the row order of `df` is kept."""
+def _write_table(df: DataFrame, layers: storage.Layers, name: str, partitions: Optional[int]) -> None:
+    """Parquet in the table's total order, then the one-file CSV read back from it."""
+    order = table_order(name)
+    storage.write_parquet(df.orderBy(*order), layers.gold(name), partitions=partitions)
+    written = df.sparkSession.read.parquet(layers.gold(name))
+    _write_csv(csv_ready(written).orderBy(*order), layers.gold(f"{name}_csv"), f"{name}.csv")
+
+
+def _write_csv(df: DataFrame, path: str, file_name: str) -> None:
+    """One CSV file `path/file_name` with a header, for spreadsheets; the row order of `df` is kept
+    (coalesce after a sort concatenates the sorted partitions in order)."""
+    spark = df.sparkSession
     tmp = f"{path}.__writing"
-    storage.delete(df.sparkSession, tmp)
-    df.coalesce(1).write.mode("overwrite").option("header", True).csv(tmp)
-    storage.delete(df.sparkSession, path)
-    storage.rename(df.sparkSession, tmp, path)
+    storage.delete(spark, tmp)
+    df.coalesce(1).write.mode("overwrite").option("header", True).option("encoding", "UTF-8").csv(tmp)
+    parts = storage.list_files(spark, tmp, (".csv",))
+    if len(parts) != 1:
+        raise OSError(f"expected one CSV part file in {tmp}, found {len(parts)}")
+    storage.rename(spark, parts[0], storage.join(tmp, file_name))
+    storage.delete(spark, path)
+    storage.rename(spark, tmp, path)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

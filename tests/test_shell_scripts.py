@@ -401,15 +401,6 @@ def test_make_paths_are_anchored_at_the_project_root(fake_project: Path, tmp_pat
             "--cov-report=term --cov-fail-under=80 -k smoke") in test.stdout
 
 
-def test_make_placeholders_fail_clearly(fake_project: Path) -> None:
-    sync = make(["sync"], cwd=fake_project)
-    assert sync.returncode != 0 and "make sync is not implemented yet (see issue 6)" in sync.stdout
-    for target in ("bench", "report"):
-        completed = make([target], cwd=fake_project)
-        assert completed.returncode != 0
-        assert f"make {target} is not implemented yet" in completed.stdout
-
-
 # --- .ci/run ----------------------------------------------------------------------------------------
 
 def test_ci_script_installs_what_is_missing_then_exits_with_make_tests_code(tmp_path: Path) -> None:

@@ -1,0 +1,439 @@
+"""The report: built from a small pipeline run made in-process, its numbers checked against the
+gold tables, its charts decoded, and the page rendered in headless Chromium."""
+import base64
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from scripts_spark import pipeline, report, storage
+from scripts_spark.metrics import RunMetrics, StepMetrics
+from scripts_spark.step_05_aggregate import TABLE_ORDER
+from tests.scripts_spark.helpers import film, master, release
+
+RUN_ID = "r1"
+CHARTS = {"style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers", "formats_by_year"}
+GOLD_TABLES = ["film_soundtracks", "coverage_by_genre_decade", "coverage_by_language", "soundtrack_style_vs_film",
+               "composers", "formats_by_year"]
+CHROMIUM = "/usr/bin/chromium"
+
+FILMS = [
+    film(1, "Amélie", "2001-04-25", ["Yann Tiersen"], "Le Fabuleux Destin d'Amélie Poulain", ("Comedy", "Romance"),
+         20.0, 7.9, language="fr"),
+    film(2, "Spirited Away", "2001-07-20", ["Joe Hisaishi"], "千と千尋の神隠し", ("Animation", "Family"), 80.0, 8.5,
+         language="ja"),
+    film(3, "Princess Mononoke", "1997-07-12", ["Joe Hisaishi"], "もののけ姫", ("Animation", "Adventure"), 60.0, 8.3,
+         language="ja"),
+    film(4, "Arrival", "2016-11-10", ["Jóhann Jóhannsson"], None, ("Drama", "Science Fiction"), 40.0, 7.6),
+    film(5, "Sicario", "2015-09-17", ["Jóhann Jóhannsson"], None, ("Action", "Crime", "Thriller"), 35.0, 7.4),
+    film(6, "The Mission", "1986-10-31", ["Ennio Morricone"], None, ("Drama", "History"), 12.0, 7.4),
+    film(7, "Cinema Paradiso", "1988-11-17", ["Ennio Morricone"], "Nuovo Cinema Paradiso", ("Drama", "Romance"),
+         25.0, 8.4, language="it"),
+    film(8, "Inception", "2010-07-15", ["Hans Zimmer"], None, ("Action", "Science Fiction"), 90.0, 8.4),
+    film(9, "Quiet Film", "2005-01-01", [], None, ("Drama",), 3.0, 6.0),
+    film(10, "Unscored Comedy", "2012-05-05", ["Nobody Known"], None, ("Comedy",), 5.0, 5.5, language="de"),
+    film(11, "Lost Tapes", "", [], None, (), 1.0, 0.0),
+    film(12, "Oldboy", "2003-11-21", ["Cho Young-wuk"], "올드보이", ("Thriller",), 30.0, 8.3, language="ko"),
+    film(13, "Les Parapluies de Cherbourg", "1964-02-19", ["Michel Legrand"], None, ("Drama", "Romance"), 10.0, 7.8,
+         language="fr"),
+    film(14, "Untitled Horror", "2019-10-10", [], None, ("Horror",), 4.0, 4.5),
+]
+MASTERS = [
+    master(101, "Le Fabuleux Destin D'Amélie Poulain (Bande Originale Du Film)", 2001, ["Yann Tiersen"],
+           ("Stage & Screen", "Pop"), ("Score", "Chanson"), 1001),
+    master(102, "Spirited Away (Original Soundtrack)", 2001, ["Joe Hisaishi"], styles=("Score",), main_release=1011),
+    master(103, "Princess Mononoke (Soundtrack)", 1997, ["Joe Hisaishi"], styles=("Score",), main_release=1021),
+    master(104, "Arrival (Original Motion Picture Soundtrack)", 2016, ["Jóhann Jóhannsson"],
+           ("Stage & Screen", "Classical"), ("Score", "Modern Classical"), 1031),
+    master(105, "Sicario (Original Motion Picture Soundtrack)", 2015, ["Jóhann Jóhannsson"], styles=("Score",),
+           main_release=1041),
+    master(106, "The Mission (Original Soundtrack From The Motion Picture)", 1986, ["Ennio Morricone"],
+           ("Stage & Screen", "Classical"), ("Score",), 1051),
+    master(107, "Nuovo Cinema Paradiso (Colonna Sonora Originale)", 1988, ["Ennio Morricone"],
+           styles=("Score", "Soundtrack"), main_release=1061),
+    master(108, "Inception (Music From The Motion Picture)", 2010, ["Hans Zimmer"],
+           ("Electronic", "Stage & Screen"), ("Score", "Soundtrack", "Modern Classical"), 1071),
+    master(110, "Les Parapluies De Cherbourg (Bande Originale Du Film)", 1964, ["Michel Legrand"],
+           ("Jazz", "Stage & Screen"), ("Soundtrack", "Musical"), 1091),
+    master(111, "Inception", 2012, ["Some Band"], ("Rock",), ("Alternative Rock",), 1101),
+]
+
+
+def _release(rid, master_id, year, formats, title, artist, **kw):
+    return release(rid, title, year, master_id, [artist], formats=formats, **kw)
+
+
+RELEASES = [
+    _release(1001, 101, 2001, ["CD"], MASTERS[0]["title"], "Yann Tiersen", labels=["Virgin"], is_main=True,
+             genres=("Stage & Screen", "Pop"), styles=("Score", "Chanson"), country="France"),
+    _release(1002, 101, 2015, ["Vinyl"], MASTERS[0]["title"], "Yann Tiersen", labels=["Virgin"]),
+    _release(1011, 102, 2001, ["CD"], MASTERS[1]["title"], "Joe Hisaishi", labels=["徳間ジャパン"], country="Japan"),
+    _release(1012, 102, 2020, ["Vinyl", "Box Set"], MASTERS[1]["title"], "Joe Hisaishi",
+             labels=["Studio Ghibli Records"]),
+    _release(1021, 103, 1997, ["CD", "Cassette"], MASTERS[2]["title"], "Joe Hisaishi", labels=["徳間ジャパン"]),
+    _release(1031, 104, 2016, ["File", "CD"], MASTERS[3]["title"], "Jóhann Jóhannsson", labels=["Deutsche Grammophon"]),
+    _release(1032, 104, 2017, ["Vinyl"], MASTERS[3]["title"], "Jóhann Jóhannsson", labels=["Deutsche Grammophon"]),
+    _release(1041, 105, 2015, ["File"], MASTERS[4]["title"], "Jóhann Jóhannsson", labels=["Varèse Sarabande"]),
+    _release(1051, 106, 1986, ["Vinyl", "Cassette"], MASTERS[5]["title"], "Ennio Morricone", labels=["Virgin"]),
+    _release(1052, 106, 1990, ["CD"], MASTERS[5]["title"], "Ennio Morricone", labels=["Virgin"]),
+    _release(1061, 107, 1988, ["Vinyl"], MASTERS[6]["title"], "Ennio Morricone", labels=["CAM"]),
+    _release(1071, 108, 2010, ["CD", "File"], MASTERS[7]["title"], "Hans Zimmer", labels=["Reprise Records"]),
+    _release(1072, 108, 2020, ["Vinyl", "DVD"], MASTERS[7]["title"], "Hans Zimmer", labels=["Mondo"]),
+    _release(1091, 110, 1964, ["Vinyl"], MASTERS[8]["title"], "Michel Legrand", labels=["Philips"]),
+    _release(1092, 110, 1996, ["CD"], MASTERS[8]["title"], "Michel Legrand", labels=["Universal"]),
+    _release(1101, 111, 2012, ["CD"], "Inception", "Some Band", genres=("Rock",), styles=("Alternative Rock",)),
+    # A release without master: its own album.
+    _release(1200, None, 2004, ["CD"], "Oldboy (Original Soundtrack)", "Cho Young-wuk", labels=["Universal Korea"]),
+]
+TRUE_PAIRS = [(1, 101, 1001), (2, 102, 1011), (3, 103, 1021), (4, 104, 1031), (5, 105, 1041), (6, 106, 1051),
+              (7, 107, 1061), (8, 108, 1071), (13, 110, 1091), (12, None, 1200)]
+
+
+def _write_jsonl(path: Path, records) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def run_root(spark, tmp_path_factory):
+    """A data root after `pipeline.main` ran steps 1-5 in-process on the records above (step 5
+    writes the report), then `report.main` rebuilt it from the files, as `make report` does."""
+    root = tmp_path_factory.mktemp("report_run")
+    _write_jsonl(root / "raw" / "tmdb" / "films.jsonl", FILMS)
+    _write_jsonl(root / "raw" / "discogs" / "test_masters.jsonl", MASTERS)
+    _write_jsonl(root / "raw" / "discogs" / "test_releases.jsonl", RELEASES)
+    (root / "raw" / "true_pairs.csv").write_text(
+        "tmdb_id,discogs_master_id,discogs_release_id\n"
+        + "".join(f"{t},{'' if m is None else m},{r}\n" for t, m, r in TRUE_PAIRS)
+    )
+    assert pipeline.main(["--data-root", str(root), "--run-id", RUN_ID]) == 0
+    assert report.main(["--data-root", str(root)]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def html(run_root):
+    return (run_root / "reports" / f"report_{RUN_ID}.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def gold(spark, run_root):
+    """Every gold table as a list of dicts, in its stored order."""
+    return {name: [r.asDict() for r in spark.read.parquet(str(run_root / "gold" / name)).collect()]
+            for name in GOLD_TABLES}
+
+
+class _ReportParser(HTMLParser):
+    """Collects the images, the `data-key` figures and the `data-table` tables of the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.figures, self.tables = [], {}, {}
+        self._table = self._row = self._cell = self._key = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs)
+        if "data-table" in attrs:
+            self._table = self.tables.setdefault(attrs["data-table"], [])
+        if tag == "tr" and self._table is not None:
+            self._row = {}
+            self._table.append(self._row)
+        if tag == "td" and self._row is not None and "data-col" in attrs:
+            self._cell = attrs["data-col"]
+            self._row[self._cell] = ""
+        if tag == "dd" and "data-key" in attrs:
+            self._key = attrs["data-key"]
+            self.figures[self._key] = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("table", "dl"):
+            self._table = self._row = None
+        if tag == "td":
+            self._cell = None
+        if tag == "dd":
+            self._key = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._row[self._cell] += data
+        if self._key is not None:
+            self.figures[self._key] += data
+
+
+@pytest.fixture(scope="module")
+def page(html):
+    parser = _ReportParser()
+    parser.feed(html)
+    parser.tables = {name: [r for r in rows if r] for name, rows in parser.tables.items()}
+    return parser
+
+
+def _same(shown: str, value, column: str) -> bool:
+    """Whether a number as shown equals the gold value at the precision it is shown with."""
+    shown = shown.strip()
+    if value is None:
+        return shown == "–"
+    if isinstance(value, bool):
+        return shown == ("yes" if value else "no")
+    if isinstance(value, str):
+        return shown == value
+    if shown.endswith("%"):
+        return abs(float(shown.rstrip(" %")) / 100 - value) <= 0.0005 + 1e-9
+    if isinstance(value, int):
+        return shown == str(value)
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    return abs(float(shown) - value) <= 0.5 * 10 ** -decimals + 1e-9
+
+
+def _assert_rows(shown_rows: list[dict], gold_rows: list[dict], table: str) -> None:
+    assert len(shown_rows) == len(gold_rows), table
+    for shown, row in zip(shown_rows, gold_rows):
+        for column, text in shown.items():
+            value = row[column]
+            if column in ("decade", "album_year") and value is None:
+                value = "unknown"
+            elif column in ("decade", "album_year"):
+                value = str(value)
+            assert _same(text, value, column), f"{table}.{column}: shown {text!r}, gold {value!r}"
+
+
+def test_step_5_wrote_tables_and_report_during_the_run(run_root):
+    metrics = json.loads((run_root / "metrics" / f"run_{RUN_ID}.json").read_text())
+    step5 = metrics["steps"][-1]
+    assert step5["step"] == "05_aggregate" and step5["status"] == "ok"
+    assert set(step5["rows_out"]) == set(GOLD_TABLES)
+    # The runner hands step 5 its metrics, so the run's own report is named after the run and
+    # shows the run's figures before the metrics file is written.
+    first = Path(step5["details"]["report"])
+    assert first.name == f"report_{RUN_ID}.html"
+    assert "No metrics file" not in first.read_text(encoding="utf-8")
+    assert metrics["quality"]["true_pairs"] == len(TRUE_PAIRS)
+
+
+def test_csv_files_are_one_file_each_in_table_order(spark, run_root, gold):
+    for name in GOLD_TABLES:
+        folder = run_root / "gold" / f"{name}_csv"
+        assert [p.name for p in folder.glob("*.csv")] == [f"{name}.csv"]
+        with open(folder / f"{name}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert list(rows[0]) == list(gold[name][0])
+        assert len(rows) == len(gold[name])
+        first_key = TABLE_ORDER[name][0].lstrip("-")
+        assert [r[first_key] for r in rows] == ["" if g[first_key] is None else str(g[first_key]) for g in gold[name]]
+    amelie = next(r for r in csv.DictReader(open(run_root / "gold" / "film_soundtracks_csv" / "film_soundtracks.csv",
+                                                 encoding="utf-8")) if r["tmdb_id"] == "1")
+    assert amelie["album_formats"] == "CD; Vinyl" and amelie["original_title"] == "Le Fabuleux Destin d'Amélie Poulain"
+
+
+def test_every_chart_is_a_non_empty_png(page):
+    charts = {img.get("data-chart"): img["src"] for img in page.images}
+    assert set(charts) == CHARTS
+    for name, src in charts.items():
+        assert src.startswith("data:image/png;base64,"), name
+        image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))
+        assert image.format == "PNG", name
+        assert image.width >= 400 and image.height >= 200, (name, image.size)
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert len(colours) > 20, f"{name} is nearly uniform"
+
+
+def test_headline_numbers_equal_gold(page, gold):
+    films = gold["film_soundtracks"]
+    with_st = sum(f["has_soundtrack"] for f in films)
+    albums = {a for f in films for a in f["album_ids"]}
+    formats = gold["formats_by_year"]
+    expected = {"films": len(films), "films_with_soundtrack": with_st, "soundtrack_share": with_st / len(films),
+                "matched_albums": len(albums), "composers_total": len(gold["composers"]),
+                "reissue_share": sum(r["reissued_albums"] for r in formats) / sum(r["albums"] for r in formats)}
+    assert with_st >= 8 and len(albums) >= 8     # the run matched most of the soundtracks
+    for key, value in expected.items():
+        assert _same(page.figures[key], value, key), (key, page.figures[key], value)
+
+
+def test_table_numbers_equal_gold(page, gold):
+    style = gold["soundtrack_style_vs_film"]
+    order = {"all": 0, "baseline": 1, "genre": 2, "style": 3}
+    expected_style = sorted(style, key=lambda r: (order[r["dimension"]], -r["films"], r["value"]))
+    _assert_rows(page.tables["soundtrack_style_vs_film"], expected_style, "soundtrack_style_vs_film")
+    _assert_rows(page.tables["coverage_by_language"],
+                 sorted(gold["coverage_by_language"], key=lambda r: (-r["films"], r["original_language"])),
+                 "coverage_by_language")
+    _assert_rows(page.tables["composers"], gold["composers"][:report.TOP_COMPOSERS], "composers")
+    _assert_rows(page.tables["formats_by_year"], gold["formats_by_year"], "formats_by_year")
+
+    genres: dict = {}
+    for r in gold["coverage_by_genre_decade"]:
+        total = genres.setdefault(r["film_genre"],
+                                  {"film_genre": r["film_genre"], "films": 0, "films_with_soundtrack": 0})
+        total["films"] += r["films"]
+        total["films_with_soundtrack"] += r["films_with_soundtrack"]
+    for total in genres.values():
+        total["soundtrack_share"] = total["films_with_soundtrack"] / total["films"]
+        total["is_small_group"] = total["films"] < 10
+    _assert_rows(page.tables["coverage_by_genre"],
+                 sorted(genres.values(), key=lambda r: (-r["films"], r["film_genre"])), "coverage_by_genre")
+
+    decades: dict = {}
+    for f in gold["film_soundtracks"]:
+        total = decades.setdefault(f["decade"], {"decade": f["decade"], "films": 0, "films_with_soundtrack": 0})
+        total["films"] += 1
+        total["films_with_soundtrack"] += int(f["has_soundtrack"])
+    for total in decades.values():
+        total["soundtrack_share"] = total["films_with_soundtrack"] / total["films"]
+        total["is_small_group"] = total["films"] < 10
+    _assert_rows(page.tables["coverage_by_decade"],
+                 sorted(decades.values(), key=lambda r: (r["decade"] is not None, r["decade"] or 0)),
+                 "coverage_by_decade")
+
+
+def test_metrics_and_quality_equal_the_metrics_file(run_root, page):
+    metrics = json.loads((run_root / "metrics" / f"run_{RUN_ID}.json").read_text())
+    for key, value in metrics["quality"].items():
+        assert _same(page.figures[key], value, key), key
+    steps = page.tables["steps"]
+    assert [s["step"] for s in steps] == [s["step"] for s in metrics["steps"]]
+    for shown, step in zip(steps, metrics["steps"]):
+        assert _same(shown["seconds"], step["seconds"], "seconds") and shown["status"] == step["status"]
+        assert shown["rows_out"] == ", ".join(f"{k}={v}" for k, v in sorted(step["rows_out"].items()))
+
+
+def test_provenance_limits_and_no_external_resources(html):
+    for name in ("films.jsonl", "test_masters.jsonl", "test_releases.jsonl", "true_pairs.csv"):
+        assert name in html
+    assert 'id="limits"' in html and "Correlation, not causation" in html and "What Discogs covers" in html
+    assert "Jóhann Jóhannsson" in html
+    assert not re.search(r"https?://", html, re.IGNORECASE)
+    assert not re.search(r"""(src|href)\s*=\s*["']?//""", html, re.IGNORECASE)
+    assert not re.search(r"<script|<link|@import|url\(", html, re.IGNORECASE)
+    assert "This run used the generated sample data" not in html
+
+
+def test_markdown_summary(run_root, gold):
+    md = (run_root / "reports" / f"report_{RUN_ID}.md").read_text(encoding="utf-8")
+    films = gold["film_soundtracks"]
+    assert f"| films | {len(films)} |" in md
+    assert f"report_{RUN_ID}.html" in md and "## Limits" in md and "## Provenance" in md
+    assert "precision 1.0000" in md or "precision 0." in md
+
+
+def test_report_with_the_running_pipelines_metrics(spark, run_root):
+    """The hook: step 05 handed the runner's metrics names the report after the run."""
+    run = RunMetrics(run_id="hooked", data_root=str(run_root), input="generated")
+    run.steps.append(StepMetrics(step="05_aggregate", rows_out={"film_soundtracks": 14}))
+    paths = report.write_report(spark, storage.Layers(str(run_root)), run_metrics=run)
+    assert paths["html"].endswith("report_hooked.html")
+    text = Path(paths["html"]).read_text(encoding="utf-8")
+    assert "in progress" in text and "The gold tables are newer" not in text
+    assert "This run used the generated sample data set" in text
+
+
+def test_metrics_older_than_the_gold_tables_are_flagged(spark, run_root):
+    gold_dir = run_root / "gold" / "film_soundtracks"
+    before = gold_dir.stat()
+    os.utime(gold_dir, (before.st_atime + 3600, before.st_mtime + 3600))
+    try:
+        data = report.collect_report_data(spark, storage.Layers(str(run_root)), run_id=RUN_ID)
+    finally:
+        os.utime(gold_dir, (before.st_atime, before.st_mtime))
+    assert any(f"The gold tables are newer than run_{RUN_ID}.json" in note for note in data.notes)
+    assert "The gold tables are newer" in report.render_markdown(data, "x.html")
+
+
+def _style(dimension, value, films, popularity, vote):
+    row = {"dimension": dimension, "value": value, "films": films, "is_small_group": films < 10}
+    for metric, mean in (("popularity", popularity), ("vote_average", vote)):
+        row.update({f"{metric}_mean": mean, f"{metric}_ci95_low": mean - 1, f"{metric}_ci95_high": mean + 1,
+                    f"{metric}_n": films})
+    return row
+
+
+def test_main_findings_compare_only_groups_large_enough():
+    rows = [_style("all", "(any soundtrack)", 40, 12.0, 7.0), _style("baseline", "(no soundtrack)", 60, 8.0, 6.5),
+            _style("style", "Score", 30, 13.5, 7.1), _style("genre", "Électronique", 12, 15.25, 6.0),
+            _style("style", "Tiny", 2, 99.0, 9.9)]
+    coverage = [{"film_genre": "Drama", "films": 50, "soundtrack_share": 0.4, "is_small_group": False},
+                {"film_genre": "Western", "films": 3, "soundtrack_share": 1.0, "is_small_group": True}]
+    assert report.main_findings(rows, coverage) == [
+        "Mean TMDB popularity of films with a soundtrack album: 12.00 (95 % CI 11.00 to 13.00, 40 films) against "
+        "8.00 (95 % CI 7.00 to 9.00, 60 films) without one.",
+        "Mean TMDB vote average of films with a soundtrack album: 7.00 (95 % CI 6.00 to 8.00, 40 films) against "
+        "6.50 (95 % CI 5.50 to 7.50, 60 films) without one.",
+        "Among soundtrack genres and styles with at least 10 films, genre “Électronique” goes with the highest mean "
+        "popularity (15.25, 12 films).",
+        "Film genre with the largest share of films with a soundtrack album (at least 10 films): Drama, 40.0 % of "
+        "50 films.",
+    ]
+
+
+def test_metrics_selection_and_errors(spark, run_root, tmp_path, capsys):
+    layers = storage.Layers(str(run_root))
+    doc, path = report.find_metrics(spark, layers)
+    assert doc["run_id"] == RUN_ID and path.endswith(f"run_{RUN_ID}.json")
+    # A newer run that did not reach step 05 is not the one the gold tables came from.
+    storage.write_text(spark, layers.metrics("run_zz_partial.json"),
+                       json.dumps({"run_id": "zz_partial", "steps": [{"step": "03_normalize", "status": "ok"}]}))
+    try:
+        assert report.find_metrics(spark, layers)[0]["run_id"] == RUN_ID
+        assert report.find_metrics(spark, layers, "zz_partial")[0]["run_id"] == "zz_partial"
+    finally:
+        storage.delete(spark, layers.metrics("run_zz_partial.json"))
+    with pytest.raises(report.ReportError, match="--run-id"):
+        report.find_metrics(spark, layers, "nope")
+    assert report.main(["--data-root", str(run_root), "--run-id", "nope"]) == 1
+    assert report.main(["--data-root", str(tmp_path)]) == 1
+    assert "run the pipeline" in capsys.readouterr().err
+
+
+def test_empty_tables_still_render(tmp_path):
+    data = report.ReportData(
+        run_id="empty", generated_at="now", data_root=str(tmp_path), metrics=None, metrics_source="none",
+        notes=["No metrics file"], is_sample_data=False,
+        headline={"films": 0, "films_with_soundtrack": 0, "soundtrack_share": None, "matched_albums": 0,
+                  "first_release_year": None, "last_release_year": None},
+        style_rows=[], style_hidden=0, coverage_genre=[], coverage_decade=[], coverage_language=[], languages_total=0,
+        composers=[], composers_total=0, formats=[], formats_decade=[],
+        format_totals={"albums": 0, "releases": 0, "reissued_albums": 0, "reissue_share": None,
+                       "first_album_year": None, "last_album_year": None,
+                       **{f"{g}_albums": 0 for g in ("vinyl", "cd", "cassette", "file", "other")}},
+        raw_files=[], bronze_sources=[],
+    )
+    charts = report.render_charts(data)
+    assert {c.name for c in charts} == CHARTS
+    html = report.render_html(data, charts)
+    assert "No run metrics were found" in html and "no input files found" in html
+    assert "No metrics file" in report.render_markdown(data, "report_empty.html")
+
+
+def test_page_renders_in_headless_chromium(run_root, tmp_path):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (apt-get install -y chromium chromium-driver; .ci/run does it)")
+    binary = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    shot = tmp_path / "report.png"
+    command = [
+        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
+        (run_root / "reports" / f"report_{RUN_ID}.html").as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1200, 3000)
+    colours = image.getcolors(maxcolors=10_000_000)
+    assert len(colours) > 200, "the screenshot is (nearly) blank"
+    white = sum(count for count, colour in colours if colour == (255, 255, 255))
+    assert white < 0.95 * image.width * image.height, "the screenshot is mostly white"
+    # The charts' coloured bars: without the images the first 3000 px hold only a few thousand
+    # saturated pixels (links, rules); with them tens of thousands.
+    saturated = sum(count for count, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 60)
+    assert saturated > 30_000, f"only {saturated} coloured pixels: the charts did not render"
