@@ -608,3 +608,13 @@ def test_module_runs_as_a_script(tmp_path):
                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
                              env={"PYTHONPATH": str(PROJECT_ROOT)})
     assert missing.returncode == 2
+
+
+def test_prefilter_gives_the_same_output_as_filtering_built_records(shared_data, tmp_path):
+    """Deciding on the XML element must keep exactly the records the dict filter keeps."""
+    src = shared_data / "discogs_dump_xml" / "discogs_20200806_releases.xml.gz"
+    expected = [r for r in dd.iter_records(src) if dd.is_soundtrack_candidate(r)]
+    stats = dd.convert_dump(src, tmp_path / "out.jsonl")
+    got = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert got == expected and stats.records_kept == len(expected) == 36
+    assert stats.records_seen == 1000 and stats.records_bad == 0
