@@ -171,8 +171,9 @@ def test_quick_parse_run_writes_its_report(tmp_path, capsys):
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert report["quick"] is True and report["errors"] == {}
     parse = report["sections"]["parse"]
+    real_sample = [("real", "xml")] if (bench.PROJECT_ROOT.parent / "shared" / "data").is_dir() else []
     assert [(r["films"], r["source"]) for r in parse["rows"]] == [
-        (films, source) for films in bench.QUICK.parse_films for source in ("xml", "xml.gz")]
+        (films, source) for films in bench.QUICK.parse_films for source in ("xml", "xml.gz")] + real_sample
     for row in parse["rows"]:
         for method in bench.PARSERS:
             assert _positive(row[f"{method}_mb_s"]) and _positive(row[f"{method}_ratio"])
