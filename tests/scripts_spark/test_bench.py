@@ -182,7 +182,7 @@ def test_quick_parse_run_writes_its_report(tmp_path, capsys):
     for peaks in parse["memory"]:
         assert all(_positive(peaks[k]) for k in ("floor_mb", "bare_peak_mb", "iter_records_peak_mb",
                                                  "convert_dump_peak_mb"))
-    assert len(parse["checks"]) == 6
+    assert len(parse["checks"]) == 6 + len(real_sample)
     assert {c["status"] for c in parse["checks"]} <= {"PASS", "MISS"}
 
 
