@@ -21,11 +21,10 @@ import json
 import os
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from scripts.env_check import STAMP_NAME, java_version
+from scripts.env_check import STAMP_NAME, installed_versions, java_version
 from scripts.requirements_hash import RequirementsError, normalize_name, pins, requirements_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +34,7 @@ NOT_INSTALLED = "not installed"
 
 def frozen_packages() -> Dict[str, str]:
     """`{normalized name: version}` of every distribution on sys.path (pip, setuptools included)."""
-    found: Dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found.setdefault(normalize_name(name), dist.version)
-    return dict(sorted(found.items()))
+    return dict(sorted(installed_versions().items()))
 
 
 def _venv_stamp() -> Optional[str]:

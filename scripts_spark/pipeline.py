@@ -190,7 +190,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     layers = storage.Layers(settings.data_root)
     logger.info("settings: %s", settings.describe())
 
@@ -247,8 +247,9 @@ def _print_outcome(run: RunMetrics, layers: storage.Layers, metrics_path: str) -
     print(f"metrics: {metrics_path}")
 
 
-def _configure_logging(level: str) -> None:
-    """Configure this project's loggers only; Spark and py4j keep their own settings."""
+def configure_logging(level: str) -> None:
+    """Configure this project's loggers only (for every command-line entry point); Spark and py4j
+    keep their own settings."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("scripts_spark", "scripts"):

@@ -604,7 +604,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings.log_level)
+    from scripts_spark.pipeline import configure_logging
+
+    configure_logging(settings.log_level)
 
     from scripts_spark.session import build_spark
 
@@ -616,17 +618,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_FAILED
     print(f"report: {paths['html']}\nsummary: {paths['md']}")
     return EXIT_OK
-
-
-def _configure_logging(level: str) -> None:
-    """Configure this project's loggers only, as the pipeline does."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("scripts_spark", "scripts"):
-        log = logging.getLogger(name)
-        log.handlers[:] = [handler]
-        log.setLevel(level)
-        log.propagate = False
 
 
 if __name__ == "__main__":
