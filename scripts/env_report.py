@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
 from scripts.env_check import STAMP_NAME, installed_versions, java_version
-from scripts.requirements_hash import RequirementsError, normalize_name, pins, requirements_hash
+from scripts.requirements_hash import RequirementsError, pins, requirements_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT_FORMAT = 1
