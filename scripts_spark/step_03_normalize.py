@@ -62,6 +62,11 @@ def album_main_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series
     return pd.Series([text_norm.album_main_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
 
 
+@pandas_udf(T.ArrayType(T.StringType()))
+def album_alt_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
+    return pd.Series([text_norm.album_alt_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
+
+
 @pandas_udf(T.BooleanType())
 def has_qualifier_udf(titles: pd.Series) -> pd.Series:
     return titles.map(text_norm.has_soundtrack_qualifier, na_action=None)
@@ -199,7 +204,8 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
         genres, styles: the Discogs genres and styles that make an album a soundtrack.
 
     Returns:
-        album columns plus `title_keys`, `main_title_keys`, `has_soundtrack_qualifier`,
+        album columns plus `title_keys`, `main_title_keys`, `alt_title_keys` (one entry per title
+        piece each, "" where none), `has_soundtrack_qualifier`,
         `album_kind`, `is_soundtrack` (filed under a soundtrack genre or style),
         `artist_keys` and `credit_keys`.
     """
@@ -209,6 +215,7 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
         albums_df
         .withColumn("title_keys", album_keys_udf("title", "artist_names"))
         .withColumn("main_title_keys", album_main_keys_udf("title", "artist_names"))
+        .withColumn("alt_title_keys", album_alt_keys_udf("title", "artist_names"))
         .withColumn("has_soundtrack_qualifier", has_qualifier_udf("title"))
         .withColumn("album_kind", album_kind_udf("title", "styles"))
         .withColumn("is_soundtrack", F.coalesce(in_genres | in_styles, F.lit(False)))

@@ -31,7 +31,8 @@ NEAR_MISS_FLOOR = 0.5
 MAX_FILMS_PER_KEY = 50
 WEIGHTS = {"title": 0.45, "year": 0.30, "composer": 0.25}
 # Title evidence by how the keys met: the film's own title is the strongest.
-TITLE_EVIDENCE = {"title": 1.0, "original_title": 0.95, "film_main_title": 0.85, "album_main_title": 0.85}
+TITLE_EVIDENCE = {"title": 1.0, "original_title": 0.95, "album_title_unstripped": 0.95,
+                  "film_main_title": 0.85, "album_main_title": 0.85}
 
 
 def film_keys(films_df: DataFrame) -> DataFrame:
@@ -49,14 +50,18 @@ def film_keys(films_df: DataFrame) -> DataFrame:
 
 
 def album_keys(albums_df: DataFrame) -> DataFrame:
-    """(album_id, album_year, part, key, key_source): full keys per title piece, and main-title keys."""
+    """(album_id, album_year, part, key, key_source): per title piece its key, its main-title key and
+    its unstripped key, where they exist."""
     full = albums_df.select("album_id", F.col("year").alias("album_year"),
                             F.posexplode("title_keys").alias("part", "key")) \
         .withColumn("key_source", F.lit("album_title"))
     main = albums_df.select("album_id", F.col("year").alias("album_year"),
                             F.posexplode("main_title_keys").alias("part", "key")) \
         .withColumn("key_source", F.lit("album_main_title"))
-    return full.unionByName(main).filter(F.col("key") != "")
+    alt = albums_df.select("album_id", F.col("year").alias("album_year"),
+                           F.posexplode("alt_title_keys").alias("part", "key")) \
+        .withColumn("key_source", F.lit("album_title_unstripped"))
+    return full.unionByName(main).unionByName(alt).filter(F.col("key") != "")
 
 
 def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = MAX_FILMS_PER_KEY) -> DataFrame:
@@ -92,8 +97,9 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
     joined = blocked_key_pairs(fk, ak).filter(
         ~((F.col("film_key_source") == "film_main_title") & (F.col("album_key_source") == "album_main_title"))
     )
+    album_side = F.col("album_key_source")
     evidence = (
-        F.when(F.col("album_key_source") == "album_main_title", F.lit("album_main_title"))
+        F.when(album_side.isin("album_main_title", "album_title_unstripped"), album_side)
         .otherwise(F.col("film_key_source"))
     )
     scored = joined.select("album_id", "part", "tmdb_id", "key", evidence.alias("title_evidence"))

@@ -325,3 +325,16 @@ def album_main_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> l
         main = main_title(piece)
         keys.append(title_key(strip_qualifiers(main)[0]) if main != piece.strip() else "")
     return keys
+
+
+def album_alt_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+    """A second key per piece, aligned with `album_pieces`: the piece with only its bracketed
+    qualifiers removed, for film titles that begin like a qualifier ("Songs from the Second
+    Floor", "Music from Another Room"). "" where it equals the main key.
+    """
+    keys: list[str] = []
+    for piece, main_key in zip(album_pieces(title, artist_names), album_title_variants(title, artist_names)):
+        unbracketed = re.sub(r"[\(\[\{][^\)\]\}]*[\)\]\}]", " ", piece)
+        key = title_key(unbracketed)
+        keys.append(key if key and key != main_key else "")
+    return keys

@@ -23,6 +23,7 @@ def matched(spark):
         film(1001, "Carrie", "1976-11-03", ["Pino Donaggio"]),
         film(1002, "Carrie", "2013-10-16", ["Marco Beltrami"]),
         film(1003, "Halo", "1996-01-01", []),
+        film(1004, "Songs from the Second Floor", "2000-10-06", ["Benny Andersson"]),
     ]
     masters = [
         master(1, "Star Trek (Music From The Motion Picture)", 2009, ["Michael Giacchino"], main_release=11),
@@ -37,9 +38,11 @@ def matched(spark):
         master(9, "Carrie (Original Motion Picture Soundtrack)", 2013, ["Marco Beltrami"], main_release=91),
         master(10, "Halo 3 (Original Soundtrack)", 2007, styles=["Video Game Music"], main_release=101),
         master(11, "Ghost (Music From The Television Series)", 1990, main_release=111),
+        master(12, "Songs From The Second Floor (Original Soundtrack)", 2000, ["Benny Andersson"], main_release=121),
     ]
     releases = [release(r, "x", None, master_id=m, is_main=True) for m, r in
-                [(1, 11), (2, 21), (3, 31), (4, 41), (5, 51), (6, 61), (7, 71), (8, 81), (9, 91), (10, 101), (11, 111)]]
+                [(1, 11), (2, 21), (3, 31), (4, 41), (5, 51), (6, 61), (7, 71), (8, 81), (9, 91), (10, 101), (11, 111),
+                 (12, 121)]]
     releases.append(release(500, "Ghost OST", 1990, artists=["Maurice Jarre"]))
     films_df, albums_df = silver(spark, films, masters, releases)
     matches_df, near_df, candidates_df = match(films_df, albums_df)
@@ -60,6 +63,7 @@ def test_expected_pairs_and_nothing_else(matched):
         (11382, 7, 71),
         (1002, 9, 91),         # the 2013 remake, not the 1976 original
         (1000, None, 500),     # a release without master: "OST" as a whole word
+        (1004, 12, 121),       # a film title that begins like a qualifier ("Songs from ...")
     }
 
 

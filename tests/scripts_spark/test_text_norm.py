@@ -149,3 +149,14 @@ def test_piece_keys_stay_aligned():
     assert tn.album_title_variants("Heat / Heat") == ["heat", ""]
     assert tn.album_title_variants("Score / Up (OST)") == ["score", "up"]
     assert tn.album_pieces("Hans Zimmer - A / B", ["Hans Zimmer"]) == ["A", "B"]
+
+
+@pytest.mark.parametrize("album, keys", [
+    ("Songs From The Second Floor (Original Soundtrack)", ["songs from the second floor"]),
+    ("Music From Another Room", ["music from another room"]),
+    ("Star Trek (Music From The Motion Picture)", [""]),
+    ("Heat / Songs From Heaven (OST)", ["", "songs from heaven"]),
+    (None, []),
+])
+def test_album_alt_keys_keep_qualifier_like_title_words(album, keys):
+    assert tn.album_alt_keys(album) == keys
