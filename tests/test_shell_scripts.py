@@ -250,7 +250,7 @@ def system_only_path(tmp_path: Path) -> Path:
     for folder in ("/usr/bin", "/bin"):
         for entry in Path(folder).iterdir():
             target = bin_dir / entry.name
-            if not entry.name.startswith(("python3.10", "pyenv")) and not target.exists():
+            if not entry.name.startswith(("python3.10", "pyenv")) and not os.path.lexists(target):
                 target.symlink_to(entry)
     if not (bin_dir / "python3").exists():
         pytest.skip("needs a system python3 to bootstrap")

@@ -61,7 +61,7 @@ def path_without_java(tmp_path: Path) -> str:
             continue
         for entry in Path(folder).iterdir():
             target = bin_dir / entry.name
-            if entry.name != "java" and not target.exists():
+            if entry.name != "java" and not os.path.lexists(target):
                 target.symlink_to(entry)
     return str(bin_dir)
 
