@@ -515,7 +515,9 @@ def test_ssh_and_rsync_command_lines_keep_host_key_checking_on() -> None:
                      "UserKnownHostsFile=/kh/known_hosts", "ConnectTimeout=5", "-i /keys/id_ed25519",
                      "IdentitiesOnly=yes", "-l etl"):
         assert expected in options
-    assert "StrictHostKeyChecking=no" not in options
+    # Host-key checking is never switched off (accept-new is the only relaxation, first contact only).
+    assert [o for o in options.split() if o.startswith("StrictHostKeyChecking=")] == \
+        ["StrictHostKeyChecking=accept-new"]
     rsync = sync.rsync_command(target, PROJECT_ROOT)
     assert rsync[-2:] == [f"{PROJECT_ROOT}/", "etl@vm.example.invalid:soundtracks/"], "~/ is the login's home"
     assert rsync[rsync.index("-e") + 1] == shlex.join(["ssh", *target.ssh_options()])
