@@ -29,7 +29,7 @@ STEP_NAMES = {
     5: "05_aggregate",
 }
 EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE = 0, 1, 2
-TMDB_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+TMDB_SUFFIXES = (".jsonl", ".jsonl.gz")
 DISCOGS_SUFFIXES = (".jsonl", ".jsonl.gz", ".xml", ".xml.gz")
 
 

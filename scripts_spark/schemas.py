@@ -20,10 +20,12 @@ TMDB_MOVIE_JSON = T.StructType([
     T.StructField("original_language", T.StringType()),
     T.StructField("release_date", T.StringType()),
     T.StructField("genres", T.ArrayType(_ID_NAME)),
-    T.StructField("popularity", T.DoubleType()),
-    T.StructField("vote_average", T.DoubleType()),
-    T.StructField("vote_count", T.LongType()),
-    T.StructField("runtime", T.LongType()),
+    # Read as text and converted in step 01: real bodies carry numbers as strings too (older API
+    # versions sent popularity as "93.49"), which a numeric schema type would reject outright.
+    T.StructField("popularity", T.StringType()),
+    T.StructField("vote_average", T.StringType()),
+    T.StructField("vote_count", T.StringType()),
+    T.StructField("runtime", T.StringType()),
     T.StructField("adult", T.BooleanType()),
     T.StructField("credits", T.StructType([
         T.StructField("crew", T.ArrayType(T.StructType([

@@ -20,11 +20,16 @@ logger = logging.getLogger(__name__)
 
 NAME = "01_extract_tmdb"
 COMPOSER_JOBS = ("Original Music Composer", "Music", "Composer")
-INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+INPUT_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
 class MissingInputError(RuntimeError):
     """A step found no input files where the contract says they must be."""
+
+
+def _number(name: str, type_name: str):
+    """A numeric field sent as a number or as text; null when it is neither ("", "n/a")."""
+    return F.expr(f"try_cast(try_cast({name} as double) as {type_name})").alias(name)
 
 
 def select_movie_columns(movies_df: DataFrame) -> DataFrame:
@@ -48,10 +53,10 @@ def select_movie_columns(movies_df: DataFrame) -> DataFrame:
         F.lower(F.nullif(F.trim("original_language"), F.lit(""))).alias("original_language"),
         F.expr("try_to_timestamp(release_date, 'yyyy-MM-dd')").cast("date").alias("release_date"),
         F.transform(F.coalesce(F.col("genres"), F.array()), lambda g: g["name"]).alias("genres"),
-        F.col("popularity"),
-        F.col("vote_average"),
-        F.col("vote_count"),
-        F.col("runtime").cast("int").alias("runtime"),
+        _number("popularity", "double"),
+        _number("vote_average", "double"),
+        _number("vote_count", "bigint"),
+        _number("runtime", "int"),
         F.col("adult"),
         F.array_distinct(F.transform(composers, lambda c: F.struct(c["id"].alias("id"), c["name"].alias("name"))))
         .alias("composers"),

@@ -84,3 +84,25 @@ def test_empty_input_gives_empty_tables(spark):
     movies_df, quarantine_df = extract_tmdb(spark.createDataFrame([], "value string, source_file string"))
     assert movies_df.count() == 0 and quarantine_df.count() == 0
     assert "composers" in movies_df.columns
+
+
+def test_numbers_sent_as_text_are_read(spark):
+    body = dict(STAR_TREK, popularity="93.4917224393659", vote_average=6, vote_count="625", runtime="n/a")
+    movies_df, quarantine_df = extract_tmdb(_lines(spark, [body]))
+    row = movies_df.collect()[0]
+    assert (row.popularity, row.vote_average, row.vote_count, row.runtime) == (93.4917224393659, 6.0, 625, None)
+    assert quarantine_df.count() == 0
+
+
+def test_real_api_bodies_are_ingested(spark, shared_data):
+    """Every recorded full /movie body: Riddick (popularity as text), Fight Club with credits."""
+    folder = shared_data / "tmdb_api_json"
+    files = [folder / "php-tmdb_api" / "movie_all.json",
+             folder / "krelinga_go-tmdb_json" / "GET_movie_550__append_to_response=credits,keywords,release_dates.body.json"]
+    bodies = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    movies_df, quarantine_df = extract_tmdb(_lines(spark, bodies))
+    assert quarantine_df.count() == 0
+    rows = {r.tmdb_id: r for r in movies_df.collect()}
+    assert rows[87421].title == "Riddick" and rows[87421].popularity > 90
+    assert [c.name for c in rows[550].composers] == ["John King", "Michael Simpson"]
+    assert rows[550].release_date == dt.date(1999, 10, 15)
