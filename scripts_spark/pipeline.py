@@ -30,7 +30,7 @@ STEP_NAMES = {
 }
 EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE = 0, 1, 2
 TMDB_SUFFIXES = (".jsonl", ".jsonl.gz")
-DISCOGS_SUFFIXES = (".jsonl", ".jsonl.gz", ".xml", ".xml.gz")
+DISCOGS_SUFFIXES = (".jsonl", ".jsonl.gz", "_masters.xml", "_masters.xml.gz", "_releases.xml", "_releases.xml.gz")
 
 
 def parse_steps(text: str) -> list[int]:

@@ -28,7 +28,9 @@ from scripts_spark.schemas import DISCOGS_MASTER_JSON, DISCOGS_RELEASE_JSON, QUA
 logger = logging.getLogger(__name__)
 
 NAME = "02_extract_discogs"
-DUMP_SUFFIXES = (".xml", ".xml.gz")
+DUMP_SUFFIXES = ("_masters.xml", "_masters.xml.gz", "_releases.xml", "_releases.xml.gz")
+# The monthly dump also has artists and labels files; users download all four into one folder.
+OTHER_DUMP_SUFFIXES = ("_artists.xml", "_artists.xml.gz", "_labels.xml", "_labels.xml.gz")
 JSON_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 _ARTIST_FIELDS = ("id", "name", "anv", "join", "role")
@@ -127,6 +129,9 @@ def stage_dumps(spark: SparkSession, layers: storage.Layers, settings: Settings)
     """
     summary = {"files": 0, "converted": 0, "records_seen": 0, "records_kept": 0, "records_bad": 0,
                "bad_samples": []}
+    unused = storage.list_files(spark, layers.raw("discogs"), OTHER_DUMP_SUFFIXES)
+    if unused:
+        logger.info("not needed, left alone: %s", ", ".join(p.rsplit("/", 1)[-1] for p in unused))
     for dump in storage.list_files(spark, layers.raw("discogs"), DUMP_SUFFIXES):
         name = dump.rsplit("/", 1)[-1]
         stem = name[: -len(".xml.gz")] if name.endswith(".xml.gz") else name[: -len(".xml")]
