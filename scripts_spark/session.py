@@ -62,7 +62,8 @@ def build_spark(
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    if master:
+    if master and not is_databricks():
+        # On Databricks the cluster decides; a configured local[N] must not leak into a job.
         builder = builder.master(master)
     conf = dict(_LOCAL_CONF) if not is_databricks() else {}
     if master and master.startswith("local"):
