@@ -225,7 +225,9 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings
         "dump_files_converted": staged["converted"],
         "dump_records_seen": staged["records_seen"],
         "dump_records_kept": staged["records_kept"],
-        "json_files": len(sources),
+        "json_files": len(sources) - len(unknown),
+        # Files that say neither master nor release are not read: named here, not dropped silently.
+        "json_files_ignored": sorted(p.rsplit("/", 1)[-1] for p in unknown),
     }
 
 

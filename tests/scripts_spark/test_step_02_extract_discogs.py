@@ -46,6 +46,7 @@ def test_run_on_real_dump_and_api_bodies(spark, shared_data, tmp_path):
     api_release = json.loads((shared_data / "discogs_api_json" / "joalla_discogs_client" / "discogs_client" /
                               "tests" / "res" / "releases" / "1.json").read_text())
     _write_jsonl_gz(raw / "api_releases_1.jsonl.gz", [api_release, api_release])   # a duplicate fetch
+    _write_jsonl_gz(raw / "labels_dump.jsonl.gz", [{"id": 5, "name": "Svek"}])        # neither kind
     layers = storage.Layers(str(tmp_path))
     settings = load_settings({"DATA_ROOT": str(tmp_path)})
 
@@ -61,6 +62,7 @@ def test_run_on_real_dump_and_api_bodies(spark, shared_data, tmp_path):
     assert releases.filter("release_id = 1").count() == 1
     assert step.details["dump_files_converted"] == 2
     assert step.details["dump_records_seen"] == 2000
+    assert step.details["json_files_ignored"] == ["labels_dump.jsonl.gz"]
     assert step.rows_out == {"discogs_masters": 28, "discogs_releases": 37}
 
     # A second run reuses the conversions and gives the same tables.
