@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from scripts.http_client import NotFoundError, PoliteSession, RetryPolicy, env_setting, shared_limiter
+from scripts.http_client import ApiClient, NotFoundError, PoliteSession, RetryPolicy, env_setting, shared_limiter
 from scripts.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def next_page_number(pagination: Mapping, page: int) -> Optional[int]:
     return page + 1 if isinstance(pages, int) and page < pages else None
 
 
-class DiscogsClient:
+class DiscogsClient(ApiClient):
     """Rate-limited access to `/database/search`, `/masters/{id}` and `/releases/{id}`.
 
     Args:
@@ -105,15 +105,6 @@ class DiscogsClient:
         `DISCOGS_API_BASE` (environment or .env), or Discogs'."""
         return cls(token=settings.discogs_token, user_agent=settings.discogs_user_agent,
                    base_url=base_url or env_setting(BASE_URL_ENV, DEFAULT_BASE_URL), **kwargs)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> "DiscogsClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _steer(self, response: requests.Response) -> None:
         limit = _header_int(response.headers, "X-Discogs-Ratelimit")

@@ -402,3 +402,19 @@ class PoliteSession:
         except ValueError:
             self.count("bad_json")
             raise _RetryableError(f"malformed JSON body ({len(body)} bytes)", status) from None
+
+
+class ApiClient:
+    """What the API clients share: a `PoliteSession` in `self.http`, closed on `close()` or at the
+    end of a `with` block."""
+
+    http: PoliteSession
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

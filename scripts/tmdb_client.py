@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from scripts.http_client import PoliteSession, RetryPolicy, env_setting, shared_limiter
+from scripts.http_client import ApiClient, PoliteSession, RetryPolicy, env_setting, shared_limiter
 from scripts.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def missing_tmdb_key_error() -> ConfigError:
     return ConfigError("TMDB_API_TOKEN is not set: set TMDB_API_TOKEN (or TMDB_API_KEY) in .env")
 
 
-class TmdbClient:
+class TmdbClient(ApiClient):
     """Thin, rate-limited access to the TMDB endpoints the pipeline needs.
 
     Args:
@@ -73,15 +73,6 @@ class TmdbClient:
         or .env), or TMDB's."""
         return cls(token=settings.tmdb_api_token, api_key=settings.tmdb_api_key,
                    base_url=base_url or env_setting(BASE_URL_ENV, DEFAULT_BASE_URL), **kwargs)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> "TmdbClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def genres(self) -> dict:
         """The `/genre/movie/list` body: `{"genres": [{"id", "name"}, ...]}`."""

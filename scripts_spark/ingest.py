@@ -12,6 +12,10 @@ from pyspark.sql import types as T
 
 from scripts_spark.schemas import CORRUPT_COLUMN
 
+class MissingInputError(RuntimeError):
+    """A step found no input files where the contract says they must be."""
+
+
 _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
 
 

@@ -18,6 +18,10 @@ from typing import Callable, Optional
 from scripts.settings import ConfigError, Settings, load_settings
 from scripts_spark import storage
 from scripts_spark.metrics import RunMetrics, StepMetrics, new_run_id
+from scripts_spark.step_01_extract_tmdb import INPUT_SUFFIXES as TMDB_SUFFIXES
+from scripts_spark.step_02_extract_discogs import DUMP_SUFFIXES, JSON_SUFFIXES
+
+DISCOGS_SUFFIXES = JSON_SUFFIXES + DUMP_SUFFIXES
 
 logger = logging.getLogger("scripts_spark.pipeline")
 
@@ -29,8 +33,6 @@ STEP_NAMES = {
     5: "05_aggregate",
 }
 EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE = 0, 1, 2
-TMDB_SUFFIXES = (".jsonl", ".jsonl.gz")
-DISCOGS_SUFFIXES = (".jsonl", ".jsonl.gz", "_masters.xml", "_masters.xml.gz", "_releases.xml", "_releases.xml.gz")
 
 
 def parse_steps(text: str) -> list[int]:

@@ -23,10 +23,6 @@ COMPOSER_JOBS = ("Original Music Composer", "Music", "Composer")
 INPUT_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
-class MissingInputError(RuntimeError):
-    """A step found no input files where the contract says they must be."""
-
-
 def _number(name: str, type_name: str):
     """A numeric field sent as a number or as text; null when it is neither ("", "n/a")."""
     return F.expr(f"try_cast(try_cast({name} as double) as {type_name})").alias(name)
@@ -89,7 +85,7 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> None:
     """Read `raw/tmdb`, write `bronze/tmdb_movies` and its quarantine, record counts in `step`."""
     files = storage.list_files(spark, layers.raw("tmdb"), INPUT_SUFFIXES)
     if not files:
-        raise MissingInputError(
+        raise ingest.MissingInputError(
             f"no TMDB input in {layers.raw('tmdb')}: expected *.jsonl or *.jsonl.gz files "
             "(run `make run` without DATA_ROOT to generate sample data, or see README 'Input contract')"
         )

@@ -201,7 +201,10 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings
         logger.warning("ignoring Discogs JSON files whose names say neither master nor release: %s",
                        ", ".join(p.rsplit("/", 1)[-1] for p in unknown))
     if not by_kind["masters"] and not by_kind["releases"]:
-        raise ingest_missing(layers)
+        raise ingest.MissingInputError(
+            f"no Discogs input in {layers.raw('discogs')}: expected *_masters.xml.gz / *_releases.xml.gz "
+            "dump files or *master*/*release* .jsonl[.gz] files (see README 'Input contract')"
+        )
 
     quarantine_parts = []
     for kind, files in by_kind.items():
@@ -233,15 +236,6 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings
 
 def _empty_lines(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame([], "value string, source_file string")
-
-
-def ingest_missing(layers: storage.Layers) -> Exception:
-    from scripts_spark.step_01_extract_tmdb import MissingInputError
-
-    return MissingInputError(
-        f"no Discogs input in {layers.raw('discogs')}: expected *_masters.xml.gz / *_releases.xml.gz "
-        "dump files or *master*/*release* .jsonl[.gz] files (see README 'Input contract')"
-    )
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -103,6 +103,11 @@ def normalize_films(movies_df: DataFrame) -> DataFrame:
     )
 
 
+def _credits_various(artists_col: str) -> Column:
+    """True when the artists credit Discogs' "Various" (a compilation of several artists)."""
+    return F.exists(artists_col, lambda a: (a["id"] == VARIOUS_ARTIST_ID) | (F.lower(a["name"]) == "various"))
+
+
 def _release_facts(releases_df: DataFrame) -> DataFrame:
     """Per release: format names, label names, composer-credit names, artist names."""
     credits = F.filter("extraartists", lambda a: a["role"].rlike(COMPOSER_ROLE_PATTERN))
@@ -113,7 +118,7 @@ def _release_facts(releases_df: DataFrame) -> DataFrame:
         F.transform(credits, lambda a: a["name"]).alias("credit_names"),
         F.transform("artists", lambda a: a["name"]).alias("artist_names"),
         F.transform("artists", lambda a: a["anv"]).alias("artist_anvs"),
-        F.exists("artists", lambda a: (a["id"] == VARIOUS_ARTIST_ID) | (F.lower(a["name"]) == "various"))
+        _credits_various("artists")
         .alias("is_various"),
     )
 
@@ -155,7 +160,7 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         "master_id", F.col("title").alias("master_title"), F.col("year").alias("master_year"),
         "main_release_id", F.col("genres").alias("master_genres"), F.col("styles").alias("master_styles"),
         F.transform("artists", lambda a: a["name"]).alias("master_artist_names"),
-        F.exists("artists", lambda a: (a["id"] == VARIOUS_ARTIST_ID) | (F.lower(a["name"]) == "various"))
+        _credits_various("artists")
         .alias("master_various"),
     )
     masters_albums_df = masters_sel.join(per_master_df, on="master_id", how="full_outer").select(

@@ -8,7 +8,7 @@ import pytest
 from scripts.settings import load_settings
 from scripts_spark import storage
 from scripts_spark.metrics import StepMetrics
-from scripts_spark.step_01_extract_tmdb import MissingInputError
+from scripts_spark.ingest import MissingInputError
 from scripts_spark.step_02_extract_discogs import extract_discogs, run
 from tests.scripts_spark.helpers import lines, master, release
 
