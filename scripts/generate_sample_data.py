@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import hashlib
 import json
 import json.encoder
 import logging
@@ -39,20 +37,83 @@ import os
 import random
 import sys
 import time
-import unicodedata
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
+from scripts.sample_vocabulary import (
+    ADJECTIVES,
+    CHARACTER_JSON,
+    CJK_COMPOSER_NAMES,
+    CREW_JOBS,
+    EDITION_FORMS,
+    FIRST_NAMES,
+    GAME_FORMS,
+    LANGUAGES,
+    LAST_NAMES,
+    LOOKALIKE_KINDS,
+    LOOKALIKE_ODDS,
+    MAIN_COMPOSERS,
+    MUSIC_GENRE_NAMES,
+    MUSIC_GENRES,
+    NATIVE_WORDS,
+    NOUNS,
+    OVERVIEW_VERBS,
+    PLACES,
+    SCORE_TRACKS,
+    SEQUEL_FORMS,
+    SHOWCASE,
+    SOUNDTRACK_SIDE_GENRES,
+    SPECIAL_TITLES,
+    STAGE_FORMS,
+    SUBTITLES,
+    THEME_FORMS,
+    THIRD_FORMS,
+    TV_FORMS,
+    VERB_PHRASES,
+    Language,
+)
+from scripts.sample_xml import (
+    ADJECTIVES_LOWER,
+    COUNTRY_TABLE,
+    DURATIONS_XML,
+    GENRE_TABLE,
+    IMAGES_XML,
+    LANGUAGE_TABLE,
+    MUSIC_LABEL_XML,
+    NOTES_XML,
+    NOUNS_LOWER,
+    PARTIAL_SUFFIX,
+    QUALITY_XML,
+    SCORE_FORM_TABLE,
+    SONGS_FORM_TABLE,
+    SOUNDTRACK_LABEL_XML,
+    TRACKS_XML,
+    VINYL_TEXTS,
+    AtomicGzipSink,
+    UniqueNames,
+    actor_head,
+    coprime_step,
+    crew_head,
+    discogs_case,
+    format_fragment,
+    genres_json,
+    image_path,
+    json_str,
+    mix,
+    person_name,
+    random_image_json,
+    strip_accents,
+    track_positions,
+    xml_tags,
+    xml_text,
+)
 from scripts.settings import ConfigError, load_settings
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-# The C string encoder behind json.dumps(..., ensure_ascii=False): a quoted JSON string, UTF-8 kept.
-_json_str = json.encoder.encode_basestring
 
 TMDB_FILE = Path("tmdb") / "sample_movies.jsonl.gz"
 MASTERS_FILE = Path("discogs") / "sample_masters.xml.gz"
@@ -60,262 +121,9 @@ RELEASES_FILE = Path("discogs") / "sample_releases.xml.gz"
 CHECKSUM_FILE = Path("discogs") / "sample_CHECKSUM.txt"
 TRUE_PAIRS_FILE = Path("true_pairs.csv")
 TRUE_PAIRS_HEADER = ("tmdb_id", "discogs_master_id", "discogs_release_id")
-PARTIAL_SUFFIX = ".partial"
-
-# Level 1 because the files are regenerated at will and throughput matters more than size
-# (level 6 is about three times slower on this text for ~25 % smaller files).
-GZIP_LEVEL = 1
-FLUSH_BYTES = 1 << 20
 LATEST_YEAR = 2024
 VARIOUS_ARTIST_ID = 194  # Discogs' own id for "Various"
 
-# --- TMDB vocabulary ------------------------------------------------------------------------
-TMDB_GENRES = {
-    "Action": 28, "Adventure": 12, "Animation": 16, "Comedy": 35, "Crime": 80, "Documentary": 99,
-    "Drama": 18, "Family": 10751, "Fantasy": 14, "History": 36, "Horror": 27, "Music": 10402,
-    "Mystery": 9648, "Romance": 10749, "Science Fiction": 878, "TV Movie": 10770, "Thriller": 53,
-    "War": 10752, "Western": 37,
-}
-# Drawn with these weights; Drama and Comedy dominate the real catalogue.
-GENRE_WEIGHTS = (
-    ("Drama", 30), ("Comedy", 20), ("Thriller", 12), ("Action", 11), ("Romance", 9), ("Horror", 8),
-    ("Crime", 8), ("Adventure", 7), ("Documentary", 5), ("Science Fiction", 5), ("Family", 5),
-    ("Fantasy", 4), ("Animation", 4), ("Mystery", 4), ("Music", 3), ("History", 3), ("War", 2),
-    ("TV Movie", 2), ("Western", 1),
-)
-
-
-@dataclass(frozen=True)
-class _Language:
-    iso: str
-    english_name: str
-    native_name: str
-    countries: tuple[tuple[str, str], ...]
-    discogs_country: str
-    album_suffixes: tuple[str, ...]
-
-
-LANGUAGES = (
-    _Language("en", "English", "English",
-              (("US", "United States of America"), ("GB", "United Kingdom"), ("CA", "Canada"),
-               ("AU", "Australia")), "US", ()),
-    _Language("fr", "French", "Français", (("FR", "France"), ("BE", "Belgium")), "France",
-              (" (Bande Originale Du Film)", " (Musique Originale Du Film)", " - Bande Originale")),
-    _Language("es", "Spanish", "Español", (("ES", "Spain"), ("MX", "Mexico"), ("AR", "Argentina")),
-              "Spain", (" (Banda Sonora Original)", " (Banda Original De Sonido)")),
-    _Language("de", "German", "Deutsch", (("DE", "Germany"), ("AT", "Austria")), "Germany",
-              (" (Original Filmmusik)", " (Original Soundtrack)", " - Die Filmmusik")),
-    _Language("it", "Italian", "Italiano", (("IT", "Italy"),), "Italy",
-              (" (Colonna Sonora Originale)", " (Original Soundtrack)")),
-    _Language("ja", "Japanese", "日本語", (("JP", "Japan"),), "Japan",
-              (" オリジナル・サウンドトラック", " (Original Soundtrack)", " サウンドトラック")),
-    _Language("ko", "Korean", "한국어/조선말", (("KR", "South Korea"),), "South Korea",
-              (" OST", " (Original Soundtrack)", " 오리지널 사운드트랙")),
-)
-LANGUAGE_WEIGHTS = (84, 5, 3, 3, 2, 2, 1)
-
-# --- English title words (each list must hold distinct entries: titles are built to be unique) ---
-ADJECTIVES = """Silent Broken Hidden Last Golden Crimson Hollow Wild Distant Burning Frozen Secret Lonely
-Savage Gentle Endless Bitter Fading Restless Iron Velvet Paper Glass Electric Midnight Northern
-Southern Western Little Final Perfect Dark Bright Quiet Lost Fallen Rising Sleeping Wandering
-Forgotten Scarlet Silver Black White Blue Stolen Borrowed Strange Sweet Cruel Brave Hungry Empty
-Narrow Long Deep Lucky Reckless Tender Violent Sacred Wicked Ancient Eternal Invisible Impossible
-Beautiful Dangerous Ordinary Curious Faithful Fearless Hopeless Nameless Painted Shattered Twisted
-Wounded Burnt Drowning Falling Howling Shining Winding Crooked Hunted Haunted Blind Proud Naked
-Copper Marble Amber Ivory Emerald Cobalt Mercury Neon Pale Grey Summer Winter Autumn Spring""".split()
-NOUNS = """River Harbor Kingdom Garden Mirror Shadow Empire Horizon Island Promise Stranger Witness
-Frontier Circus Lighthouse Station Highway Orchard Canyon Desert Forest Ocean Thunder Storm Fire
-Stone Crown Sword Arrow Engine Machine Signal Echo Memory Dream Heart Ghost Angel Saint Sinner
-Hunter Dancer Soldier Doctor Teacher Driver Pilot Thief Liar Lover Widow Orphan Prince Bride
-Sister Brother Daughter Father Mother Night Morning Evening Moon Star Planet Comet Rain Snow Wind
-Tide Wave Bridge Tower Castle House Room Door Window Road Street City Town Village Valley
-Mountain Lake Country Border Coast Shore Field Meadow Paradise Heaven Hell Letter Song
-Ballad Anthem Secret Lie Truth Game Hand Eye Voice Blood Bone Skin Wolf Fox Raven Hawk Horse
-Tiger Dragon Serpent Spider Butterfly Rose Lily Orchid Thorn Apple Cherry Clock Key Lock Chain
-Ring Mask Carnival Parade Wedding Funeral Feast Harvest Voyage Journey Escape Return
-Reckoning Silence Whisper Scream""".split()
-PLACES = """Ash Glass Tomorrow Yesterday Fortune Shadows Thieves Kings Wolves Saints Sorrow Paris
-Venice Tokyo Berlin Havana Cairo Lisbon Memphis Avalon Steel Dreams Heroes Strangers Angels
-Ghosts Lions Giants Lovers Fools Dust Bones Roses Rain Stars Storms Secrets Mirrors Whispers
-Monsters Spies Lanterns Tides Embers Feathers Marigolds Sparrows Orchids Comets Harbors
-Rivers Mountains Islands Deserts Summers Winters Autumns Springs Mornings Evenings Nightfall
-Daybreak Midsummer Midwinter Babylon Atlantis Eden Arcadia Zion Troy Sparta Thebes Marrakesh
-Bombay Shanghai Moscow Vienna Prague Budapest Istanbul Athens Rome Naples Seville Madrid Dublin
-Glasgow Boston Chicago Detroit Phoenix Denver Reno Tulsa Dallas""".split()
-FIRST_NAMES = """John Mary Anna Léon Amélie Zoë Chloé José Björn Søren Ángel Iñigo Noémie François
-Jürgen Ömer Łukasz Michael Sarah David Emma James Laura Robert Julia Thomas Clara Daniel Nora
-Peter Eva Paul Lena Mark Rosa Henry Alice George Ines Frank Marta Oliver Vera Samuel Ada Victor
-Ingrid Hugo Elena Felix Greta Oscar Mila Arthur Hana Ruben Lucia Elliot Sofia Max Irene Nils Maya
-Anton Carmen Jonas Helga Marco Leila Pablo Yasmin Theo Agnes Ivan Olga Rafael Bianca Tomás Renée
-Dmitri Siobhán Conor Aoife Kai Freya""".split()
-LAST_NAMES = """Smith Carter Hale Moreau Dubois García Müller Novák Jóhannsson O'Connor Fitzgerald
-Rossi Bianchi Schmidt Fischer Weber Wagner Becker Hoffmann Dupont Lefèvre Girard Martínez López
-Sánchez Pérez Gómez Fernández Andersson Johansson Nilsson Larsen Hansen Jensen Kowalski Nowak
-Wiśniewski Horváth Nagy Popescu Ionescu Petrov Ivanova Sokolov Kuznetsov Walsh Murphy Kelly
-Byrne Ryan Doyle Brennan Quinn Reed Brooks Price Bennett Hayes Foster Graham Wallace Sullivan
-Russell Griffin Barker Marsh Holt Stone Frost Winter Blackwood Ashford Whitaker Lindqvist
-Sørensen Åberg Østergaard Çelik Yılmaz Demir Kaya Şahin Costa Ferreira Almeida Silva Santos
-Oliveira Novotný Dvořák Král Lambert Fontaine Beaumont Castellano Delacroix Vasquez Navarro
-Morales Ortega Delgado Romero Ramos""".split()
-VERB_PHRASES = """Chasing Finding Saving Killing Leaving Loving Becoming Remembering Hunting
-Burying Forgetting Waking Crossing Breaking Raising Stealing Catching Counting Following
-Escaping""".split()
-OVERVIEW_VERBS = "find save stop escape outwit protect expose survive rescue outrun forgive unmask".split()
-SUBTITLES = (
-    "A Love Story", "The Reckoning", "Origins", "Legacy", "The Beginning", "Redemption",
-    "Revelations", "Dawn of Fire", "The Last Stand", "Homecoming", "A New Hope for Tomorrow",
-    "Into the Dark", "The Awakening", "First Blood", "Resurrection", "The Final Chapter",
-)
-# Used at most once each: short, numeric and punctuated titles that stress title normalization.
-SPECIAL_TITLES = (
-    "Up", "Us", "It", "Her", "Elf", "Ran", "Ida", "9", "10", "Léon", "Amélie", "Zoë", "Chloé",
-    "WALL·E", "ROVER·7", "M*A*S*K", "S.W.A.T.", "Mr. & Mrs. Lee", "What's Up, Doc?", "Ça Va!",
-    "¡Ándale!", "Hello, Molly!", "E.T.A.", "Se7en Sins", "Æon", "Naïve", "Über", "Piñata", "1984½",
-    "Who's Afraid?", "Ready <Set> Go", "Tom & Jerry & Me", "\"Quote\" Unquote", "Déjà Vu",
-    "Crème Brûlée", "Señorita", "Fiancé", "Saló", "Noël",
-)
-SEQUEL_FORMS = ("{t} 2", "{t} II", "{t}: Part Two", "{t} 2: {s}")
-THIRD_FORMS = ("{t} 3", "{t} III", "{t}: Part Three", "{t} 3: {s}")
-
-# --- original-title words per language: (first slot, second slot, third slot for overflow, joiner)
-NATIVE_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str]] = {
-    "fr": (("La Nuit", "Le Rêve", "L'Été", "Le Cœur", "La Mémoire", "Les Étoiles", "La Fête",
-            "Le Silence", "L'Hiver", "La Route", "Le Château", "La Chambre", "Les Enfants",
-            "Le Voyage", "La Vie", "L'Amour", "Le Secret", "La Fille", "Le Garçon", "Les Ombres"),
-           ("de Marseille", "sans fin", "d'automne", "du silence", "des anges", "à Paris",
-            "sans retour", "de la mer", "d'Amélie", "du soir", "de Lyon", "à l'aube",
-            "des loups", "en été", "de Noël", "du désert", "sous la pluie", "de minuit"),
-           ("et la mer", "et le vent", "et l'oubli", "et la ville", "et les autres", "et nous"), " "),
-    "es": (("La Noche", "El Sueño", "El Verano", "El Corazón", "La Memoria", "Las Estrellas",
-            "La Fiesta", "El Silencio", "El Invierno", "El Camino", "La Casa", "Los Niños",
-            "El Viaje", "La Vida", "El Amor", "El Secreto", "La Niña", "Los Lobos"),
-           ("de Sevilla", "sin fin", "de otoño", "del silencio", "de los ángeles", "en Madrid",
-            "sin retorno", "del mar", "de la tarde", "de Buenos Aires", "al amanecer",
-            "de Navidad", "del desierto", "bajo la lluvia", "de medianoche", "de mañana"),
-           ("y el mar", "y el viento", "y el olvido", "y la ciudad", "y los otros", "y nosotros"), " "),
-    "de": (("Die Nacht", "Der Traum", "Der Sommer", "Das Herz", "Die Erinnerung", "Die Sterne",
-            "Das Fest", "Das Schweigen", "Der Winter", "Der Weg", "Das Haus", "Die Kinder",
-            "Die Reise", "Das Leben", "Die Liebe", "Das Geheimnis", "Das Mädchen", "Die Wölfe"),
-           ("von Berlin", "ohne Ende", "im Herbst", "der Stille", "der Engel", "in München",
-            "ohne Wiederkehr", "am Meer", "am Abend", "von Köln", "im Morgengrauen",
-            "zu Weihnachten", "der Wüste", "im Regen", "um Mitternacht", "über Hamburg"),
-           ("und das Meer", "und der Wind", "und die Stadt", "und die anderen", "und wir", "und ich"), " "),
-    "it": (("La Notte", "Il Sogno", "L'Estate", "Il Cuore", "La Memoria", "Le Stelle", "La Festa",
-            "Il Silenzio", "L'Inverno", "La Strada", "La Casa", "I Bambini", "Il Viaggio",
-            "La Vita", "L'Amore", "Il Segreto", "La Ragazza", "I Lupi"),
-           ("di Roma", "senza fine", "d'autunno", "del silenzio", "degli angeli", "a Milano",
-            "senza ritorno", "del mare", "della sera", "di Napoli", "all'alba", "di Natale",
-            "del deserto", "sotto la pioggia", "di mezzanotte", "a Venezia"),
-           ("e il mare", "e il vento", "e la città", "e gli altri", "e noi", "e io"), " "),
-    "ja": (("夏の", "夜の", "風の", "海の", "星の", "雪の", "花の", "月の", "空の", "森の", "春の",
-            "秋の", "冬の", "雨の", "街の", "光の"),
-           ("約束", "記憶", "物語", "少女", "旅人", "王国", "手紙", "庭", "声", "光", "夢", "城",
-            "歌", "果て", "扉", "向こう"),
-           ("と僕", "と君", "の終わり", "の始まり", "をもう一度", "へ"), ""),
-    "ko": (("여름의", "밤의", "바람의", "바다의", "별의", "눈의", "꽃의", "달의", "하늘의", "숲의",
-            "봄의", "가을의", "겨울의", "비의", "도시의", "빛의"),
-           ("약속", "기억", "이야기", "소녀", "나그네", "왕국", "편지", "정원", "목소리", "꿈",
-            "성", "노래", "끝", "문", "저편", "시간"),
-           ("그리고 나", "그리고 너", "너머", "다시", "속으로", "이후"), " "),
-}
-# Japanese and Korean composers: TMDB credits them romanized, Discogs keeps the native name as ANV.
-CJK_COMPOSER_NAMES = {
-    "ja": (
-        (("Tanaka", "田中"), ("Suzuki", "鈴木"), ("Takahashi", "高橋"), ("Watanabe", "渡辺"),
-         ("Ito", "伊藤"), ("Yamamoto", "山本"), ("Nakamura", "中村"), ("Kobayashi", "小林")),
-        (("Hiroshi", "浩"), ("Takeshi", "武"), ("Yuki", "雪"), ("Kenji", "健二"), ("Akira", "明"),
-         ("Haruki", "春樹"), ("Naoko", "直子"), ("Emi", "恵美")),
-    ),
-    "ko": (
-        (("Kim", "김"), ("Lee", "이"), ("Park", "박"), ("Choi", "최"), ("Jung", "정"), ("Kang", "강"),
-         ("Cho", "조"), ("Yoon", "윤")),
-        (("Min-ho", "민호"), ("Ji-woo", "지우"), ("Seo-yeon", "서연"), ("Hyun-woo", "현우"),
-         ("Ji-hoon", "지훈"), ("Soo-jin", "수진"), ("Dong-hyun", "동현"), ("Eun-ji", "은지")),
-    ),
-}
-
-# --- Discogs vocabulary ---------------------------------------------------------------------
-SOUNDTRACK_LABELS = (
-    (65412, "Varèse Sarabande", "VSD-"), (20934, "Milan", "CD MIL "), (39711, "Lakeshore Records", "LKS "),
-    (2701, "Sony Classical", "SK "), (1502, "Decca", "478 "), (14823, "Silva Screen Records", "SILCD"),
-    (88213, "Intrada", "MAF "), (124503, "La-La Land Records", "LLLCD "), (31177, "Quartet Records", "QR"),
-    (402117, "Mondo", "MOND-"), (780220, "Waxwork Records", "WW0"), (221871, "Music On Vinyl", "MOVATM"),
-    (9104, "Walt Disney Records", "D"), (64003, "Hollywood Records", "HR-"), (5320, "Atlantic", "7567-"),
-    (11340, "Interscope Records", "INTR-"), (45871, "Beat Records Company", "BCM"),
-    (70615, "Cam", "CAM "), (318223, "Rambling Records", "RBCP-"), (93017, "Universal Music", "06007 "),
-)
-MUSIC_LABELS = (
-    (1000, "Warner Bros. Records", "9 "), (1866, "Columbia", "CK "), (5, "Svek", "SK"),
-    (23528, "Matador", "OLE "), (1818, "Sub Pop", "SP"), (25386, "Warp Records", "WARP"),
-    (17, "Blue Note", "BST-"), (6, "Ruffhouse Records", "RH "), (157, "Island Records", "ILPS "),
-    (895, "RCA", "PL "), (42, "Ninja Tune", "ZEN"), (3290, "Domino", "WIGCD"),
-)
-DISCOGS_COUNTRIES = ("US", "UK", "Europe", "Germany", "France", "Japan", "Italy", "Netherlands",
-                     "Canada", "Australia", "Spain", "UK & Europe", "USA & Canada")
-COUNTRY_WEIGHTS = (30, 14, 14, 8, 6, 7, 4, 3, 3, 2, 3, 4, 2)
-MUSIC_GENRES = {
-    "Electronic": ("Techno", "House", "Ambient", "Synth-pop", "IDM", "Downtempo", "Drum n Bass"),
-    "Rock": ("Indie Rock", "Alternative Rock", "Punk", "Hard Rock", "Pop Rock", "Shoegaze"),
-    "Pop": ("Synth-pop", "Ballad", "Vocal", "Europop", "Indie Pop"),
-    "Jazz": ("Hard Bop", "Cool Jazz", "Fusion", "Swing", "Soul-Jazz"),
-    "Hip Hop": ("Boom Bap", "Conscious", "Trap", "Instrumental"),
-    "Funk / Soul": ("Soul", "Funk", "Disco", "Rhythm & Blues"),
-    "Classical": ("Modern", "Baroque", "Romantic", "Contemporary"),
-    "Folk, World, & Country": ("Folk", "Country", "Bluegrass"),
-    "Latin": ("Salsa", "Bossa Nova", "Cumbia"),
-    "Reggae": ("Roots Reggae", "Dub", "Dancehall"),
-}
-MUSIC_GENRE_NAMES = tuple(MUSIC_GENRES)
-# A soundtrack sometimes carries a second genre besides Stage & Screen, as on Discogs.
-SOUNDTRACK_SIDE_GENRES = (
-    ("Classical", ("Modern Classical", "Contemporary")), ("Electronic", ("Ambient", "Experimental")),
-    ("Rock", ("Pop Rock", "Alternative Rock")), ("Pop", ("Vocal", "Ballad")), ("Jazz", ("Big Band",)),
-    ("Hip Hop", ("Instrumental",)),
-)
-SCORE_TRACKS = ("Main Title", "Prologue", "Opening", "End Credits", "Finale", "Epilogue", "Suite",
-                "Overture", "Main Theme", "Love Theme")
-
-# Suffix forms Discogs uses for film albums, weighted as they appear; "{c}" is the composer.
-SCORE_TITLE_FORMS = (
-    ("{t} (Original Motion Picture Soundtrack)", 25), ("{t} (Music From The Motion Picture)", 10),
-    ("{t} (Original Score)", 10), ("{t} (Original Motion Picture Score)", 8),
-    ("{t} (Original Soundtrack)", 8), ("{t} OST", 4), ("{t} (O.S.T.)", 3),
-    ("{t} (Original Soundtrack Recording)", 5), ("{t}", 8), ("{c} - {t}", 4),
-    ("{t}: Original Soundtrack", 3), ("{t} - Original Motion Picture Soundtrack", 3),
-)
-SONGS_TITLE_FORMS = (
-    ("{t} (Music From And Inspired By The Motion Picture)", 5),
-    ("{t} (Original Motion Picture Soundtrack)", 4), ("{t} (Music From The Motion Picture)", 3),
-    ("Songs From {t}", 1),
-)
-EDITION_FORMS = ("{t} (Deluxe Edition)", "{t} ({n}th Anniversary Edition)", "{t} (Expanded Edition)",
-                 "{t} (Remastered)")
-TV_FORMS = ("{t} (Music From The Television Series)", "{t} (Original Television Soundtrack)",
-            "{t}: Season 1 (Original Series Soundtrack)", "{t} (Music From The TV Series)")
-GAME_FORMS = ("{t} (Original Game Soundtrack)", "{t}: The Video Game (Original Soundtrack)",
-              "{t} (Video Game Soundtrack)")
-STAGE_FORMS = ("{t} (Original Broadway Cast Recording)", "{t} (Original London Cast Recording)",
-               "{t} - The Musical (Original Cast Recording)")
-THEME_FORMS = ("Greatest Movie Themes Vol. {n}", "The Best Of Hollywood Vol. {n}", "Cinema Classics {n}",
-               "Movie Themes Of The {d}s", "Big Screen Themes Volume {n}")
-
-# Which cases the first clusters walk through before cases are drawn at random.
-SHOWCASE = (
-    ("standalone", "same_title"), ("franchise", None), ("standalone", "sequel_lookalike"),
-    ("remake", None), ("standalone", "remake_lookalike"), ("double", None), ("standalone", "tv"),
-    ("standalone", "game"), ("standalone", "stage"), ("standalone", "theme"),
-    ("standalone", "masterless"), ("standalone", "songs"), ("double", None),
-    ("standalone", "composer_solo"),
-)
-# Look-alike albums a standalone film gets, as cumulative probabilities.
-LOOKALIKE_ODDS = (("same_title", 0.06), ("sequel_lookalike", 0.09), ("remake_lookalike", 0.12), ("tv", 0.14),
-                  ("game", 0.155), ("stage", 0.17), ("theme", 0.18), ("composer_solo", 0.19))
-LOOKALIKE_KINDS = tuple(kind for kind, _ in LOOKALIKE_ODDS)
-MASK64 = (1 << 64) - 1
-MAIN_COMPOSERS = len(FIRST_NAMES) * len(LAST_NAMES)
-CREW_JOBS = (("Directing", "Director"), ("Writing", "Screenplay"), ("Production", "Producer"),
-             ("Editing", "Editor"), ("Sound", "Music Supervisor"))
-CHARACTER_JSON = tuple(json.dumps(name, ensure_ascii=False) for name in FIRST_NAMES)
 
 
 @dataclass(frozen=True)
@@ -332,178 +140,6 @@ class GenerationSummary:
 
 class OutputExistsError(FileExistsError):
     """The output folder already holds files and overwriting was not asked for."""
-
-
-# --- small pure helpers ---------------------------------------------------------------------
-def _mix(*parts: int) -> int:
-    """A 64-bit hash of integers (splitmix-style), for attributes that must not consume the RNG."""
-    h = 0x9E3779B97F4A7C15
-    for part in parts:
-        h = ((h ^ (part & MASK64)) * 0xBF58476D1CE4E5B9) & MASK64
-        h ^= h >> 31
-        h = (h * 0x94D049BB133111EB) & MASK64
-        h ^= h >> 29
-    return h
-
-
-def _image_path(*parts: int) -> str:
-    """A TMDB-looking image path ("/" + 27 characters + ".jpg") that is a function of the parts."""
-    return f"/{(_mix(*parts) << 44) | (_mix(*parts, 7) >> 20):027x}.jpg"
-
-
-def _random_image_json(rng: random.Random, present: float) -> str:
-    """A quoted random image path with probability `present`, else null."""
-    return f'"/{rng.getrandbits(108):027x}.jpg"' if rng.random() < present else "null"
-
-
-@lru_cache(maxsize=4096)
-def _genres_json(genres: tuple[str, ...]) -> str:
-    return json.dumps([{"id": TMDB_GENRES[g], "name": g} for g in genres], separators=(",", ":"))
-
-
-def _person_name(k: int) -> str:
-    """Name of person number k of the actor/crew space (names repeat, ids do not)."""
-    return f"{FIRST_NAMES[k % len(FIRST_NAMES)]} {LAST_NAMES[(k // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
-
-
-@lru_cache(maxsize=1 << 15)
-def _actor_head(k: int) -> str:
-    """The fixed part of a cast entry for actor k, up to and including the comma before "cast_id"."""
-    name = _json_str(_person_name(k))
-    path = json.dumps(_image_path(2, k) if k % 5 else None)
-    return (f'{{"adult":false,"gender":{1 + (k & 1)},"id":{2_000_000 + k},"known_for_department":"Acting",'
-            f'"name":{name},"original_name":{name},"popularity":{(k * 7919) % 12_000 / 1000},"profile_path":{path},')
-
-
-@lru_cache(maxsize=1 << 15)
-def _crew_head(pid: int, name: str, known_for: str) -> str:
-    """The fixed part of a crew entry, up to and including the comma before "credit_id"."""
-    quoted = _json_str(name)
-    return (f'{{"adult":false,"gender":{2 - (pid & 1)},"id":{pid},"known_for_department":"{known_for}",'
-            f'"name":{quoted},"original_name":{quoted},"popularity":{(pid % 997) / 97:.4f},"profile_path":null,')
-
-
-def _expand(pairs: Sequence[tuple[object, int]]) -> tuple:
-    """Each value repeated by its weight: one random index into it is a weighted draw."""
-    return tuple(value for value, weight in pairs for _ in range(weight))
-
-
-def _text(value: str) -> str:
-    """Escape element text; non-ASCII becomes decimal references later, as in the 2020 dumps."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attr(value: str) -> str:
-    """Escape an attribute value; the 2020 dumps write non-ASCII in attributes as hex references."""
-    escaped = _text(value).replace('"', "&quot;")
-    if escaped.isascii():
-        return escaped
-    return "".join(ch if ord(ch) < 128 else f"&#x{ord(ch):X};" for ch in escaped)
-
-
-@lru_cache(maxsize=256)
-def _tags(outer: str, inner: str, values: tuple[str, ...]) -> str:
-    """`<outer><inner>v</inner>...</outer>`, or "" for no values (the dumps then omit the element)."""
-    if not values:
-        return ""
-    return f"<{outer}>" + "".join(f"<{inner}>{_text(v)}</{inner}>" for v in values) + f"</{outer}>"
-
-
-@lru_cache(maxsize=256)
-def _format_fragment(name: str, qty: str, text: str, descriptions: tuple[str, ...]) -> str:
-    return (f'<formats><format name="{name}" qty="{qty}" text="{_attr(text)}">'
-            f"{_tags('descriptions', 'description', descriptions)}</format></formats>")
-
-
-@lru_cache(maxsize=64)
-def _track_positions(count: int, sided: bool) -> tuple[str, ...]:
-    """Opening of each track with its position as on the medium: A1.. B1.. for vinyl and tape, 1.. otherwise."""
-    if not sided:
-        return tuple(f"<track><position>{n + 1}</position>" for n in range(count))
-    half = (count + 1) // 2
-    return tuple(f"<track><position>A{n + 1}</position>" if n < half else f"<track><position>B{n + 1 - half}</position>"
-                 for n in range(count))
-
-
-def _label_fragments(labels: Sequence[tuple[int, str, str]]) -> tuple[tuple[str, str], ...]:
-    """(text before the catalogue number, text after it) of a <labels> element, per label."""
-    return tuple((f'<labels><label name="{_attr(name)}" catno="{_attr(prefix)}', f'" id="{label_id}"/></labels>')
-                 for label_id, name, prefix in labels)
-
-
-def _strip_accents(value: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
-
-
-def _discogs_case(title: str) -> str:
-    """Discogs capitalizes every word of English titles ("Kingdom of Ash" -> "Kingdom Of Ash")."""
-    return " ".join(w[:1].upper() + w[1:] if w[:1].islower() else w for w in title.split(" "))
-
-
-def _coprime_step(size: int) -> int:
-    """An odd step near size/phi that is coprime with size, so k -> k*step mod size is a permutation."""
-    step = max(1, int(size * 0.6180339887)) | 1
-    while math.gcd(step, size) != 1:
-        step += 2
-    return step
-
-
-# Tables derived once from the vocabulary above: XML fragments and weighted draws.
-SOUNDTRACK_LABEL_XML = _label_fragments(SOUNDTRACK_LABELS)
-MUSIC_LABEL_XML = _label_fragments(MUSIC_LABELS)
-QUALITY_XML = _expand((("<data_quality>Needs Vote</data_quality>", 85), ("<data_quality>Correct</data_quality>", 10),
-                       ("<data_quality>Complete and Correct</data_quality>", 2),
-                       ("<data_quality>Needs Minor Changes</data_quality>", 3)))
-DURATIONS_XML = tuple(f"<duration>{s // 60}:{s % 60:02d}</duration>" for s in range(45, 400)) + ("<duration/>",) * 30
-# Title, duration and end of a track, ready to follow a position: one draw per track.
-TRACKS_XML = tuple(f"<title>{_text(title)}</title>{DURATIONS_XML[i * 131 % len(DURATIONS_XML)]}</track>"
-                   for i, title in enumerate([f"{ADJECTIVES[i % len(ADJECTIVES)]} {NOUNS[i * 37 % len(NOUNS)]}"
-                                              for i in range(2400)] + NOUNS))
-IMAGES_XML = '<images><image type="primary" uri="" uri150="" width="600" height="600"/></images>'
-NOTES_XML = "<notes>Includes a download card &amp; poster.</notes>"
-VINYL_TEXTS = ("", "", "", "180g", "Red", "Gatefold", "Transparent Blue")
-GENRE_TABLE = _expand(GENRE_WEIGHTS)
-ADJECTIVES_LOWER = tuple(word.lower() for word in ADJECTIVES)
-NOUNS_LOWER = tuple(word.lower() for word in NOUNS)
-LANGUAGE_TABLE = _expand(tuple(zip(LANGUAGES, LANGUAGE_WEIGHTS)))
-COUNTRY_TABLE = _expand(tuple(zip(DISCOGS_COUNTRIES, COUNTRY_WEIGHTS)))
-SCORE_FORM_TABLE = _expand(SCORE_TITLE_FORMS)
-SONGS_FORM_TABLE = _expand(SONGS_TITLE_FORMS)
-
-
-class _UniqueNames:
-    """Hands out distinct strings built from word lists, pattern after pattern.
-
-    Each pattern is the cartesian product of its word lists; the k-th draw from a pattern takes
-    product element `(k * step + offset) mod size`, a permutation, so no string repeats and
-    consecutive draws share no word. A pattern is drawn with its weight until exhausted.
-    """
-
-    def __init__(self, patterns: Sequence[tuple[str, Sequence[Sequence[str]], int]], salt: int):
-        self._patterns = [(fmt, lists) for fmt, lists, _ in patterns]
-        self._weights = [w for _, _, w in patterns]
-        self._sizes = [math.prod(len(lst) for lst in lists) for _, lists, _ in patterns]
-        self._steps = [_coprime_step(size) for size in self._sizes]
-        self._offsets = [_mix(salt, i) % size for i, size in enumerate(self._sizes)]
-        self._used = [0] * len(patterns)
-        self._table = _expand(tuple(zip(range(len(patterns)), self._weights)))
-
-    def draw(self, rng: random.Random) -> Optional[tuple[int, str]]:
-        """Return (pattern index, a string never returned before), or None once all are used up."""
-        index = self._table[int(rng.random() * len(self._table))] if self._table else -1
-        if index < 0:
-            return None
-        k = self._used[index]
-        self._used[index] = k + 1
-        if k + 1 == self._sizes[index]:  # exhausted: draw from the remaining patterns from now on
-            self._table = tuple(i for i in self._table if i != index)
-        position = (k * self._steps[index] + self._offsets[index]) % self._sizes[index]
-        fmt, lists = self._patterns[index]
-        words = []
-        for lst in reversed(lists):
-            position, r = divmod(position, len(lst))
-            words.append(lst[r])
-        return index, fmt.format(*reversed(words))
 
 
 @dataclass(frozen=True)
@@ -523,7 +159,7 @@ def _composer(seed: int, pool: str, k: int) -> _Person:
     Pure (hence cached): distinct k < MAIN_COMPOSERS give distinct names in the main pool, 0 <= k < 64
     in the Japanese and Korean pools.
     """
-    h = _mix(seed, k, 0xC0)
+    h = mix(seed, k, 0xC0)
     if pool in CJK_COMPOSER_NAMES:
         families, givens = CJK_COMPOSER_NAMES[pool]
         family, given = families[k // len(givens) % len(families)], givens[k % len(givens)]
@@ -536,7 +172,7 @@ def _composer(seed: int, pool: str, k: int) -> _Person:
             credit_anv="" if h % 3 else native,
         )
     size = MAIN_COMPOSERS
-    position = (k * _coprime_step(size) + seed) % size
+    position = (k * coprime_step(size) + seed) % size
     first, last = FIRST_NAMES[position // len(LAST_NAMES)], LAST_NAMES[position % len(LAST_NAMES)]
     name = f"{first} {last}"
     # Discogs disambiguates namesakes with " (2)"; album credits often use a name variation.
@@ -544,8 +180,8 @@ def _composer(seed: int, pool: str, k: int) -> _Person:
     anv_roll = (h >> 16) % 100
     if anv_roll < 12:
         anv = f"{first[0]}. {last}"
-    elif anv_roll < 20 and _strip_accents(name) != name:
-        anv = _strip_accents(name)
+    elif anv_roll < 20 and strip_accents(name) != name:
+        anv = strip_accents(name)
     elif anv_roll < 24:
         anv = last
     else:
@@ -560,7 +196,7 @@ class _Film:
     tmdb_id: int
     title: str
     original_title: str
-    language: _Language
+    language: Language
     release_date: str
     composers: list[_Person]
     genres: list[str]
@@ -594,68 +230,6 @@ class _Album:
     track_names: Sequence[str] = ()
 
 
-class _AtomicGzipSink:
-    """Buffers text and writes it gzip-compressed to `<name>.partial`; the caller renames it into place.
-
-    The gzip header carries the final file name and mtime 0 so that output is byte-reproducible.
-    XML sinks encode non-ASCII as decimal character references, like the 2020 Discogs dumps.
-    Compression runs on a worker thread (zlib releases the GIL) with at most one chunk in flight,
-    so it overlaps with generation while memory stays bounded; bytes are written in order.
-    """
-
-    def __init__(self, path: Path, xml: bool):
-        self.path = path
-        self.partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        self._xml = xml
-        self._sha = hashlib.sha256()
-        self._raw = open(self.partial, "wb")
-        self._gz = gzip.GzipFile(filename=path.name, mode="wb", compresslevel=GZIP_LEVEL, fileobj=self, mtime=0)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gzip-{path.name}")
-        self._in_flight: Optional[Future] = None
-        self._parts: list[str] = []
-        self._size = 0
-
-    def write(self, data: bytes) -> int:
-        """File protocol for GzipFile: hash and store the compressed bytes."""
-        self._sha.update(data)
-        return self._raw.write(data)
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-    def add(self, text: str) -> None:
-        self._parts.append(text)
-        self._size += len(text)
-        if self._size >= FLUSH_BYTES:
-            self._drain()
-
-    def _drain(self) -> None:
-        text = "".join(self._parts)
-        self._parts, self._size = [], 0
-        data = text.encode("ascii", "xmlcharrefreplace") if self._xml else text.encode("utf-8")
-        if self._in_flight is not None:
-            self._in_flight.result()  # re-raises a failed write here
-        self._in_flight = self._worker.submit(self._gz.write, data)
-
-    def finish(self) -> str:
-        """Flush and close the partial file; return the sha256 of the compressed bytes."""
-        self._drain()
-        self._in_flight.result()
-        self._worker.shutdown()
-        self._gz.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        return self._sha.hexdigest()
-
-    def abort(self) -> None:
-        """Stop and delete the partial file (used when the run fails)."""
-        self._worker.shutdown(cancel_futures=True)
-        if not self._raw.closed:
-            self._raw.close()
-        self.partial.unlink(missing_ok=True)
-
-
 # --- the generator --------------------------------------------------------------------------
 class _Generator:
     """Streams clusters of films and albums into the sinks; all randomness comes from `self.rng`."""
@@ -669,7 +243,7 @@ class _Generator:
         self.composer_pool = max(40, min(films // 5, MAIN_COMPOSERS - 8))
         # Actor ids stay below the crew id range (3_000_000 + k) at any size.
         self.actor_pool = min(max(200, films), 900_000)
-        self.titles = _UniqueNames((
+        self.titles = UniqueNames((
             ("{} {}", (ADJECTIVES, NOUNS), 6),
             ("{} of {}", (NOUNS, PLACES), 4),
             ("{}'s {}", (FIRST_NAMES, NOUNS), 2),
@@ -678,13 +252,13 @@ class _Generator:
             ("{}'s {} {} of {}", (FIRST_NAMES, ADJECTIVES, NOUNS, PLACES), 1),
         ), salt=seed)
         self.native_titles = {
-            iso: _UniqueNames((
+            iso: UniqueNames((
                 ("{}" + joiner + "{}", (first, second), 4),
                 ("{}" + joiner + "{}" + joiner + "{}", (first, second, third), 1),
             ), salt=seed + i)
             for i, (iso, (first, second, third, joiner)) in enumerate(sorted(NATIVE_WORDS.items()))
         }
-        self.band_names = _UniqueNames((
+        self.band_names = UniqueNames((
             ("The {} {}", (ADJECTIVES, PLACES), 3), ("{} {} Band", (FIRST_NAMES, LAST_NAMES), 1),
             ("DJ {}", (NOUNS,), 1), ("{} {}", (ADJECTIVES, NOUNS), 2),
         ), salt=seed + 99)
@@ -760,7 +334,7 @@ class _Generator:
         return main, main
 
     def _new_film(self, *, title: str = "", main: str = "", original_title: str = "",
-                  language: Optional[_Language] = None, release_date: Optional[str] = None,
+                  language: Optional[Language] = None, release_date: Optional[str] = None,
                   composers: Optional[list[_Person]] = None, max_year: int = LATEST_YEAR,
                   need_composer: bool = False) -> _Film:
         """A new film; arguments left out are drawn. A given title needs its original_title too."""
@@ -822,35 +396,35 @@ class _Generator:
         # Cast and crew entries come from cached JSON fragments and the body from this template
         # (same key order as the API): encoding a dict per film was the generator's largest cost.
         getrandbits = rng.getrandbits
-        crew = [f'{_crew_head(p.tmdb_id, p.name, "Sound")}"credit_id":"{getrandbits(96):024x}",'
+        crew = [f'{crew_head(p.tmdb_id, p.name, "Sound")}"credit_id":"{getrandbits(96):024x}",'
                 f'"department":"Sound","job":"Original Music Composer"}}' for p in film.composers]
         for n, (department, job) in enumerate(CREW_JOBS):
             if n >= 3 and random_() < 0.5:
                 continue
             k = int(random_() * self.actor_pool) + 7
-            crew.append(f'{_crew_head(3_000_000 + k, _person_name(k), department)}"credit_id":"{getrandbits(96):024x}",'
+            crew.append(f'{crew_head(3_000_000 + k, person_name(k), department)}"credit_id":"{getrandbits(96):024x}",'
                         f'"department":"{department}","job":"{job}"}}')
-        cast = [f'{_actor_head(int(random_() * self.actor_pool))}"cast_id":{order + 1},'
+        cast = [f'{actor_head(int(random_() * self.actor_pool))}"cast_id":{order + 1},'
                 f'"character":{CHARACTER_JSON[int(random_() * len(CHARACTER_JSON))]},'
                 f'"credit_id":"{getrandbits(96):024x}","order":{order}}}'
                 for order in range(2 + int(random_() * 4))]
         collection_json = "null" if collection is None else (
-            f'{{"id":{collection[0]},"name":{_json_str(collection[1])},"poster_path":"{_image_path(3, collection[0])}",'
-            f'"backdrop_path":"{_image_path(4, collection[0])}"}}')
+            f'{{"id":{collection[0]},"name":{json_str(collection[1])},"poster_path":"{image_path(3, collection[0])}",'
+            f'"backdrop_path":"{image_path(4, collection[0])}"}}')
         status = "Released" if film.release_date else self._pick(("In Production", "Planned", "Post Production"))
         vote_average = 0.0 if votes == 0 else round(min(10.0, max(1.0, rng.gauss(6.3, 0.9))), 3)
         return (
-            f'{{"adult":false,"backdrop_path":{_random_image_json(rng, 0.85)},'
-            f'"belongs_to_collection":{collection_json},"budget":{budget},"genres":{_genres_json(tuple(film.genres))},'
+            f'{{"adult":false,"backdrop_path":{random_image_json(rng, 0.85)},'
+            f'"belongs_to_collection":{collection_json},"budget":{budget},"genres":{genres_json(tuple(film.genres))},'
             f'"homepage":"",{id_json}"imdb_id":{self._imdb_id_json(fid)},"origin_country":["{country[0]}"],'
-            f'"original_language":"{language.iso}","original_title":{_json_str(film.original_title)},'
-            f'"overview":{_json_str(self._overview())},"popularity":{round(math.exp(rng.gauss(1.2, 1.1)), 4)},'
-            f'"poster_path":{_random_image_json(rng, 0.9)},"production_companies":[],'
+            f'"original_language":"{language.iso}","original_title":{json_str(film.original_title)},'
+            f'"overview":{json_str(self._overview())},"popularity":{round(math.exp(rng.gauss(1.2, 1.1)), 4)},'
+            f'"poster_path":{random_image_json(rng, 0.9)},"production_companies":[],'
             f'"production_countries":[{{"iso_3166_1":"{country[0]}","name":"{country[1]}"}}],'
             f'"release_date":"{film.release_date}","revenue":{revenue},"runtime":{"null" if runtime is None else runtime},'
             f'"spoken_languages":[{{"english_name":"{language.english_name}","iso_639_1":"{language.iso}",'
-            f'"name":{_json_str(language.native_name)}}}],"status":"{status}","tagline":"",'
-            f'"title":{_json_str(film.title)},"video":false,"vote_average":{vote_average},"vote_count":{votes},'
+            f'"name":{json_str(language.native_name)}}}],"status":"{status}","tagline":"",'
+            f'"title":{json_str(film.title)},"video":false,"vote_average":{vote_average},"vote_count":{votes},'
             f'"credits":{{"cast":[{",".join(cast)}],"crew":[{",".join(crew)}]}}}}'
         )
 
@@ -908,7 +482,7 @@ class _Generator:
                     self._pick(("Composed By", "Music By", "Score", "Composed By, Conductor")))
                    for p in composers] if kind == "score" else []
         if rng.random() < 0.4:
-            credits.append((*self._new_artist(_person_name(int(rng.random() * 5000)))[:2], "",
+            credits.append((*self._new_artist(person_name(int(rng.random() * 5000)))[:2], "",
                             self._pick(("Conductor", "Orchestrated By", "Producer", "Mastered By"))))
         return _Album(
             title=form.format(t=base, c=composer_name), artists=artists, genres=genres, styles=styles,
@@ -929,7 +503,7 @@ class _Generator:
                 title = film.main_title
             elif roll < 0.4:
                 title = title.replace(": ", " - ", 1)
-        return _discogs_case(title) if rng.random() < 0.8 else title
+        return discogs_case(title) if rng.random() < 0.8 else title
 
     def _country(self) -> str:
         return self._pick(COUNTRY_TABLE)
@@ -962,7 +536,7 @@ class _Generator:
             return None
         composers = film.composers or [self._random_composer(film.language.iso)]
         if kind == "sequel_lookalike":
-            return _Album(title=f"{_discogs_case(film.main_title)} 2 (Original Motion Picture Soundtrack)",
+            return _Album(title=f"{discogs_case(film.main_title)} 2 (Original Motion Picture Soundtrack)",
                           artists=self._composer_artists(composers), genres=["Stage & Screen"],
                           styles=["Score", "Soundtrack"], year=min(LATEST_YEAR, year + 2 + int(rng.random() * 3)),
                           labels=SOUNDTRACK_LABEL_XML, country=self._country(), track_names=SCORE_TRACKS)
@@ -972,11 +546,11 @@ class _Generator:
                 other = _composer(self.seed, "main", self.composer_pool + 1)
             shift = 18 + int(rng.random() * 20)
             remake_year = year + shift if year + shift <= LATEST_YEAR else year - shift
-            return _Album(title=f"{_discogs_case(film.main_title)} (Original Motion Picture Soundtrack)",
+            return _Album(title=f"{discogs_case(film.main_title)} (Original Motion Picture Soundtrack)",
                           artists=self._composer_artists([other]), genres=["Stage & Screen"],
                           styles=["Score", "Soundtrack"], year=remake_year, labels=SOUNDTRACK_LABEL_XML,
                           country=self._country(), track_names=SCORE_TRACKS)
-        base = _discogs_case(film.main_title)
+        base = discogs_case(film.main_title)
         if kind == "tv":
             return _Album(title=self._pick(TV_FORMS).format(t=base),
                           artists=self._composer_artists([self._random_composer("en")]), genres=["Stage & Screen"],
@@ -984,7 +558,7 @@ class _Generator:
                           labels=SOUNDTRACK_LABEL_XML, country=self._country(), track_names=SCORE_TRACKS)
         if kind == "game":
             return _Album(title=self._pick(GAME_FORMS).format(t=base), artists=[self._new_artist(
-                              _person_name(int(rng.random() * 5000) + 7))],
+                              person_name(int(rng.random() * 5000) + 7))],
                           genres=["Electronic", "Stage & Screen"], styles=["Video Game Music"],
                           year=min(LATEST_YEAR, year + int(rng.random() * 2)), labels=SOUNDTRACK_LABEL_XML,
                           country=self._country(), track_names=("Title Screen", "Level 1", "Boss Battle"))
@@ -1024,13 +598,13 @@ class _Generator:
     def _artists_xml(artists: Sequence[tuple[int, str, str, str]], role_slot: bool = False) -> str:
         parts = []
         for aid, name, anv, last in artists:
-            anv_xml = f"<anv>{_text(anv)}</anv>" if anv else "<anv/>"
+            anv_xml = f"<anv>{xml_text(anv)}</anv>" if anv else "<anv/>"
             if role_slot:
-                parts.append(f"<artist><id>{aid}</id><name>{_text(name)}</name>{anv_xml}<join/>"
-                             f"<role>{_text(last)}</role><tracks/></artist>")
+                parts.append(f"<artist><id>{aid}</id><name>{xml_text(name)}</name>{anv_xml}<join/>"
+                             f"<role>{xml_text(last)}</role><tracks/></artist>")
             else:
-                join = f"<join>{_text(last)}</join>" if last else "<join/>"
-                parts.append(f"<artist><id>{aid}</id><name>{_text(name)}</name>{anv_xml}{join}<role/><tracks/></artist>")
+                join = f"<join>{xml_text(last)}</join>" if last else "<join/>"
+                parts.append(f"<artist><id>{aid}</id><name>{xml_text(name)}</name>{anv_xml}{join}<role/><tracks/></artist>")
         return "".join(parts)
 
     def _format_xml(self, year: int, reissue: bool) -> tuple[str, str]:
@@ -1057,13 +631,13 @@ class _Generator:
         else:
             qty, text = "1", ""
             descriptions = ("Album", "Reissue") if reissue else ("Album",)
-        return _format_fragment(name, qty, text, descriptions), name
+        return format_fragment(name, qty, text, descriptions), name
 
     def _tracklist_xml(self, named_tracks: Sequence[str], medium: str) -> str:
         """A <tracklist> of 4-12 tracks; named_tracks (title and duration XML) open it and recur."""
         random_ = self.rng.random
         count = 4 + int(random_() * 9)
-        positions = _track_positions(count, medium in ("Vinyl", "Cassette"))
+        positions = track_positions(count, medium in ("Vinyl", "Cassette"))
         parts = ["<tracklist>"]
         for n in range(count):
             if named_tracks and (n == 0 or random_() < 0.2):
@@ -1073,18 +647,18 @@ class _Generator:
         parts.append("</tracklist>")
         return "".join(parts)
 
-    def _emit_album(self, album: _Album, masters: _AtomicGzipSink, releases: _AtomicGzipSink,
+    def _emit_album(self, album: _Album, masters: AtomicGzipSink, releases: AtomicGzipSink,
                     write_pair: Callable[[Sequence[object]], object]) -> None:
         """Write the album's master (if any) and releases, and its true pairs."""
         random_ = self.rng.random
         master_id = self._next_master_id() if album.has_master else 0
         count = album.releases if album.has_master else 1
         artists_xml = self._artists_xml(album.artists)
-        genres_xml = _tags("genres", "genre", tuple(album.genres))
-        styles_xml = _tags("styles", "style", tuple(album.styles))
+        genres_xml = xml_tags("genres", "genre", tuple(album.genres))
+        styles_xml = xml_tags("styles", "style", tuple(album.styles))
         credits_xml = self._artists_xml(album.credits, role_slot=True)
         extraartists_xml = f"<extraartists>{credits_xml}</extraartists>" if credits_xml else "<extraartists/>"
-        named_tracks = [f"<title>{_text(name)}</title>{self._pick(DURATIONS_XML)}</track>" for name in album.track_names]
+        named_tracks = [f"<title>{xml_text(name)}</title>{self._pick(DURATIONS_XML)}</track>" for name in album.track_names]
         main_release = 0
         for n in range(count):
             release_id = self._next_release_id()
@@ -1120,9 +694,9 @@ class _Generator:
                           if master_id else "")
             releases.add(
                 f'<release id="{release_id}" status="Accepted">{IMAGES_XML if random_() < 0.3 else ""}'
-                f"<artists>{artists_xml}</artists><title>{_text(title)}</title>"
+                f"<artists>{artists_xml}</artists><title>{xml_text(title)}</title>"
                 f"{label_head}{int(random_() * 99_999):05d}{label_tail}{extraartists_xml}{format_xml}{genres_xml}"
-                f"{styles_xml}<country>{_text(country)}</country>{released}{NOTES_XML if random_() < 0.1 else ''}"
+                f"{styles_xml}<country>{xml_text(country)}</country>{released}{NOTES_XML if random_() < 0.1 else ''}"
                 f"{self._pick(QUALITY_XML)}{master_xml}{self._tracklist_xml(named_tracks, medium)}"
                 f"<identifiers/><companies/></release>\n")
             self.releases_written += 1
@@ -1130,7 +704,7 @@ class _Generator:
             masters.add(
                 f'<master id="{master_id}"><main_release>{main_release}</main_release>'
                 f"<artists>{artists_xml}</artists>{genres_xml}{styles_xml}<year>{album.year}</year>"
-                f"<title>{_text(album.title)}</title><data_quality>Correct</data_quality></master>\n")
+                f"<title>{xml_text(album.title)}</title><data_quality>Correct</data_quality></master>\n")
             self.masters_written += 1
         for tmdb_id in album.films:
             write_pair((tmdb_id, master_id or "", main_release))
@@ -1183,7 +757,7 @@ class _Generator:
         rng = self.rng
         if kind == "double" and len(films) == 2:
             a, b = films
-            album = self._score_album(a, title_base=f"{_discogs_case(a.main_title)} / {_discogs_case(b.main_title)}")
+            album = self._score_album(a, title_base=f"{discogs_case(a.main_title)} / {discogs_case(b.main_title)}")
             album.title = album.title.replace("Soundtrack)", "Soundtracks)").replace("Score)", "Scores)")
             album.films = [a.tmdb_id, b.tmdb_id]
             album.year = max(a.year, b.year) if rng.random() > 0.2 else 0
@@ -1229,7 +803,7 @@ class _Generator:
             return self._film_json(film, drop_id=True)
         return self._film_json(film, id_value=f"tt{900_000 + n}x")
 
-    def run(self, tmdb: _AtomicGzipSink, masters: _AtomicGzipSink, releases: _AtomicGzipSink,
+    def run(self, tmdb: AtomicGzipSink, masters: AtomicGzipSink, releases: AtomicGzipSink,
             write_pair: Callable[[Sequence[object]], object]) -> None:
         """Write every film, bad line, master, release and true pair, cluster by cluster."""
         masters.add("<masters>\n")
@@ -1291,12 +865,12 @@ def generate(out_dir: Path, films: int = 2000, seed: int = 42, bad_records: int 
 
     started = time.monotonic()
     generator = _Generator(films, seed, bad_records)
-    sinks: list[_AtomicGzipSink] = []
+    sinks: list[AtomicGzipSink] = []
     text_files = [out_dir / TRUE_PAIRS_FILE, out_dir / CHECKSUM_FILE]
     text_partials = [path.with_name(path.name + PARTIAL_SUFFIX) for path in text_files]
     try:
         for name in (TMDB_FILE, MASTERS_FILE, RELEASES_FILE):
-            sinks.append(_AtomicGzipSink(out_dir / name, xml=name != TMDB_FILE))
+            sinks.append(AtomicGzipSink(out_dir / name, xml=name != TMDB_FILE))
         with open(text_partials[0], "w", newline="", encoding="utf-8") as pairs_file:
             pairs = csv.writer(pairs_file, lineterminator="\n")
             pairs.writerow(TRUE_PAIRS_HEADER)

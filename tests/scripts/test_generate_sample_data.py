@@ -14,8 +14,10 @@ import pytest
 from lxml import etree
 
 from scripts import generate_sample_data as gsd
+from scripts import sample_vocabulary as vocabulary
+from scripts import sample_xml
 
-TMDB_GENRE_IDS = {genre_id: name for name, genre_id in gsd.TMDB_GENRES.items()}
+TMDB_GENRE_IDS = {genre_id: name for name, genre_id in vocabulary.TMDB_GENRES.items()}
 SOUNDTRACK_STYLES = {"Soundtrack", "Score", "Musical"}
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 RELEASED = re.compile(r"^\d{4}(-\d{2}-\d{2})?$")
@@ -418,20 +420,20 @@ def test_failed_run_leaves_old_files_and_no_partial_files(tmp_path: Path, monkey
     with pytest.raises(RuntimeError, match="disk full"):
         gsd.generate(raw, films=500, seed=9, overwrite=True)
     assert _file_digests(raw) == before
-    assert not list(raw.rglob(f"*{gsd.PARTIAL_SUFFIX}"))
+    assert not list(raw.rglob(f"*{sample_xml.PARTIAL_SUFFIX}"))
 
 
 def test_partial_files_of_a_killed_run_do_not_block_a_new_run(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     (raw / "discogs").mkdir(parents=True)
-    (raw / "discogs" / f"sample_masters.xml.gz{gsd.PARTIAL_SUFFIX}").write_bytes(b"half")
+    (raw / "discogs" / f"sample_masters.xml.gz{sample_xml.PARTIAL_SUFFIX}").write_bytes(b"half")
     summary = gsd.generate(raw, films=30)
     assert summary.films == 30
-    assert not list(raw.rglob(f"*{gsd.PARTIAL_SUFFIX}"))
+    assert not list(raw.rglob(f"*{sample_xml.PARTIAL_SUFFIX}"))
 
 
 def test_unique_names_never_repeat_and_report_exhaustion() -> None:
-    names = gsd._UniqueNames((("{} {}", (("a", "b", "c"), ("x", "y")), 2), ("{}!", (("p", "q"),), 1)), salt=3)
+    names = sample_xml.UniqueNames((("{} {}", (("a", "b", "c"), ("x", "y")), 2), ("{}!", (("p", "q"),), 1)), salt=3)
     rng = random.Random(0)
     values = [names.draw(rng) for _ in range(8)]
     assert None not in values
@@ -440,8 +442,8 @@ def test_unique_names_never_repeat_and_report_exhaustion() -> None:
 
 
 def test_word_lists_hold_distinct_words() -> None:
-    for words in (gsd.ADJECTIVES, gsd.NOUNS, gsd.PLACES, gsd.FIRST_NAMES, gsd.LAST_NAMES, gsd.VERB_PHRASES,
-                  gsd.SPECIAL_TITLES):
+    for words in (vocabulary.ADJECTIVES, vocabulary.NOUNS, vocabulary.PLACES, vocabulary.FIRST_NAMES, vocabulary.LAST_NAMES, vocabulary.VERB_PHRASES,
+                  vocabulary.SPECIAL_TITLES):
         assert len(set(words)) == len(words)
 
 
