@@ -97,26 +97,28 @@ def _tie(t: Column) -> Column:
     return t * t * t - t
 
 
-def rank_comparisons(groups_df: DataFrame, baseline_df: DataFrame) -> DataFrame:
+def rank_comparisons(groups_df: DataFrame, baseline_df: DataFrame,
+                     keys: tuple[str, ...] = ("comparison",)) -> DataFrame:
     """Mann-Whitney U, Cliff's delta and medians with exact intervals, each group against the baseline.
 
     Args:
-        groups_df: `comparison` (string key), `metric` (string), `y` (double; nulls ignored). A
-            group's rows must not be part of the baseline (the samples are independent).
+        groups_df: the `keys` columns naming a group, `metric` (string), `y` (double; nulls
+            ignored). A group's rows must not be part of the baseline (the samples are independent).
         baseline_df: `metric`, `y`: the one reference sample per metric.
 
     Returns:
-        one row per (comparison, metric) with `n`, `baseline_n`, `median`, `median_ci_low`,
+        one row per (keys..., metric) with `n`, `baseline_n`, `median`, `median_ci_low`,
         `median_ci_high`, `baseline_median`, `baseline_median_ci_low`, `baseline_median_ci_high`,
         `median_diff`, `u_statistic` (U of the group: pairs where the group value is larger, ties
         counted half), `z`, `p_value` (two-sided), `cliffs_delta` (P(group > baseline) minus
         P(group < baseline), in [-1, 1]). The test columns are null where no test is possible.
     """
-    groups = groups_df.select("comparison", "metric", F.col("y").cast("double").alias("y")).filter(F.col("y").isNotNull())
+    keys = list(keys)
+    groups = groups_df.select(*keys, "metric", F.col("y").cast("double").alias("y")).filter(F.col("y").isNotNull())
     base = baseline_df.select("metric", F.col("y").cast("double").alias("y")).filter(F.col("y").isNotNull())
 
     base_counts = base.groupBy("metric", "y").agg(F.count("*").alias("b_eq"))
-    group_counts = groups.groupBy("comparison", "metric", "y").agg(F.count("*").alias("g_eq"))
+    group_counts = groups.groupBy(*keys, "metric", "y").agg(F.count("*").alias("g_eq"))
     # Every distinct value of either side, with the number of baseline values strictly below it.
     values = (
         base_counts.select("metric", "y").unionByName(group_counts.select("metric", "y")).distinct()
@@ -131,7 +133,7 @@ def rank_comparisons(groups_df: DataFrame, baseline_df: DataFrame) -> DataFrame:
     t = (F.col("g_eq") + F.col("b_eq")).cast("double")
     per_group = (
         group_counts.join(values, on=["metric", "y"], how="inner")
-        .groupBy("comparison", "metric")
+        .groupBy(*keys, "metric")
         .agg(
             F.sum("g_eq").alias("n"),
             F.sum(F.col("g_eq") * (F.col("b_less") + 0.5 * F.col("b_eq"))).alias("u_statistic"),
@@ -141,16 +143,16 @@ def rank_comparisons(groups_df: DataFrame, baseline_df: DataFrame) -> DataFrame:
         .withColumn("baseline_n", F.coalesce("baseline_n", F.lit(0)).cast("long"))
         .withColumn("tie_term", F.col("extra_ties") + F.coalesce("base_ties", F.lit(0.0)))
     )
-    tests = _with_test_columns(per_group)
-    group_medians = median_intervals(groups, ["comparison", "metric"])
+    tests = _with_test_columns(per_group, keys)
+    group_medians = median_intervals(groups, [*keys, "metric"])
     base_medians = median_intervals(base, ["metric"]).select(
         "metric", *[F.col(c).alias(f"baseline_{c}") for c in ("median", "median_ci_low", "median_ci_high")]
     )
     return (
-        tests.join(group_medians.drop("n"), on=["comparison", "metric"], how="left")
+        tests.join(group_medians.drop("n"), on=[*keys, "metric"], how="left")
         .join(base_medians, on="metric", how="left")
         .withColumn("median_diff", F.col("median") - F.col("baseline_median"))
-        .select("comparison", "metric", "n", "baseline_n", "median", "median_ci_low", "median_ci_high",
+        .select(*keys, "metric", "n", "baseline_n", "median", "median_ci_low", "median_ci_high",
                 "baseline_median", "baseline_median_ci_low", "baseline_median_ci_high", "median_diff",
                 "u_statistic", "z", "p_value", "cliffs_delta")
     )
@@ -170,11 +172,11 @@ def _rank_test_udf(u, n1, n2, tie_term):
     return (result.z, result.p_value, result.cliffs_delta)
 
 
-def _with_test_columns(per_group: DataFrame) -> DataFrame:
+def _with_test_columns(per_group: DataFrame, keys: list[str]) -> DataFrame:
     # The normal tail has no Spark SQL function: one Python call per comparison row (a few dozen).
     test = _rank_test_udf("u_statistic", "n", "baseline_n", "tie_term")
     return per_group.withColumn("_t", test).select(
-        "comparison", "metric", "n", "baseline_n", "u_statistic",
+        *keys, "metric", "n", "baseline_n", "u_statistic",
         F.col("_t.z").alias("z"), F.col("_t.p_value").alias("p_value"), F.col("_t.cliffs_delta").alias("cliffs_delta"),
     )
 

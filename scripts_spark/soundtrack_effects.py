@@ -1,0 +1,304 @@
+"""Does a soundtrack's genre or style relate to a film's popularity or rating? The tested answer.
+
+Transforms from the gold `film_soundtracks` table (one row per film, with its matched albums'
+genres and styles) to three gold tables, and the rule that turns them into the report's findings:
+
+- `effect_tests`: each soundtrack genre and style (and "any soundtrack") against films without a
+  soundtrack album, on popularity and vote average: medians with exact 95 % intervals (and the
+  median of log1p(popularity)), Mann-Whitney U with its p-value, Cliff's delta, and Holm and
+  Benjamini-Hochberg adjusted p-values over the family FAMILY describes.
+- `effect_regression`: the same groups' effects on log1p(popularity) and on vote average, adjusted
+  by least squares for release decade, film genres, original language and log1p(vote count),
+  beside the raw difference of means on the same scale.
+- `effect_sensitivity`: the headline comparisons again with only the films whose every match is
+  confident (match score at least the threshold given), side by side with all matches, flagging a
+  change of direction or of significance.
+
+`findings` writes the report's main findings from those tables only: a comparison must be in the
+family (at least MIN_GROUP_SIZE films), significant after Holm's correction, and is described with
+its effect size and adjusted interval. Small groups are never a finding.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from scripts_spark import stats
+
+MIN_GROUP_SIZE = 10
+SIGNIFICANCE = 0.05
+METRICS = ("popularity", "vote_average")
+LOG_POPULARITY = "log1p_popularity"
+RESPONSES = (LOG_POPULARITY, "vote_average")
+ANY_SOUNDTRACK = "(any soundtrack)"
+TOP_LANGUAGES = 10
+FAMILY = (
+    "every soundtrack genre, every soundtrack style and 'any soundtrack' with at least "
+    f"{MIN_GROUP_SIZE} films, each against films without a soundtrack album, on popularity and on "
+    "vote average (Mann-Whitney U, two-sided)"
+)
+CONTROLS = ("release decade", "film genres", "original language (10 most common, others pooled)",
+            "log1p(vote count)")
+NOT_CONTROLLED = ("budget", "marketing spend", "studio and distributor", "cast", "franchise membership")
+
+
+def _groups(film_df: DataFrame) -> DataFrame:
+    """`dimension`, `value`, `tmdb_id` and the metrics, one row per film and soundtrack genre/style."""
+    columns = ["tmdb_id", *METRICS]
+    with_st = film_df.filter("has_soundtrack")
+    return (
+        with_st.select(*columns, F.lit("genre").alias("dimension"), F.explode("album_genres").alias("value"))
+        .unionByName(with_st.select(*columns, F.lit("style").alias("dimension"), F.explode("album_styles").alias("value")))
+        .unionByName(with_st.select(*columns, F.lit("all").alias("dimension"), F.lit(ANY_SOUNDTRACK).alias("value")))
+        .dropDuplicates(["dimension", "value", "tmdb_id"])
+    )
+
+
+def _long(df: DataFrame, keys: list[str]) -> DataFrame:
+    """One row per key, film and metric (`metric`, `y`), log1p(popularity) included."""
+    metric_values = [("popularity", F.col("popularity")), ("vote_average", F.col("vote_average")),
+                     (LOG_POPULARITY, F.log1p(F.greatest(F.col("popularity"), F.lit(0.0))))]
+    stacked = F.explode(F.array(*[F.struct(F.lit(name).alias("metric"), value.cast("double").alias("y"))
+                                  for name, value in metric_values]))
+    return df.select(*keys, stacked.alias("_m")).select(*keys, "_m.metric", "_m.y")
+
+
+def effect_tests(film_df: DataFrame) -> DataFrame:
+    """The rank comparisons of every soundtrack genre/style against films without a soundtrack.
+
+    Returns:
+        `dimension`, `value`, `metric` ("popularity" or "vote_average"), `films`, the columns of
+        `stats.rank_comparisons` (n, baseline_n, medians and their intervals, median_diff,
+        u_statistic, z, p_value, cliffs_delta), `log1p_median` and `baseline_log1p_median` for
+        popularity, `in_family`, `p_holm`, `p_bh` (adjusted over the rows in the family only),
+        `is_small_group` and `is_significant` (in the family and p_holm below SIGNIFICANCE).
+    """
+    keys = ["dimension", "value"]
+    groups = _groups(film_df)
+    baseline = film_df.filter(~F.col("has_soundtrack"))
+    long_groups = _long(groups, keys)
+    long_base = _long(baseline, [])
+    tested = stats.rank_comparisons(long_groups.filter(F.col("metric").isin(*METRICS)),
+                                    long_base.filter(F.col("metric").isin(*METRICS)), keys=tuple(keys))
+    log_groups = stats.median_intervals(long_groups.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull()),
+                                        keys).select(*keys, F.col("median").alias("log1p_median"))
+    log_base = long_base.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull()) \
+        .agg(F.median("y").alias("baseline_log1p_median"))
+    log_medians = log_groups.crossJoin(log_base).withColumn("metric", F.lit("popularity"))
+    films = groups.groupBy(*keys).agg(F.countDistinct("tmdb_id").alias("films"))
+    tested = (
+        tested.join(films, on=keys, how="left").join(log_medians, on=[*keys, "metric"], how="left")
+        .withColumn("is_small_group", F.col("films") < MIN_GROUP_SIZE)
+        .withColumn("in_family", ~F.col("is_small_group") & F.col("p_value").isNotNull())
+    )
+    family = stats.with_adjusted_p(tested.filter("in_family"))
+    outside = tested.filter(~F.col("in_family")).withColumn("p_holm", F.lit(None).cast("double")) \
+        .withColumn("p_bh", F.lit(None).cast("double"))
+    out = family.unionByName(outside)
+    return out.withColumn("is_significant", F.coalesce(F.col("p_holm") < SIGNIFICANCE, F.lit(False))).select(
+        "dimension", "value", "metric", "films", "n", "baseline_n", "median", "median_ci_low", "median_ci_high",
+        "baseline_median", "baseline_median_ci_low", "baseline_median_ci_high", "median_diff",
+        "log1p_median", "baseline_log1p_median", "u_statistic", "z", "p_value", "cliffs_delta",
+        "in_family", "p_holm", "p_bh", "is_small_group", "is_significant",
+    )
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_") or "x"
+
+
+@dataclass(frozen=True)
+class Design:
+    """A regression design: the frame, its feature columns, and which of them are effects to report."""
+
+    df: DataFrame
+    features: list[str]
+    effects: dict[str, tuple[str, str]]  # feature column -> (dimension, value)
+
+
+def regression_design(film_df: DataFrame, dimension: str) -> Design:
+    """Per film: the responses, indicators for the soundtrack groups of `dimension` ("genre",
+    "style", or "all" for any soundtrack) with at least MIN_GROUP_SIZE films, and the controls:
+    decade dummies (the most common decade is the reference, an unknown decade its own level),
+    film-genre indicators, language dummies (the most common language is the reference, languages
+    beyond the TOP_LANGUAGES most common pooled) and log1p(vote count). The level lists are small
+    and collected to the driver once; the design itself stays in Spark."""
+    base = film_df.select(
+        "tmdb_id", "has_soundtrack", "decade", "genres", "original_language", "vote_count",
+        "album_genres", "album_styles",
+        F.log1p(F.greatest(F.col("popularity"), F.lit(0.0))).alias(LOG_POPULARITY),
+        F.col("vote_average").cast("double").alias("vote_average"),
+    )
+    effects: dict[str, tuple[str, str]] = {}
+    columns: list[Column] = []
+    if dimension == "all":
+        effects["st_any"] = ("all", ANY_SOUNDTRACK)
+        columns.append(F.col("has_soundtrack").cast("double").alias("st_any"))
+    else:
+        source = "album_genres" if dimension == "genre" else "album_styles"
+        sizes = (film_df.select(F.explode(source).alias("v")).groupBy("v").count()
+                 .filter(F.col("count") >= MIN_GROUP_SIZE).orderBy("v").collect())
+        for i, row in enumerate(sizes):
+            name = f"st_{i}_{_safe(row['v'])}"
+            effects[name] = (dimension, row["v"])
+            columns.append(F.array_contains(source, row["v"]).cast("double").alias(name))
+    decade = F.coalesce(F.col("decade").cast("string"), F.lit("unknown"))
+    decades = [r["d"] for r in base.groupBy(decade.alias("d")).count().orderBy(F.desc("count"), "d").collect()]
+    for d in decades[1:]:
+        columns.append((decade == d).cast("double").alias(f"decade_{_safe(d)}"))
+    film_genres = [r["g"] for r in base.select(F.explode("genres").alias("g")).distinct().orderBy("g").collect()]
+    for g in film_genres:
+        columns.append(F.array_contains("genres", g).cast("double").alias(f"film_genre_{_safe(g)}"))
+    language = F.coalesce(F.col("original_language"), F.lit("unknown"))
+    languages = [r["l"] for r in base.groupBy(language.alias("l")).count()
+                 .orderBy(F.desc("count"), "l").limit(TOP_LANGUAGES).collect()]
+    for lang in languages[1:]:
+        columns.append((language == lang).cast("double").alias(f"language_{_safe(lang)}"))
+    if len(languages) == TOP_LANGUAGES:
+        columns.append((~language.isin(*languages)).cast("double").alias("language_other"))
+    columns.append(F.log1p(F.greatest(F.coalesce(F.col("vote_count"), F.lit(0)), F.lit(0))).alias("log1p_vote_count"))
+    df = base.select("tmdb_id", "has_soundtrack", *RESPONSES, *columns)
+    features = [c for c in df.columns if c not in ("tmdb_id", "has_soundtrack", *RESPONSES)]
+    return Design(df=df, features=features, effects=effects)
+
+
+def effect_regression(film_df: DataFrame) -> DataFrame:
+    """Adjusted and raw effects of each soundtrack genre/style (and any soundtrack).
+
+    Returns:
+        `dimension`, `value`, `response` (log1p_popularity or vote_average), `raw_difference`
+        (mean of the response for the group's films minus films without a soundtrack),
+        `adjusted_effect`, `std_error`, `t_value`, `p_value`, `ci95_low`, `ci95_high` (of the
+        adjusted effect) and `n` (films in the fit). A group whose effect cannot be estimated
+        (collinear with another) is left out.
+    """
+    spark = film_df.sparkSession
+    frames = []
+    groups = _groups(film_df)
+    for dimension in ("all", "genre", "style"):
+        design = regression_design(film_df, dimension)
+        if not design.effects:
+            continue
+        for response in RESPONSES:
+            fitted = stats.fit_adjusted_effects(design.df, response, design.features, report=list(design.effects))
+            rows = [(design.effects[r["term"]][0], design.effects[r["term"]][1], response, r["estimate"],
+                     r["std_error"], r["t_value"], r["p_value"], r["ci95_low"], r["ci95_high"], r["n"])
+                    for r in fitted.collect()]
+            frames.append(spark.createDataFrame(
+                rows, "dimension string, value string, response string, adjusted_effect double, std_error double, "
+                      "t_value double, p_value double, ci95_low double, ci95_high double, n long"))
+    if not frames:
+        return spark.createDataFrame([], "dimension string, value string, response string, raw_difference double, "
+                                         "adjusted_effect double, std_error double, t_value double, p_value double, "
+                                         "ci95_low double, ci95_high double, n long")
+    adjusted = frames[0]
+    for frame in frames[1:]:
+        adjusted = adjusted.unionByName(frame)
+    responses = film_df.select("tmdb_id", F.log1p(F.greatest(F.col("popularity"), F.lit(0.0))).alias(LOG_POPULARITY),
+                               F.col("vote_average").cast("double").alias("vote_average"))
+    base_means = film_df.filter(~F.col("has_soundtrack")).select(
+        F.avg(F.log1p(F.greatest(F.col("popularity"), F.lit(0.0)))).alias(LOG_POPULARITY),
+        F.avg("vote_average").alias("vote_average"),
+    )
+    means = groups.select("dimension", "value", "tmdb_id").join(responses, on="tmdb_id", how="inner") \
+        .groupBy("dimension", "value").agg(*[F.avg(r).alias(r) for r in RESPONSES])
+    raw = means.crossJoin(base_means.select(*[F.col(r).alias(f"_base_{r}") for r in RESPONSES])).select(
+        "dimension", "value",
+        F.explode(F.array(*[F.struct(F.lit(r).alias("response"), (F.col(r) - F.col(f"_base_{r}")).alias("raw_difference"))
+                            for r in RESPONSES])).alias("_r"),
+    ).select("dimension", "value", "_r.response", "_r.raw_difference")
+    return adjusted.join(raw, on=["dimension", "value", "response"], how="left").select(
+        "dimension", "value", "response", "raw_difference", "adjusted_effect", "std_error", "t_value", "p_value",
+        "ci95_low", "ci95_high", "n",
+    )
+
+
+def confident_films(film_df: DataFrame, matches_df: DataFrame, threshold: float) -> DataFrame:
+    """`film_df` without the films that have a match scored below `threshold`: films without a
+    soundtrack stay, films all of whose matches are confident stay, the rest are left out (they
+    belong neither to their soundtrack group nor, with certainty, to the baseline)."""
+    doubtful = matches_df.filter(F.col("match_score") < threshold).select("tmdb_id").distinct()
+    return film_df.join(doubtful, on="tmdb_id", how="left_anti")
+
+
+def effect_sensitivity(all_tests_df: DataFrame, confident_tests_df: DataFrame, threshold: float) -> DataFrame:
+    """The family's comparisons with all matches and with confident matches only, side by side.
+
+    Returns:
+        `dimension`, `value`, `metric`, `threshold`, `films_all`, `films_confident`,
+        `cliffs_delta_all`, `cliffs_delta_confident`, `p_holm_all`, `p_holm_confident`,
+        `significant_all`, `significant_confident`, `direction_changed` (Cliff's delta changes
+        sign), `significance_changed`, and `is_robust` (neither changed).
+    """
+    keys = ["dimension", "value", "metric"]
+    left = all_tests_df.filter("in_family").select(
+        *keys, F.col("films").alias("films_all"), F.col("cliffs_delta").alias("cliffs_delta_all"),
+        F.col("p_holm").alias("p_holm_all"), F.col("is_significant").alias("significant_all"))
+    right = confident_tests_df.select(
+        *keys, F.col("films").alias("films_confident"), F.col("cliffs_delta").alias("cliffs_delta_confident"),
+        F.col("p_holm").alias("p_holm_confident"), F.col("is_significant").alias("significant_confident"))
+    joined = left.join(right, on=keys, how="left")
+    direction = F.coalesce(F.signum("cliffs_delta_all") != F.signum("cliffs_delta_confident"), F.lit(True))
+    significance = F.coalesce(F.col("significant_all") != F.col("significant_confident"), F.col("significant_all"))
+    return joined.select(
+        *keys, F.lit(float(threshold)).alias("threshold"), "films_all",
+        F.coalesce("films_confident", F.lit(0)).cast("long").alias("films_confident"),
+        "cliffs_delta_all", "cliffs_delta_confident", "p_holm_all", "p_holm_confident", "significant_all",
+        F.coalesce("significant_confident", F.lit(False)).alias("significant_confident"),
+        direction.alias("direction_changed"), significance.alias("significance_changed"),
+        (~direction & ~significance).alias("is_robust"),
+    )
+
+
+def _describe_group(dimension: str, value: str) -> str:
+    if dimension == "all":
+        return "Films with a soundtrack album"
+    return f"Films whose soundtrack albums are filed under the {dimension} \u201c{value}\u201d"
+
+
+def _size_word(delta: float) -> str:
+    # Romano et al.'s thresholds for |Cliff's delta|: negligible, small, medium, large.
+    size = abs(delta)
+    return "negligible" if size < 0.147 else "small" if size < 0.33 else "medium" if size < 0.474 else "large"
+
+
+def findings(tests: list[dict], regression: list[dict], sensitivity: list[dict]) -> list[str]:
+    """Plain sentences for the comparisons that carry a finding, strongest first.
+
+    Only rows of `effect_tests` that are in the family (at least MIN_GROUP_SIZE films) and
+    significant after Holm's correction qualify; each sentence gives the medians, Cliff's delta,
+    the adjusted p-value, the adjusted effect with its 95 % interval when the regression estimated
+    it, and whether it survives using confident matches only.
+    """
+    adjusted = {(r["dimension"], r["value"], r["response"]): r for r in regression}
+    robust = {(r["dimension"], r["value"], r["metric"]): r for r in sensitivity}
+    chosen = [t for t in tests if t.get("in_family") and t.get("is_significant") and not t.get("is_small_group")
+              and (t.get("films") or 0) >= MIN_GROUP_SIZE]
+    chosen.sort(key=lambda t: (-abs(t["cliffs_delta"]), t["dimension"], t["value"], t["metric"]))
+    sentences = []
+    for t in chosen:
+        metric = "popularity" if t["metric"] == "popularity" else "vote average"
+        direction = "higher" if t["cliffs_delta"] > 0 else "lower"
+        text = (
+            f"{_describe_group(t['dimension'], t['value'])} have a {direction} median {metric} than films "
+            f"without one ({t['median']:.2f} vs {t['baseline_median']:.2f}; Cliff's delta {t['cliffs_delta']:+.2f}, "
+            f"{_size_word(t['cliffs_delta'])}; Holm-adjusted p = {t['p_holm']:.2g}; {t['films']} films)."
+        )
+        response = LOG_POPULARITY if t["metric"] == "popularity" else "vote_average"
+        fit = adjusted.get((t["dimension"], t["value"], response))
+        if fit is not None:
+            scale = "log1p(popularity)" if response == LOG_POPULARITY else "vote average"
+            text += (
+                f" Adjusted for {', '.join(CONTROLS[:3])} and vote count, the difference in {scale} is "
+                f"{fit['adjusted_effect']:+.3f} (95 % CI {fit['ci95_low']:+.3f} to {fit['ci95_high']:+.3f}; "
+                f"unadjusted {fit['raw_difference']:+.3f})."
+            )
+        check = robust.get((t["dimension"], t["value"], t["metric"]))
+        if check is not None:
+            text += (" It holds with confident matches only." if check["is_robust"] else
+                     " It does not hold with confident matches only: treat it with caution.")
+        sentences.append(text)
+    return sentences

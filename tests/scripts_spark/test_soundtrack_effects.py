@@ -1,0 +1,135 @@
+"""The research-question tables and the rule that turns them into findings."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from scripts_spark import soundtrack_effects as fx
+
+FILM_SCHEMA = ("tmdb_id long, original_language string, decade int, genres array<string>, popularity double, "
+               "vote_average double, vote_count long, album_genres array<string>, album_styles array<string>, "
+               "has_soundtrack boolean")
+
+
+def _film(i, *, popularity, vote=6.0, decade=1990, genres=("Drama",), language="en", album_genres=(),
+          album_styles=(), votes=100):
+    return (i, language, decade, list(genres), float(popularity), float(vote), votes, list(album_genres),
+            list(album_styles), bool(album_genres or album_styles))
+
+
+def _world(spark, seed=1):
+    """Baseline films, a clearly more popular 'Rock' group of 30, a 'Jazz' group like the baseline,
+    and a 'Polka' group of 4 films (too small to be a finding however extreme)."""
+    rng = random.Random(seed)
+    rows, i = [], 0
+    for _ in range(200):
+        i += 1
+        rows.append(_film(i, popularity=rng.lognormvariate(0, 1), vote=rng.gauss(6, 1)))
+    for _ in range(30):
+        i += 1
+        rows.append(_film(i, popularity=rng.lognormvariate(1.5, 1), vote=rng.gauss(6, 1),
+                          album_genres=("Rock", "Stage & Screen"), album_styles=("Soundtrack",)))
+    for _ in range(25):
+        i += 1
+        rows.append(_film(i, popularity=rng.lognormvariate(0, 1), vote=rng.gauss(6, 1),
+                          album_genres=("Jazz", "Stage & Screen"), album_styles=("Score",)))
+    for _ in range(4):
+        i += 1
+        rows.append(_film(i, popularity=500.0, vote=9.9, album_genres=("Polka",), album_styles=("Score",)))
+    return spark.createDataFrame(rows, FILM_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def tests_rows(spark):
+    return [r.asDict() for r in fx.effect_tests(_world(spark)).collect()]
+
+
+def _row(rows, dimension, value, metric="popularity"):
+    return next(r for r in rows if (r["dimension"], r["value"], r["metric"]) == (dimension, value, metric))
+
+
+def test_a_strong_group_is_significant_and_a_null_group_is_not(tests_rows):
+    rock, jazz = _row(tests_rows, "genre", "Rock"), _row(tests_rows, "genre", "Jazz")
+    assert rock["is_significant"] and rock["cliffs_delta"] > 0.3 and rock["p_holm"] < 0.05
+    assert not jazz["is_significant"] and jazz["p_holm"] >= jazz["p_value"]
+    assert rock["median"] > rock["baseline_median"] and rock["log1p_median"] > rock["baseline_log1p_median"]
+    assert rock["median_ci_low"] <= rock["median"] <= rock["median_ci_high"]
+
+
+def test_small_groups_are_tested_but_outside_the_family(tests_rows):
+    polka = _row(tests_rows, "genre", "Polka")
+    assert polka["films"] == 4 and polka["is_small_group"] and not polka["in_family"]
+    assert polka["p_value"] is not None and polka["p_holm"] is None and not polka["is_significant"]
+
+
+def test_family_size_is_what_the_adjustment_used(tests_rows):
+    family = [r for r in tests_rows if r["in_family"]]
+    smallest = min(family, key=lambda r: r["p_value"])
+    assert smallest["p_holm"] == pytest.approx(min(1.0, len(family) * smallest["p_value"]))
+    assert {r["metric"] for r in tests_rows} == {"popularity", "vote_average"}
+
+
+def test_findings_never_come_from_small_or_non_significant_groups(tests_rows):
+    sentences = fx.findings(tests_rows, [], [])
+    assert any("Rock" in s for s in sentences)
+    assert not any("Polka" in s or "Jazz" in s for s in sentences)
+    # And directly: a significant-looking row of a small group, or a non-significant row, is never chosen.
+    fake = dict(_row(tests_rows, "genre", "Rock"))
+    small = {**fake, "value": "Tiny", "films": 9, "is_small_group": True}
+    insignificant = {**fake, "value": "Noise", "p_holm": 0.2, "is_significant": False}
+    assert fx.findings([small, insignificant], [], []) == []
+
+
+def test_findings_carry_the_adjusted_interval_and_the_sensitivity_verdict(tests_rows):
+    rock = _row(tests_rows, "genre", "Rock")
+    fit = {"dimension": "genre", "value": "Rock", "response": fx.LOG_POPULARITY, "adjusted_effect": 0.8,
+           "ci95_low": 0.5, "ci95_high": 1.1, "raw_difference": 1.2}
+    check = {"dimension": "genre", "value": "Rock", "metric": "popularity", "is_robust": False}
+    (sentence,) = [s for s in fx.findings([rock], [fit], [check])]
+    assert "+0.800 (95 % CI +0.500 to +1.100; unadjusted +1.200)" in sentence
+    assert "does not hold with confident matches only" in sentence
+
+
+def test_regression_removes_a_confounder(spark):
+    """Soundtrack films are all from the 2010s, and 2010s films are more popular whatever their
+    soundtrack: the raw difference is large, the adjusted effect is near zero."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(600):
+        recent = i % 2 == 0
+        has_st = recent and rng.random() < 0.5
+        pop = float(np.expm1(1.0 + (1.5 if recent else 0.0) + rng.normal(scale=0.3)))
+        rows.append(_film(i, popularity=pop, decade=2010 if recent else 1970, vote=6.0 + rng.normal(scale=0.5),
+                          album_genres=("Rock",) if has_st else (), album_styles=("Soundtrack",) if has_st else ()))
+    film_df = spark.createDataFrame(rows, FILM_SCHEMA)
+    got = {(r["dimension"], r["value"], r["response"]): r for r in fx.effect_regression(film_df).collect()}
+    any_st = got[("all", fx.ANY_SOUNDTRACK, fx.LOG_POPULARITY)]
+    assert any_st["raw_difference"] > 0.9
+    assert any_st["ci95_low"] < 0 < any_st["ci95_high"] and abs(any_st["adjusted_effect"]) < 0.15
+    assert ("genre", "Rock", "vote_average") in got and any_st["n"] == 600
+
+
+def test_sensitivity_flags_a_finding_that_rests_on_doubtful_matches(spark):
+    film_df = _world(spark)
+    # Every Rock film's match is doubtful except three: with confident matches only, Rock is a small group.
+    rock_ids = [r["tmdb_id"] for r in film_df.filter(_has_album_genre("Rock")).collect()]
+    matches = spark.createDataFrame([(t, 0.5 if k >= 3 else 0.99) for k, t in enumerate(rock_ids)],
+                                    "tmdb_id long, match_score double")
+    confident = fx.confident_films(film_df, matches, 0.9)
+    assert confident.count() == film_df.count() - (len(rock_ids) - 3)
+    all_tests, confident_tests = fx.effect_tests(film_df), fx.effect_tests(confident)
+    rows = {(r["dimension"], r["value"], r["metric"]): r
+            for r in fx.effect_sensitivity(all_tests, confident_tests, 0.9).collect()}
+    rock = rows[("genre", "Rock", "popularity")]
+    assert rock["significant_all"] and not rock["significant_confident"] and rock["significance_changed"]
+    assert not rock["is_robust"] and rock["films_confident"] == 3
+    jazz = rows[("genre", "Jazz", "popularity")]
+    assert jazz["films_confident"] == jazz["films_all"] == 25
+
+
+def _has_album_genre(value):
+    from pyspark.sql import functions as F
+
+    return F.array_contains("album_genres", value)
