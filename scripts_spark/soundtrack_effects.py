@@ -51,7 +51,8 @@ def _groups(film_df: DataFrame) -> DataFrame:
     with_st = film_df.filter("has_soundtrack")
     return (
         with_st.select(*columns, F.lit("genre").alias("dimension"), F.explode("album_genres").alias("value"))
-        .unionByName(with_st.select(*columns, F.lit("style").alias("dimension"), F.explode("album_styles").alias("value")))
+        .unionByName(with_st.select(*columns, F.lit("style").alias("dimension"),
+                                    F.explode("album_styles").alias("value")))
         .unionByName(with_st.select(*columns, F.lit("all").alias("dimension"), F.lit(ANY_SOUNDTRACK).alias("value")))
         .dropDuplicates(["dimension", "value", "tmdb_id"])
     )
@@ -83,8 +84,8 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
     long_base = _long(baseline, [])
     tested = stats.rank_comparisons(long_groups.filter(F.col("metric").isin(*METRICS)),
                                     long_base.filter(F.col("metric").isin(*METRICS)), keys=tuple(keys))
-    log_groups = stats.median_intervals(long_groups.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull()),
-                                        keys).select(*keys, F.col("median").alias("log1p_median"))
+    log_values = long_groups.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull())
+    log_groups = stats.median_intervals(log_values, keys).select(*keys, F.col("median").alias("log1p_median"))
     log_base = long_base.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull()) \
         .agg(F.median("y").alias("baseline_log1p_median"))
     log_medians = log_groups.crossJoin(log_base).withColumn("metric", F.lit("popularity"))
@@ -207,7 +208,8 @@ def effect_regression(film_df: DataFrame) -> DataFrame:
         .groupBy("dimension", "value").agg(*[F.avg(r).alias(r) for r in RESPONSES])
     raw = means.crossJoin(base_means.select(*[F.col(r).alias(f"_base_{r}") for r in RESPONSES])).select(
         "dimension", "value",
-        F.explode(F.array(*[F.struct(F.lit(r).alias("response"), (F.col(r) - F.col(f"_base_{r}")).alias("raw_difference"))
+        F.explode(F.array(*[F.struct(F.lit(r).alias("response"),
+                                     (F.col(r) - F.col(f"_base_{r}")).alias("raw_difference"))
                             for r in RESPONSES])).alias("_r"),
     ).select("dimension", "value", "_r.response", "_r.raw_difference")
     return adjusted.join(raw, on=["dimension", "value", "response"], how="left").select(
