@@ -1,0 +1,358 @@
+"""Scale benchmark: the whole pipeline at several catalogue sizes, measured from outside.
+
+`python -m scripts_spark.bench_scale [--sizes 20000,100000,1000000] [--doc docs/performance.md]`
+
+For each size it generates a sample world (or takes a world folder given with `--world`), runs
+`python -m scripts_spark.pipeline` on it as a child process, samples the memory of the whole process
+tree (the Python driver, the Spark JVM, the Python workers) every SAMPLE_SECONDS, and reads the
+run's metrics file for the per-step times, rows and match figures. It prints a table and, with
+`--doc`, rewrites the scale section of docs/performance.md between SECTION_BEGIN and SECTION_END,
+so the performance record is regenerated from measurements, never typed by hand.
+
+`--ablation` also re-runs steps 03-05 of the middle size with each non-default Spark setting of
+`scripts_spark.session` turned back to Spark's default (through SPARK_CONF), so the record shows
+the measurement behind each setting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from scripts.settings import PROJECT_ROOT
+
+SAMPLE_SECONDS = 0.25
+SECTION_BEGIN = "<!-- scale:begin (written by make bench-scale; do not edit by hand) -->"
+SECTION_END = "<!-- scale:end -->"
+DEFAULT_SIZES = (20_000, 100_000, 1_000_000)
+QUICK_SIZES = (2_000, 10_000)
+# Settings of scripts_spark.session that differ from Spark's defaults and cost or save time, with
+# Spark's default to compare against (the others, UTC and timestamp type, are about correctness).
+ABLATIONS = {
+    "spark.sql.shuffle.partitions": "200",
+    "spark.sql.execution.arrow.pyspark.enabled": "false",
+}
+MB = 1024 * 1024
+
+
+@dataclass
+class TreePeaks:
+    """Peak resident memory (MB) by kind of process in a process tree, and of the whole tree."""
+
+    jvm: float = 0.0
+    python_driver: float = 0.0
+    python_workers: float = 0.0
+    tree: float = 0.0
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read().decode("utf-8", "replace")
+        except OSError:
+            continue  # the process ended while we looked
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _kind(pid: int, root: int) -> str:
+    if pid == root:
+        return "python_driver"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return "other"
+    if "java" in cmdline.split(" ", 1)[0]:
+        return "jvm"
+    if "python" in cmdline:
+        return "python_workers"
+    return "other"
+
+
+def sample_tree(root: int) -> dict[str, float]:
+    """Current RSS (MB) of `root` and all its descendants, summed by kind and in total."""
+    children = _children_map()
+    totals = {"jvm": 0.0, "python_driver": 0.0, "python_workers": 0.0, "tree": 0.0}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        rss = _rss_mb(pid)
+        kind = _kind(pid, root)
+        if kind in totals:
+            totals[kind] += rss
+        totals["tree"] += rss
+        stack.extend(children.get(pid, ()))
+    return totals
+
+
+class TreeSampler(threading.Thread):
+    """Samples a process tree until stopped; keeps the peak of each kind."""
+
+    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peaks = TreePeaks()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            for kind, value in sample_tree(self.pid).items():
+                setattr(self.peaks, kind, max(getattr(self.peaks, kind), value))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> TreePeaks:
+        self._stop.set()
+        self.join()
+        return self.peaks
+
+
+@dataclass
+class ScaleRun:
+    """One measured run of the pipeline."""
+
+    label: str
+    films: int
+    releases: int
+    seconds: float
+    exit_code: int
+    steps: list[dict] = field(default_factory=list)  # name, seconds, rows_in, rows_out, rows_per_s
+    peaks: TreePeaks = field(default_factory=TreePeaks)
+    candidates_per_album: Optional[float] = None
+    quality: dict = field(default_factory=dict)
+
+
+def _latest_metrics(data_root: Path) -> Optional[dict]:
+    files = sorted((data_root / "metrics").glob("run_*.json"))
+    return json.loads(files[-1].read_text(encoding="utf-8")) if files else None
+
+
+def _candidates_per_album(steps: list[dict]) -> Optional[float]:
+    for step in steps:
+        details = step.get("details") or {}
+        if "candidates_per_album" in details:
+            return details["candidates_per_album"]
+        pairs, albums = details.get("candidate_pairs"), details.get("albums") or (step.get("rows_in") or {}).get("albums")
+        if pairs is not None and albums:
+            return round(pairs / albums, 2)
+    return None
+
+
+def run_pipeline(data_root: Path, label: str, *, steps: str = "", spark_conf: str = "",
+                 timeout: float = 3600.0) -> ScaleRun:
+    """Run the pipeline on `data_root` in a child process, sampling its process tree."""
+    env = dict(os.environ, DATA_ROOT=str(data_root), SOURCE="auto", PYSPARK_PYTHON=sys.executable,
+               PYSPARK_DRIVER_PYTHON=sys.executable)
+    if spark_conf:
+        env["SPARK_CONF"] = spark_conf
+    command = [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(data_root)]
+    if steps:
+        command += ["--steps", steps]
+    started = time.monotonic()
+    with open(data_root / "bench_scale.log", "ab") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        sampler = TreeSampler(process.pid)
+        sampler.start()
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        peaks = sampler.stop()
+    seconds = time.monotonic() - started
+    metrics = _latest_metrics(data_root) or {}
+    steps_out = []
+    for step in metrics.get("steps", []):
+        rows_in = sum((step.get("rows_in") or {}).values())
+        secs = step.get("seconds") or 0.0
+        steps_out.append({"name": step.get("step"), "seconds": round(secs, 1), "rows_in": rows_in,
+                          "rows_out": sum((step.get("rows_out") or {}).values()),
+                          "rows_per_s": round(rows_in / secs) if secs else None})
+    films = next((s["rows_out"] for s in steps_out if s["name"] and s["name"].startswith("01")), 0)
+    releases = next(((step.get("rows_out") or {}).get("releases", 0) for step in metrics.get("steps", [])
+                     if str(step.get("step", "")).startswith("02")), 0)
+    return ScaleRun(label=label, films=films, releases=releases, seconds=round(seconds, 1), exit_code=code,
+                    steps=steps_out, peaks=peaks, candidates_per_album=_candidates_per_album(metrics.get("steps", [])),
+                    quality=metrics.get("quality") or {})
+
+
+def generated_world(size: int, folder: Path, seed: int = 17) -> Path:
+    """A sample world of `size` films in `folder/raw` (the project's own generator)."""
+    from scripts import generate_sample_data
+
+    generate_sample_data.generate(folder / "raw", films=size, seed=seed)
+    return folder
+
+
+def growth(runs: Sequence[ScaleRun]) -> list[dict]:
+    """Between consecutive sizes: how many times more films, and how many times more time."""
+    out = []
+    for small, large in zip(runs, runs[1:]):
+        if small.films and small.seconds:
+            data = large.films / small.films
+            time_ratio = large.seconds / small.seconds
+            out.append({"from": small.label, "to": large.label, "data_x": round(data, 1),
+                        "time_x": round(time_ratio, 2), "time_per_data": round(time_ratio / data, 3)})
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, ScaleRun, ScaleRun]] = ()) -> str:
+    """The scale section of docs/performance.md."""
+    step_names = []
+    for run in runs:
+        for step in run.steps:
+            if step["name"] not in step_names:
+                step_names.append(step["name"])
+    lines = [
+        f"Measured by `make bench-scale` on this machine ({os.cpu_count()} cores) on "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}. Peak RSS is of the whole process tree, by kind.",
+        "",
+        "| world | films | releases | whole run (s) | " + " | ".join(f"{n} (s)" for n in step_names)
+        + " | JVM peak (MB) | Python driver peak (MB) | Python workers peak (MB) | tree peak (MB) "
+          "| candidates per album | exit |",
+        "|" + "---|" * (4 + len(step_names) + 6),
+    ]
+    for run in runs:
+        by_name = {s["name"]: s for s in run.steps}
+        cells = [run.label, _fmt(run.films), _fmt(run.releases), _fmt(run.seconds)]
+        cells += [_fmt(by_name.get(n, {}).get("seconds")) for n in step_names]
+        cells += [_fmt(round(run.peaks.jvm)), _fmt(round(run.peaks.python_driver)),
+                  _fmt(round(run.peaks.python_workers)), _fmt(round(run.peaks.tree)),
+                  _fmt(run.candidates_per_album), str(run.exit_code)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Rows per second (rows in / step time):", "",
+              "| world | " + " | ".join(step_names) + " |", "|" + "---|" * (1 + len(step_names))]
+    for run in runs:
+        by_name = {s["name"]: s for s in run.steps}
+        lines.append("| " + " | ".join([run.label] + [_fmt(by_name.get(n, {}).get("rows_per_s")) for n in step_names])
+                     + " |")
+    grown = growth(runs)
+    if grown:
+        lines += ["", "Growth between sizes (time_x / data_x below 1 means the run grows slower than its input):", "",
+                  "| from | to | data x | time x | time x / data x |", "|---|---|---|---|---|"]
+        lines += [f"| {g['from']} | {g['to']} | {g['data_x']} | {g['time_x']} | {g['time_per_data']} |" for g in grown]
+    if any(run.quality for run in runs):
+        lines += ["", "Match quality on each world (its own true pairs):", "",
+                  "| world | precision | recall | F1 | pair completeness |", "|---|---|---|---|---|"]
+        for run in runs:
+            q = run.quality
+            lines.append(f"| {run.label} | {_fmt(q.get('precision'))} | {_fmt(q.get('recall'))} | "
+                         f"{_fmt(q.get('f1'))} | {_fmt(q.get('pair_completeness'))} |")
+    if ablations:
+        lines += ["", "Each non-default Spark setting against Spark's default (steps 03-05 on the same world):", "",
+                  "| setting | ours | Spark default | ours (s) | default (s) | default / ours |",
+                  "|---|---|---|---|---|---|"]
+        for key, ours_value, ours, theirs in ablations:
+            ratio = theirs.seconds / ours.seconds if ours.seconds else None
+            lines.append(f"| `{key}` | {ours_value} | {ABLATIONS[key]} | {_fmt(ours.seconds)} | {_fmt(theirs.seconds)} "
+                         f"| {_fmt(round(ratio, 2) if ratio else None)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(doc: Path, text: str) -> None:
+    """Replace the scale section of `doc` (created when missing) with `text`."""
+    current = doc.read_text(encoding="utf-8") if doc.is_file() else "# Performance\n"
+    block = f"{SECTION_BEGIN}\n{text}{SECTION_END}"
+    if SECTION_BEGIN in current and SECTION_END in current:
+        head, rest = current.split(SECTION_BEGIN, 1)
+        tail = rest.split(SECTION_END, 1)[1]
+        updated = head + block + tail
+    else:
+        updated = current.rstrip("\n") + "\n\n## Whole pipeline at scale\n\n" + block + "\n"
+    tmp = doc.with_suffix(doc.suffix + ".partial")
+    tmp.write_text(updated, encoding="utf-8")
+    os.replace(tmp, doc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts_spark.bench_scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="comma-separated film counts of generated worlds (default %(default)s)")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, for a smoke run")
+    parser.add_argument("--world", action="append", default=[], type=Path,
+                        help="also run on this world folder (holding raw/); repeatable; it is copied, never changed")
+    parser.add_argument("--ablation", action="store_true", help="measure each non-default Spark setting")
+    parser.add_argument("--doc", type=Path, help="rewrite the scale section of this Markdown file")
+    parser.add_argument("--scratch", type=Path, help="folder for the worlds (default: a temporary folder)")
+    return parser
+
+
+def _copy_raw(world: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(world / "raw", dest / "raw")
+    return dest
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        sizes = QUICK_SIZES if args.quick else tuple(int(s) for s in args.sizes.split(",") if s.strip())
+    except ValueError:
+        print(f"error: --sizes {args.sizes!r} must be whole numbers separated by commas", file=sys.stderr)
+        return 2
+    for world in args.world:
+        if not (world / "raw").is_dir():
+            print(f"error: {world} has no raw/ folder", file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.scratch) as scratch_name:
+        scratch = Path(scratch_name)
+        runs = []
+        for size in sizes:
+            root = generated_world(size, scratch / f"gen{size}")
+            runs.append(run_pipeline(root, f"generated {size:,}"))
+            print(f"bench-scale: generated {size:,} films: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
+        for i, world in enumerate(args.world):
+            root = _copy_raw(world, scratch / f"world{i}")
+            runs.append(run_pipeline(root, world.name))
+            print(f"bench-scale: {world.name}: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
+        ablations = []
+        if args.ablation and runs:
+            from scripts_spark.session import local_conf
+
+            middle = scratch / f"gen{sizes[len(sizes) // 2]}"
+            ours = run_pipeline(middle, "ours", steps="3-5")
+            for key in ABLATIONS:
+                theirs = run_pipeline(middle, f"{key}={ABLATIONS[key]}", steps="3-5", spark_conf=f"{key}={ABLATIONS[key]}")
+                ablations.append((key, local_conf().get(key, "(Spark default)"), ours, theirs))
+        text = markdown(runs, ablations)
+    print(text)
+    if args.doc:
+        write_section(args.doc, text)
+        print(f"bench-scale: wrote the scale section of {args.doc}")
+    return 0 if all(run.exit_code == 0 for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

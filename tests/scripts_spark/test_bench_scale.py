@@ -1,0 +1,66 @@
+"""The scale benchmark's measuring and reporting parts (the full runs are `make bench-scale`)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from scripts_spark import bench_scale as bs
+
+
+def _run(label, films, seconds, steps, jvm=900.0, cpa=3.2):
+    return bs.ScaleRun(label=label, films=films, releases=films // 2, seconds=seconds, exit_code=0,
+                       steps=steps, peaks=bs.TreePeaks(jvm=jvm, python_driver=80.0, python_workers=300.0, tree=1300.0),
+                       candidates_per_album=cpa, quality={"precision": 0.99, "recall": 0.97, "f1": 0.98,
+                                                          "pair_completeness": 0.995})
+
+
+def test_sample_tree_sees_a_child_python_process():
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(60 * 1024 * 1024); time.sleep(5)"])
+    try:
+        deadline = time.monotonic() + 5
+        seen = 0.0
+        while time.monotonic() < deadline and seen < 60:
+            import os
+
+            seen = bs.sample_tree(os.getpid())["python_workers"]
+            time.sleep(0.1)
+        assert seen >= 60  # the child's 60 MB buffer counts under the tree
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_growth_and_markdown():
+    steps_small = [{"name": "01_extract_tmdb", "seconds": 10.0, "rows_in": 20000, "rows_out": 20000, "rows_per_s": 2000}]
+    steps_large = [{"name": "01_extract_tmdb", "seconds": 50.0, "rows_in": 1000000, "rows_out": 1000000,
+                    "rows_per_s": 20000}]
+    runs = [_run("20k", 20000, 60.0, steps_small), _run("1M", 1000000, 300.0, steps_large)]
+    (grown,) = bs.growth(runs)
+    assert grown["data_x"] == 50.0 and grown["time_x"] == 5.0 and grown["time_per_data"] == 0.1
+    text = bs.markdown(runs)
+    header, separator = text.splitlines()[2:4]
+    assert header.count("|") == separator.count("|")
+    assert "| 20k | 20,000 | 10,000 | 60.0 | 10.0 | 900 | 80 | 300 | 1,300 | 3.2 | 0 |" in text
+    assert "| 20k | 1M | 50.0 | 5.0 | 0.1 |" in text
+
+
+def test_write_section_replaces_only_its_own_block(tmp_path):
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\n## Dump parsing\n\nkept\n", encoding="utf-8")
+    bs.write_section(doc, "first\n")
+    bs.write_section(doc, "second\n")
+    text = doc.read_text(encoding="utf-8")
+    assert "kept" in text and "second" in text and "first" not in text
+    assert text.count(bs.SECTION_BEGIN) == 1
+
+
+def test_candidates_per_album_from_step_details():
+    assert bs._candidates_per_album([{"step": "04_match", "details": {"candidate_pairs": 50, "albums": 20}}]) == 2.5
+    assert bs._candidates_per_album([{"step": "04_match", "details": {"candidates_per_album": 1.7}}]) == 1.7
+    assert bs._candidates_per_album([{"step": "04_match", "details": {}}]) is None
+
+
+def test_bad_sizes_are_a_usage_error(capsys):
+    assert bs.main(["--sizes", "ten"]) == 2
+    assert "must be whole numbers" in capsys.readouterr().err
