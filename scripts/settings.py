@@ -41,6 +41,18 @@ def _as_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return value
 
 
+def _as_spark_conf(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]:
+    """`spark.a=1,spark.b=x` -> (("spark.a", "1"), ("spark.b", "x")); only `spark.*` keys."""
+    pairs = []
+    for item in _split_list(env.get(name, "")):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.startswith("spark.") or not value or any(c.isspace() for c in key):
+            raise ConfigError(f"{name}: {item!r} is not spark.some.key=value: fix {name} in .env")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
 def _as_date(env: Mapping[str, str], name: str) -> Optional[str]:
     raw = env.get(name, "")
     if raw == "":
@@ -76,6 +88,8 @@ class Settings:
     vm_user: Optional[str] = None
     vm_key_file: Optional[str] = None
     vm_project_dir: Optional[str] = None
+    # Spark settings applied last to a session the project starts itself (SPARK_CONF=k=v,k=v).
+    spark_conf: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_remote_storage(self) -> bool:
@@ -137,4 +151,5 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         vm_user=merged.get("VM_USER") or None,
         vm_key_file=merged.get("VM_KEY_FILE") or None,
         vm_project_dir=merged.get("VM_PROJECT_DIR") or None,
+        spark_conf=_as_spark_conf(merged, "SPARK_CONF"),
     )

@@ -38,6 +38,11 @@ def is_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
+def local_conf() -> dict[str, str]:
+    """The settings this project applies to a session it starts itself (a copy)."""
+    return dict(_LOCAL_CONF)
+
+
 def build_spark(
     app_name: str = "tmdb-discogs-soundtracks",
     master: Optional[str] = None,

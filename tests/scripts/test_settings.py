@@ -31,3 +31,12 @@ def test_remote_data_root_is_kept_as_a_uri(tmp_path):
     assert settings.data_root == uri and settings.is_remote_storage
     assert settings.soundtrack_styles == ("Score", "Soundtrack")
     assert load_settings({"DISCOVER_FROM": "2020-01-01"}, dotenv_path=tmp_path / "x").discover_from == "2020-01-01"
+
+
+def test_spark_conf_is_parsed_and_validated(tmp_path):
+    settings = load_settings({"SPARK_CONF": "spark.sql.shuffle.partitions=200, spark.driver.memory=4g"},
+                             dotenv_path=tmp_path / ".env")
+    assert settings.spark_conf == (("spark.sql.shuffle.partitions", "200"), ("spark.driver.memory", "4g"))
+    for bad in ("shuffle=2", "spark.x", "spark.x=", "spark. x=1"):
+        with pytest.raises(ConfigError, match="SPARK_CONF"):
+            load_settings({"SPARK_CONF": bad}, dotenv_path=tmp_path / ".env")
