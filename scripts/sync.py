@@ -827,7 +827,8 @@ def stage_vm_raw(ctx: SyncContext) -> Union[StageResult, str]:
     sent = sum(1 for line in done.lines if line.startswith("<f"))
     if done.returncode == 25:
         listing = ctx.runner.stream([*base[:-2], "--delete", "--dry-run", *base[-2:]], echo=False, timeout=3600)
-        extra = [line.split(None, 1)[1] for line in listing.lines if line.startswith("*deleting")]
+        extra = [line.split(None, 1)[1] for line in listing.lines
+                 if line.startswith("*deleting") and not line.endswith("/")]
         shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
         return StageResult(name, FAILED, f"the VM's {destination}/ holds {len(extra)} file(s) that local raw/ has "
                                          f"not ({shown}): both pipelines would not read the same input. Remove them "

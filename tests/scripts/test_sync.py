@@ -1,13 +1,20 @@
 """scripts/sync.py (`make sync`) and scripts/env_report.py, against a real OpenSSH server on 127.0.0.1.
 
 The "VM" is a temp folder reached through a test sshd (tests/scripts/sshd_fixture.py) with its own
-host key and authorized client key; the project is really rsynced there and the env report really
-runs there over ssh. To stay fast and offline, the VM's venv rebuild (SYNC_REMOTE_REBUILD) is a
-script that makes a pip-less venv whose packages are the local .venv's (a .pth file), plus any fake
-distributions a test wants to differ; the local rebuild and the pipeline are stand-ins
-(SYNC_LOCAL_REBUILD, SYNC_PIPELINE_CMD), so no Spark runs and the real .venv is never touched. The
-pull stage is exercised on temp git repositories, never on the working tree. Every test logs to a
-temp SYNC_LOG.
+host key and authorized client key; the project is really rsynced there, and the env report, the
+gold digests and the pipeline really run there over ssh.
+
+Two kinds of venv stand in for the VM's, both offline:
+- most tests: SYNC_REMOTE_REBUILD is a script that makes a pip-less venv whose packages are the
+  local .venv's (a .pth file), plus any fake distributions a test wants to differ;
+- the drift tests: the real rebuild_venv.sh on both sides, in a temp copy of the project whose
+  requirements pin one small package installed from hand-made wheels (--no-index --find-links).
+The pipeline is a stand-in (SYNC_PIPELINE_CMD, tests/scripts/fake_pipeline.py) run on both sides:
+it generates raw/ from SAMPLE_SEED when raw/ is empty and writes gold Parquet tables from raw/, with
+random file names, file counts and row order, so equal gold digests mean equal content. Decision:
+no Spark here, because two real pipeline runs would take minutes on shared cores; the Spark steps
+have their own tests, and what this file proves is the sync around them. The real .venv is never
+touched; the pull stage is exercised on temp git repositories; every test logs to a temp SYNC_LOG.
 """
 from __future__ import annotations
 
@@ -16,28 +23,34 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import pytest
 
-from scripts import env_report, sync
-from scripts.env_report import build_report, compare_reports
+from scripts import env_report, sync, sync_log
+from scripts.env_report import build_report, compare_reports, report_notes
+from scripts.gold_digest import compare_digests, gold_digests
 from scripts.sync import Masker, Runner, StageResult, log_details, stage_pull
 from tests.scripts.sshd_fixture import TestSshd, free_port, generate_key, sshd_unavailable_reason
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_VENV = PROJECT_ROOT / ".venv"
+FAKE_PIPELINE = Path(__file__).resolve().parent / "fake_pipeline.py"
 FAKE_TOKEN = "fake-discogs-token-0d41c7a9e3"
 ISOLATED_VARS = ("VM_HOST", "VM_PORT", "VM_USER", "VM_KEY_FILE", "VM_PROJECT_DIR", "VM_KNOWN_HOSTS", "VM_PYTHON",
-                 "VM_CONNECT_TIMEOUT", "SYNC_REMOTE_REBUILD", "SYNC_LOCAL_REBUILD", "SYNC_PIPELINE_CMD",
-                 "TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN", "REQUIREMENTS_FILE", "VENV_DIR")
+                 "VM_CONNECT_TIMEOUT", "VM_DATA_ROOT", "VM_COMMAND_TIMEOUT", "SYNC_VM_RAW", "SYNC_REMOTE_REBUILD",
+                 "SYNC_LOCAL_REBUILD", "SYNC_PIPELINE_CMD", "SYNC_MAKE_STARTED", "TMDB_API_TOKEN", "TMDB_API_KEY",
+                 "DISCOGS_TOKEN", "REQUIREMENTS_FILE", "VENV_DIR", "DATA_ROOT", "SOURCE", "SAMPLE_SEED",
+                 "SAMPLE_FILMS", "PYTHON", "PIP_VERSION", "REBUILD_LOCK_WAIT")
 SYNC_ARGS = ["--no-pull", "--env-file", os.devnull]  # the working tree is never pulled by a test
 
 
@@ -73,6 +86,8 @@ def write_fake_remote_rebuild(path: Path, vm_only: Optional[Dict[str, str]] = No
     stamp = LOCAL_VENV / ".requirements.sha256"
     lines = [
         "set -euo pipefail",
+        # Never write into a venv that is not the VM's own (a copied symlink would lead to the local one).
+        "if [ -L .venv ]; then echo '.venv is a symlink: refusing' >&2; exit 9; fi",
         f"[ -x .venv/bin/python ] || {shlex.quote(local_base_python())} -m venv --without-pip .venv",
         "site=\"$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')\"",
         f"echo {shlex.quote(str(local_site_packages()))} > \"$site/local_venv.pth\"",
@@ -87,26 +102,39 @@ def write_fake_remote_rebuild(path: Path, vm_only: Optional[Dict[str, str]] = No
     return f"bash {shlex.quote(str(path))}"
 
 
+def fake_pipeline_command() -> str:
+    """SYNC_PIPELINE_CMD: the stand-in pipeline, run by the venv of the side it runs on."""
+    return (f"sh -c 'PYTHONPATH=\"$PWD\" exec \"$VENV_DIR/bin/python\" {shlex.quote(str(FAKE_PIPELINE))} \"$@\"' "
+            "fake_pipeline")
+
+
 def run_main(capsys: pytest.CaptureFixture, *extra: str) -> tuple:
     code = sync.main([*SYNC_ARGS, *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
+def gold_files(data_root: Path) -> List[str]:
+    return sorted(str(p.relative_to(data_root)) for p in (data_root / "gold").rglob("*.parquet"))
+
+
 # --- fixtures ---------------------------------------------------------------------------------------
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No VM, no secrets, stand-in rebuild and pipeline, the sync log in tmp_path; returns the log path."""
+    """No VM, no secrets, stand-in rebuild and pipeline, data and the sync log in tmp_path; returns the log."""
     for name in ISOLATED_VARS:
         monkeypatch.delenv(name, raising=False)
     log = tmp_path / "sync_log.md"
     monkeypatch.setenv("SYNC_LOG", str(log))
     monkeypatch.setenv("VM_HOST", "")
     monkeypatch.setenv("VENV_DIR", str(LOCAL_VENV))
+    monkeypatch.setenv("DATA_ROOT", str(tmp_path / "local_data"))
+    # Set here, so a developer's own .env cannot change the local side's sample.
+    monkeypatch.setenv("SAMPLE_SEED", "42")
+    monkeypatch.setenv("SAMPLE_FILMS", "300")
     monkeypatch.setenv("SYNC_LOCAL_REBUILD", "echo 'venv up to date (stand-in)'")
-    monkeypatch.setenv("SYNC_PIPELINE_CMD",
-                       f"{shlex.quote(sys.executable)} -c 'import sys; print(\"fake pipeline\", sys.argv[1:])'")
+    monkeypatch.setenv("SYNC_PIPELINE_CMD", fake_pipeline_command())
     return log
 
 
@@ -138,20 +166,31 @@ def vm(sshd: TestSshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # --- the whole sync over real ssh ---------------------------------------------------------------------
 
-def test_full_sync_copies_rebuilds_proves_parity_runs_and_logs(vm: Path, isolated_env: Path, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_sync_runs_the_pipeline_on_both_sides_and_finds_identical_gold(
+        vm: Path, isolated_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISCOGS_TOKEN", FAKE_TOKEN)
-    code, out, err = run_main(capsys, "--", "--steps", "1-2")
+    code, out, err = run_main(capsys, "--", "--steps", "1-5")
     assert code == 0, out + err
-    assert "first connection: host key recorded" in out
+    assert re.search(r"first connection: host key ED25519 SHA256:[A-Za-z0-9+/]+ recorded in", out)
     assert re.search(r"parity\s+ok\s+local and VM identical: python 3\.10\.\d+, java \S+, spark 3\.5\.\d", out)
-    assert "fake pipeline ['--steps', '1-2']" in out
     assert "venv ready (test VM)" in out, "the VM rebuild ran over ssh and its output was shown"
+    assert "vm| fake pipeline ['--steps', '1-5', '--source', 'auto', '--data-root', " in out
+
+    # Same input on both sides (generated locally, copied), gold written in a different layout, same digests.
+    local_data, vm_data = tmp_path / "local_data", vm / "data"
+    assert (vm_data / "raw" / "films.jsonl").read_bytes() == (local_data / "raw" / "films.jsonl").read_bytes()
+    assert gold_files(local_data) and gold_files(local_data) != gold_files(vm_data), "file names are random"
+    digests = gold_digests(local_data)["tables"]
+    assert sorted(digests) == ["film_soundtracks", "genre_counts"], "the *_csv copy is not a table"
+    assert gold_digests(vm_data)["tables"] == digests
+    assert re.search(r"gold\s+ok\s+2 gold table\(s\) identical by content digest \(film_soundtracks local "
+                     + digests["film_soundtracks"]["digest"][:12] + " vm " + digests["film_soundtracks"]["digest"][:12]
+                     + r", genre_counts local \w{12} vm \w{12}; pipelines: local \d+\.\d s, vm \d+\.\d s\)", out)
 
     # The project arrived, the VM's own venv stayed out of the copy, nothing excluded was sent.
     assert (vm / "scripts" / "env_report.py").read_bytes() == (PROJECT_ROOT / "scripts" / "env_report.py").read_bytes()
-    assert (vm / ".venv" / "bin" / "python").exists()
+    assert (vm / ".venv" / "bin" / "python").exists() and not (vm / ".venv").is_symlink()
     for excluded in (".git", ".env", "sync_log.md", "logs"):
         assert not (vm / excluded).exists(), excluded
     found = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{os.environ['VM_PORT']}", "-f",
@@ -160,22 +199,67 @@ def test_full_sync_copies_rebuilds_proves_parity_runs_and_logs(vm: Path, isolate
 
     rows = log_rows(isolated_env)
     assert len(rows) == 1 and rows[0][3:5] == ["sync", "ok"]
-    assert "parity ok: local and VM identical" in rows[0][10]
-    assert "vm venv ok: venv ready (test VM)" in rows[0][10]
-    assert "pull skipped: --no-pull given" in rows[0][10]
+    details = rows[0][10]
+    assert "parity ok: local and VM identical" in details
+    assert "vm venv ok: venv ready (test VM)" in details
+    assert "pull skipped: --no-pull given" in details
+    for table, found_digest in digests.items():
+        short = found_digest["digest"][:12]
+        assert f"{table} local {short} vm {short}" in details, "both sides' digests are logged"
+    assert re.search(r"pipeline ok: pipeline finished locally in \d+\.\d s", details)
+    assert re.search(r"vm pipeline ok: pipeline finished on the VM in \d+\.\d s", details)
 
     # Second sync: the key is known now; a file deleted locally goes from the VM, its data/ stays.
     (vm / "stale_module.py").write_text("gone locally\n")
-    (vm / "data").mkdir()
-    (vm / "data" / "vm_only.parquet").write_text("the VM's own data\n")
+    (vm_data / "vm_only.parquet").write_text("the VM's own data\n")
     code, out, err = run_main(capsys, "--no-run")
     assert code == 0, out + err
-    assert "first connection" not in out
+    assert "first connection" not in out and "host key ED25519 SHA256:" in out
     assert not (vm / "stale_module.py").exists()
-    assert (vm / "data" / "vm_only.parquet").exists()
+    assert (vm_data / "vm_only.parquet").exists()
     assert re.search(r"pipeline\s+skipped --no-run given", out)
+    assert re.search(r"gold\s+skipped --no-run given", out)
     assert [r[3:5] for r in log_rows(isolated_env)] == [["sync", "ok"], ["sync", "ok"]]
     assert FAKE_TOKEN not in isolated_env.read_text(encoding="utf-8")
+
+
+def test_a_different_gold_on_the_vm_is_named_and_fails_the_sync(vm: Path, isolated_env: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The VM reads its own raw/, which is empty, so its pipeline generates it with its own .env's seed.
+    monkeypatch.setenv("SYNC_VM_RAW", "own")
+    vm.mkdir(parents=True)
+    (vm / "rebuild_venv.sh").write_text("# replaced by the copy\n")
+    (vm / ".env").write_text("SAMPLE_SEED=7\nSAMPLE_FILMS=300\n")
+    code, out, err = run_main(capsys, "--", "--steps", "1-5")
+    assert code == 1, out + err
+    assert (vm / ".env").read_text() == "SAMPLE_SEED=7\nSAMPLE_FILMS=300\n", "the VM's own .env is kept"
+    assert re.search(r"vm raw\s+skipped SYNC_VM_RAW=own: the VM pipeline reads the VM's own raw/", out)
+    local = gold_digests(tmp_path / "local_data")["tables"]
+    remote = gold_digests(vm / "data")["tables"]
+    assert local["film_soundtracks"]["digest"] != remote["film_soundtracks"]["digest"]
+    assert err.startswith("sync FAILED at gold: 2 of 2 gold table(s) differ between local and VM: film_soundtracks: "
+                          f"local {local['film_soundtracks']['digest'][:12]}, vm "
+                          f"{remote['film_soundtracks']['digest'][:12]} (")
+    assert "genre_counts: local " in err and re.search(r"\(pipelines: local \d+\.\d s, vm \d+\.\d s\)", err)
+    rows = log_rows(isolated_env)
+    assert rows[0][4] == "failed (gold)"
+    assert f"film_soundtracks: local {local['film_soundtracks']['digest'][:12]}" in rows[0][10]
+
+
+def test_extra_files_in_the_vms_raw_are_named_and_never_deleted(vm: Path, isolated_env: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    extra = vm / "data" / "raw" / "tmdb" / "fetched_on_the_vm.jsonl"
+    extra.parent.mkdir(parents=True)
+    extra.write_text('{"id": 1}\n')
+    (vm / "rebuild_venv.sh").write_text("# replaced by the copy\n")
+    code, out, err = run_main(capsys, "--", "--steps", "1-5")
+    assert code == 1, out + err
+    assert err.startswith("sync FAILED at vm raw: the VM's ")
+    assert "holds 1 file(s) that local raw/ has not (tmdb/fetched_on_the_vm.jsonl)" in err
+    assert extra.read_text() == '{"id": 1}\n'
+    assert (vm / "data" / "raw" / "films.jsonl").exists(), "the local raw/ was copied all the same"
+    assert "vm pipeline, gold skipped: an earlier stage failed" in log_rows(isolated_env)[0][10]
 
 
 def test_a_pin_changed_on_the_vm_is_named_and_fails_the_sync(vm: Path, isolated_env: Path, tmp_path: Path,
