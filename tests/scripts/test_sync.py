@@ -278,7 +278,7 @@ def test_a_pin_changed_on_the_vm_is_named_and_fails_the_sync(vm: Path, isolated_
     rows = log_rows(isolated_env)
     assert rows[0][3:5] == ["sync", "failed (parity)"]
     assert f"pandas: local {local_pandas}, vm 2.0.0" in rows[0][10]
-    assert "pipeline skipped: an earlier stage failed" in rows[0][10]
+    assert "pipeline, vm raw, vm pipeline, gold skipped: an earlier stage failed" in rows[0][10]
 
 
 def test_a_changed_host_key_stops_the_sync(tmp_path: Path, isolated_env: Path, capsys: pytest.CaptureFixture,
@@ -314,7 +314,8 @@ def test_a_changed_host_key_stops_the_sync(tmp_path: Path, isolated_env: Path, c
     rows = log_rows(isolated_env)
     assert [r[4] for r in rows] == ["ok", "failed (vm connect)"]
     assert "has CHANGED" in rows[1][10]
-    assert "vm copy, vm venv, parity, pipeline skipped: an earlier stage failed" in rows[1][10]
+    assert "vm copy, vm venv, parity, pipeline, vm raw, vm pipeline, gold skipped: an earlier stage failed" \
+        in rows[1][10]
 
 
 def test_a_dead_vm_fails_fast_with_a_clear_message(tmp_path: Path, isolated_env: Path,
@@ -348,7 +349,7 @@ def test_a_failed_install_on_the_vm_stops_the_sync(vm: Path, isolated_env: Path,
     assert "    vm| installing..." in out
     rows = log_rows(isolated_env)
     assert rows[0][4] == "failed (vm venv)"
-    assert "parity, pipeline skipped: an earlier stage failed" in rows[0][10]
+    assert "parity, pipeline, vm raw, vm pipeline, gold skipped: an earlier stage failed" in rows[0][10]
 
 
 def test_a_wrong_key_is_refused_with_a_hint(vm: Path, sshd: TestSshd, tmp_path: Path,
@@ -383,13 +384,15 @@ def test_no_vm_configured_runs_the_local_stages_and_skips_the_vm_ones(isolated_e
                                                                       capsys: pytest.CaptureFixture) -> None:
     code, out, err = run_main(capsys, "--", "--steps", "3")
     assert code == 0, err
-    for stage in ("vm connect", "vm copy", "vm venv", "parity"):
+    for stage in ("vm connect", "vm copy", "vm venv", "parity", "vm raw", "vm pipeline", "gold"):
         assert re.search(rf"{stage}\s+skipped no VM configured: VM_HOST is empty", out), stage
     assert re.search(r"local venv\s+ok\s+venv up to date \(stand-in\)", out)
     assert "fake pipeline ['--steps', '3']" in out
+    assert "sync ok (local only)" in out, "not the same words as a sync that proved parity"
     rows = log_rows(isolated_env)
-    assert rows[0][3:5] == ["sync", "ok"]
+    assert rows[0][3:5] == ["sync", "ok (local only)"]
     assert "vm connect, vm copy, vm venv, parity skipped: no VM configured: VM_HOST is empty" in rows[0][10]
+    assert "vm raw, vm pipeline, gold skipped: no VM configured: VM_HOST is empty" in rows[0][10]
 
 
 def test_a_failing_pipeline_or_local_rebuild_fails_the_sync(isolated_env: Path, capsys: pytest.CaptureFixture,
@@ -417,7 +420,11 @@ def test_a_failing_pipeline_or_local_rebuild_fails_the_sync(isolated_env: Path, 
      "VM_KEY_FILE=/nonexistent/key does not exist"),
     ({"VM_HOST": "vm.example.invalid", "VM_PORT": "ssh"}, "VM_PORT='ssh' is not a whole number"),
     ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_CONNECT_TIMEOUT": "0"},
-     "VM_CONNECT_TIMEOUT='0' is not a positive whole number"),
+     "VM_CONNECT_TIMEOUT=0 is below 1"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "SYNC_VM_RAW": "both"},
+     "SYNC_VM_RAW='both' is not one of copy, own"),
+    ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_DATA_ROOT": "$(id)"},
+     "VM_DATA_ROOT='$(id)' must be a folder of its own"),
     ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_PYTHON": "py; rm -rf ~"},
      "VM_PYTHON='py; rm -rf ~' must be a plain path"),
     ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_KNOWN_HOSTS": "/tmp/a b"}, "contains white space"),
@@ -501,7 +508,7 @@ def test_pull_stops_on_a_diverged_branch(repos: Dict[str, Path]) -> None:
     result = pull(repos["work"])
     assert result.status == "failed"
     assert result.reason == ("main and origin/main have diverged (1 local, 1 upstream commit(s)): rebase or merge "
-                             "by hand, then sync again")
+                             "by hand (git rebase origin/main), then sync again")
     assert not (repos["work"] / "theirs.py").exists()
 
 
@@ -605,7 +612,7 @@ def test_ssh_and_rsync_command_lines_keep_host_key_checking_on() -> None:
     rsync = sync.rsync_command(target, PROJECT_ROOT)
     assert rsync[-2:] == [f"{PROJECT_ROOT}/", "etl@vm.example.invalid:soundtracks/"], "~/ is the login's home"
     assert rsync[rsync.index("-e") + 1] == shlex.join(["ssh", *target.ssh_options()])
-    assert {"--exclude=/.venv/", "--exclude=/data/", "--exclude=/.env", "--exclude=/.git/"} <= set(rsync)
+    assert {"--exclude=/.venv", "--exclude=/data", "--exclude=.env*", "--exclude=/.git"} <= set(rsync)
     assert target.in_project("./rebuild_venv.sh") == "cd \"$HOME\"/soundtracks && ./rebuild_venv.sh"
     bare = make_target(host="fd00::5", user=None, key_file=None, project_dir="/srv/soundtracks/")
     assert bare.rsync_destination() == "[fd00::5]:/srv/soundtracks/"
@@ -657,7 +664,7 @@ def test_an_interrupted_sync_is_logged_and_exits_130(isolated_env: Path, capsys:
     assert err.strip() == "sync FAILED at local venv: interrupted"
     row = log_rows(isolated_env)[0]
     assert row[4] == "failed (local venv)"
-    assert "pipeline skipped: an earlier stage failed" in row[10]
+    assert "pipeline, vm raw, vm pipeline, gold skipped: an earlier stage failed" in row[10]
 
 
 def test_an_interrupt_while_a_command_runs_stops_its_process_group(tmp_path: Path) -> None:
