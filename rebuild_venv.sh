@@ -81,12 +81,11 @@ lock_holder() {
         echo "rebuild_venv.sh pid $pid on ${host:-?}, running since ${started:-?}"
         return
     fi
-    for fd in /proc/[0-9]*/fd/*; do
-        [[ "$(readlink "$fd" 2>/dev/null)" == "$LOCK_DIR" ]] || continue
+    while IFS= read -r fd; do
         fd="${fd#/proc/}"; fd="${fd%%/*}"
-        [[ "$fd" == "$$" ]] && continue
-        found+="${found:+, }pid $fd ($(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null | cut -c1-80))"
-    done
+        [[ "$fd" == "$$" || "$fd" == "${BASHPID:-}" ]] && continue  # this script, and this subshell
+        found+="${found:+, }pid $fd ($(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null | cut -c1-120))"
+    done < <(find /proc/[0-9]*/fd -maxdepth 1 -lname "$LOCK_DIR" 2>/dev/null | sort -u -t/ -k3,3n)
     echo "a STALE lock: its recorded holder${pid:+ (rebuild_venv.sh pid $pid, started ${started:-?})} is gone," \
         "the lock is kept by ${found:-a process this host cannot see}"
 }

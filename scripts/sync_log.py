@@ -280,7 +280,7 @@ def _append_rows(path: Path, rows: List[str]) -> None:
 
 
 def set_aside(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None) -> int:
-    """Move the tracked log's rows that HEAD lacks to the aside file; restore the log to HEAD.
+    """Move the tracked log's lines that HEAD lacks to the aside file; restore the log to HEAD.
 
     Returns how many rows were set aside (0 also when the log is untracked or unchanged). The rows
     reach the aside file (fsynced) before the log is restored, so a crash in between loses nothing.
@@ -295,8 +295,9 @@ def set_aside(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None
     committed = _git(project_root, "show", f"HEAD:{rel}")
     if committed is None:
         return 0
-    known = set(table_rows(committed))
-    rows = [row for row in table_rows(log_path.read_text(encoding="utf-8")) if row not in known]
+    # Line by line, not only table rows: whatever was added locally is kept, even outside the table.
+    known = set(committed.splitlines())
+    rows = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip() and line not in known]
     if rows:
         _append_rows(aside, rows)
     if _git(project_root, "checkout", "HEAD", "--", rel) is None:
@@ -310,8 +311,10 @@ def put_back(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None)
     aside = aside_path(project_root)
     if aside is None or not aside.exists():
         return 0
-    present = set(table_rows(log_path.read_text(encoding="utf-8"))) if log_path.exists() else set()
-    rows = [row for row in table_rows(aside.read_text(encoding="utf-8")) if row not in present]
+    present = set(log_path.read_text(encoding="utf-8").splitlines()) if log_path.exists() else set()
+    header = set(HEADER.splitlines())
+    rows = [line for line in aside.read_text(encoding="utf-8").splitlines()
+            if line.strip() and line not in present and line not in header]
     if rows:
         _append_rows(log_path, rows)
     aside.unlink()

@@ -678,3 +678,304 @@ def test_an_interrupt_while_a_command_runs_stops_its_process_group(tmp_path: Pat
                       timeout=60)
     timer.cancel()
     assert marker.exists(), "the command was sent TERM and could clean up"
+
+
+# --- drift repaired, private files kept: the real rebuild_venv.sh on both sides -------------------------
+
+def build_wheel(folder: Path, name: str, version: str) -> Path:
+    """A minimal pure-Python wheel, made by hand so pip can install it offline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = f"{name.replace('-', '_')}-{version}"
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(f"{name.replace('-', '_')}/__init__.py", f"VERSION = {version!r}\n")
+        archive.writestr(f"{dist}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        archive.writestr(f"{dist}.dist-info/WHEEL",
+                         "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(f"{dist}.dist-info/RECORD", "")
+    return wheel
+
+
+def make_project(root: Path, wheels: Path) -> Path:
+    """A git checkout of this project's tools whose requirements pin one package from `wheels`."""
+    shutil.copytree(PROJECT_ROOT / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("rebuild_venv.sh", ".gitignore", ".env.example"):
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    (root / "requirements_stable.txt").write_text(
+        f"# python: 3.10\n--no-index\n--find-links {wheels}\ndrift-probe==1.0\n", encoding="utf-8")
+    with open(root / ".gitignore", "a", encoding="utf-8") as handle:
+        handle.write("private_notes.txt\nwanted.cfg\n")
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    for args in (["init", "--quiet", "-b", "main"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "--quiet", "-m", "init"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env=env, timeout=60)
+    return root
+
+
+def test_drift_on_the_vm_is_repaired_and_private_files_are_never_copied(
+        vm: Path, isolated_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    wheels = tmp_path / "wheels"
+    for name, version in (("drift-probe", "1.0"), ("drift-probe", "2.0"), ("left-pad", "1.3.0")):
+        build_wheel(wheels, name, version)
+    project = make_project(tmp_path / "project", wheels)
+    for name, text in ((".env", "DISCOGS_TOKEN=x\n"), (".env.local", "secret\n"), (".env.bak", "old secret\n"),
+                       ("private_notes.txt", "git ignores me\n"), ("wanted.cfg", "ignored, but asked for\n")):
+        (project / name).write_text(text, encoding="utf-8")
+    (project / "scripts" / ".env.production").write_text("secret\n", encoding="utf-8")
+    base_python = local_base_python()
+    for name, value in (("VENV_DIR", str(project / ".venv")), ("PYTHON", base_python), ("PIP_VERSION", ""),
+                        ("SYNC_REMOTE_REBUILD", f"PYTHON={shlex.quote(base_python)} PIP_VERSION= ./rebuild_venv.sh")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SYNC_LOCAL_REBUILD")
+
+    def sync_project(**extra: object) -> tuple:
+        out = io.StringIO()
+        code = sync.run_sync(project, dict(os.environ), Path(os.devnull), pull=False, run=False, out=out,
+                             copy_ignored=["wanted.cfg"], **extra)
+        return code, out.getvalue(), capsys.readouterr().err
+
+    started = time.time()
+    code, out, err = sync_project()
+    assert code == 0, out + err
+    assert re.search(rf"local venv\s+ok\s+venv ready: {re.escape(str(project))}/\.venv \(python 3\.10", out), \
+        "a venv built from scratch is not reported as up to date"
+    assert re.search(r"vm venv\s+ok\s+venv ready: ", out)
+    assert re.search(r"parity\s+ok\s+local and VM identical", out)
+    assert sorted(p.name for p in vm.iterdir() if p.name.startswith(".env")) == [".env.example"]
+    assert not (vm / "scripts" / ".env.production").exists()
+    assert not (vm / "private_notes.txt").exists(), "what git ignores is not copied"
+    assert (vm / "wanted.cfg").read_text() == "ignored, but asked for\n"
+
+    # Someone changes the VM's venv by hand: a pin moved, a package added.
+    vm_python = vm / ".venv" / "bin" / "python"
+    subprocess.run([str(vm_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+                    "--find-links", str(wheels), "drift-probe==2.0", "left-pad==1.3.0"],
+                   check=True, capture_output=True, timeout=120)
+    monkeypatch.setenv("SYNC_MAKE_STARTED", str(int(started) - 1))
+    code, out, err = sync_project()
+    assert code == 0, out + err
+    assert re.search(r"vm venv\s+ok\s+venv repaired: drift-probe 2\.0 \(pinned 1\.0\), left-pad 1\.3\.0 \(not pinned\), "
+                     r"now as pinned", out), out
+    assert "vm| venv drifted from the pins: drift-probe 2.0 (pinned 1.0), left-pad 1.3.0 (not pinned): repairing" in out
+    assert re.search(r"parity\s+ok\s+local and VM identical", out), "the repair is checked by parity"
+    assert "(by make's venv step just before)" in out
+    versions = subprocess.run([str(vm_python), "-m", "scripts.env_report", "--freeze"], cwd=vm, capture_output=True,
+                              text=True, timeout=60).stdout.splitlines()
+    assert "drift-probe==1.0" in versions and not any(line.startswith("left-pad==") for line in versions)
+    assert "venv repaired: drift-probe 2.0 (pinned 1.0)" in log_rows(isolated_env)[1][10]
+
+
+def test_copying_an_env_file_is_refused_even_when_asked(isolated_env: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run_main(capsys, "--copy-ignored", "config/.env.local")
+    assert code == 2
+    assert err.startswith("sync FAILED at config: --copy-ignored config/.env.local: .env files are never copied")
+
+
+# --- remote commands end with the connection -----------------------------------------------------------
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_dropped_connection_leaves_no_remote_process(vm: Path, tmp_path: Path) -> None:
+    target = sync.vm_target(sync.load_settings(env=dict(os.environ), dotenv_path=Path(os.devnull)), os.environ)
+    for guard in (None, 600):
+        pid_file = tmp_path / f"remote-{guard}.pid"
+        ssh = subprocess.Popen(target.ssh(f"echo $$ > {shlex.quote(str(pid_file))}; exec sleep 300", guard),
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+        try:
+            assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()), "the remote command started"
+            remote_pid = int(pid_file.read_text())
+            assert Path(f"/proc/{remote_pid}").exists()
+            ssh.kill()  # the connection is lost: no goodbye, the local ssh just dies
+            ssh.wait(timeout=10)
+            gone = wait_for(lambda: not Path(f"/proc/{remote_pid}").exists(), timeout=15 if guard else 3)
+        finally:
+            if ssh.poll() is None:
+                ssh.kill()
+        if guard:
+            assert gone, "the guarded remote command ended with the connection"
+        else:
+            # The control: an unguarded command outlives its connection (this is what the guard is for).
+            assert not gone
+            os.kill(remote_pid, signal.SIGKILL)
+
+
+def test_a_remote_command_stops_at_its_time_limit(vm: Path, isolated_env: Path, capsys: pytest.CaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sync, "REBUILD_TIMEOUT", 2)
+    monkeypatch.setenv("SYNC_REMOTE_REBUILD", "echo building; sleep 60")
+    started = time.monotonic()
+    code, out, err = run_main(capsys)
+    assert code == 1
+    assert time.monotonic() - started < 30
+    assert err.strip() == "sync FAILED at vm venv: VM venv rebuild on the VM stopped at its time limit " \
+                          "(VM_COMMAND_TIMEOUT=21600 s)"
+
+
+def test_a_busy_or_stale_rebuild_lock_is_named(tmp_path: Path) -> None:
+    venvs = tmp_path / "venvs"
+    venvs.mkdir()
+    venv = venvs / "venv"
+    holder = subprocess.Popen(["flock", str(venvs), "sleep", "60"], start_new_session=True)
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
+        env.update({"VENV_DIR": str(venv), "REBUILD_LOCK_WAIT": "1", "PYTHON": "/nonexistent/python3.10"})
+        assert wait_for(lambda: subprocess.run(["flock", "-n", str(venvs), "true"]).returncode != 0)
+
+        # The recorded holder still runs: named with its pid and start time.
+        Path(f"{venv}.lock-holder").write_text(f"{holder.pid} 2026-01-01T00:00:00Z vm-1\n")
+        busy = subprocess.run([str(PROJECT_ROOT / "rebuild_venv.sh")], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert busy.returncode == 4
+        assert busy.stderr.strip() == (f"rebuild_venv: timed out after 1 s waiting for the rebuild lock on {venvs}, held "
+                                       f"by rebuild_venv.sh pid {holder.pid} on vm-1, running since 2026-01-01T00:00:00Z")
+
+        # The recorded holder is gone but something it left keeps the lock: a stale lock, and who keeps it.
+        Path(f"{venv}.lock-holder").write_text("4194999 2026-01-01T00:00:00Z vm-1\n")
+        stale = subprocess.run([str(PROJECT_ROOT / "rebuild_venv.sh")], env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert stale.returncode == 4
+        assert ("held by a STALE lock: its recorded holder (rebuild_venv.sh pid 4194999, started "
+                "2026-01-01T00:00:00Z) is gone, the lock is kept by pid ") in stale.stderr
+        assert f"pid {holder.pid} (flock " in stale.stderr and "(sleep 60" in stale.stderr
+        assert "rebuild_venv.sh )" not in stale.stderr, "the waiting script does not name itself"
+        assert not venv.exists(), "nothing was built while waiting"
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+# --- the sync log and the pull ---------------------------------------------------------------------------
+
+def test_an_upstream_commit_to_the_log_is_pulled_without_losing_a_row(repos: Dict[str, Path]) -> None:
+    work, other = repos["work"], repos["other"]
+    commit(other, "sync_log.md", sync_log.HEADER + "| upstream row |\n")
+    git(other, "push", "--quiet")
+    log = work / "sync_log.md"
+    log.write_text(log.read_text() + "| this machine's row |\n")
+    result = pull(work, log)
+    assert result == StageResult("pull", "ok", "fast-forwarded main by 1 commit(s) from origin/main; "
+                                               "1 sync log row(s) of this machine kept")
+    assert log.read_text() == sync_log.HEADER + "| upstream row |\n| this machine's row |\n"
+    assert git(work, "status", "--porcelain") == " M sync_log.md\n"
+    assert not sync_log.aside_path(work).exists()
+    assert pull(work, log).reason == "main is up to date with origin/main; 1 sync log row(s) of this machine kept"
+    assert log.read_text() == sync_log.HEADER + "| upstream row |\n| this machine's row |\n"
+
+
+def test_a_diverged_branch_leaves_a_clean_tree_and_the_rows_come_back(repos: Dict[str, Path]) -> None:
+    work, other = repos["work"], repos["other"]
+    commit(other, "sync_log.md", "# log\n| upstream row |\n")
+    git(other, "push", "--quiet")
+    commit(work, "mine.py", "2\n")
+    log = work / "sync_log.md"
+    log.write_text(log.read_text() + "| first local row |\n")
+    result = pull(work, log)
+    assert result.status == "failed"
+    assert result.reason.startswith("main and origin/main have diverged (1 local, 1 upstream commit(s)): rebase or "
+                                    "merge by hand (git rebase origin/main), then sync again; the sync log's local "
+                                    "rows wait in ")
+    # The failed sync's own row joins the rows set aside, so the tree stays clean for the advice to work.
+    runner = Runner(dict(os.environ), Masker([]), io.StringIO())
+    sync.write_log([StageResult("pull", "failed", "diverged")], "failed (pull)", 1.0, runner, work, log)
+    assert git(work, "status", "--porcelain") == ""
+    git(work, "rebase", "--quiet", "origin/main")  # the advice, followed
+
+    assert pull(work, log).status == "ok"
+    lines = log.read_text().splitlines()
+    assert lines[:2] == ["# log", "| upstream row |"] and lines[2] == "| first local row |"
+    assert len(lines) == 4 and "| failed (pull) |" in lines[3]
+
+
+def test_a_fast_forward_refused_by_git_says_why(repos: Dict[str, Path]) -> None:
+    work, other = repos["work"], repos["other"]
+    commit(other, "new.py", "upstream\n")
+    git(other, "push", "--quiet")
+    (work / "new.py").write_text("an untracked local file in the way\n")
+    result = pull(work, work / "sync_log.md")
+    assert result.status == "failed"
+    assert result.reason.startswith("fast-forward to origin/main failed: error: The following untracked working tree "
+                                    "files would be overwritten by merge:; new.py")
+
+
+# --- gold digests ------------------------------------------------------------------------------------------
+
+def write_parquet(folder: Path, rows: List[dict], files: int = 1, name: str = "part") -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        part = rows[i::files]
+        if part:
+            pq.write_table(pa.Table.from_pylist(part), folder / f"{name}-{i}.parquet")
+
+
+def test_gold_digest_ignores_layout_but_not_content(tmp_path: Path) -> None:
+    rows = [{"id": 1, "title": "Amélie", "score": 0.1 + 0.2, "tags": ["a", "b"]},
+            {"id": 2, "title": None, "score": None, "tags": []},
+            {"id": 3, "title": "千と千尋", "score": 1e-9, "tags": None}]
+    write_parquet(tmp_path / "a" / "gold" / "films", rows)
+    write_parquet(tmp_path / "a" / "gold" / "films_csv", rows)  # a folder of Parquet is a table, whatever its name
+    shuffled = [{"tags": r["tags"], "score": r["score"], "title": r["title"], "id": r["id"]} for r in reversed(rows)]
+    write_parquet(tmp_path / "b" / "gold" / "films", shuffled, files=2, name="other")
+    (tmp_path / "b" / "gold" / "films" / "_SUCCESS").write_text("")
+    (tmp_path / "b" / "gold" / "notes").mkdir()  # no Parquet: not a table
+    a, b = gold_digests(tmp_path / "a"), gold_digests(tmp_path / "b")
+    assert a["tables"]["films"] == b["tables"]["films"] and a["tables"]["films"]["rows"] == 3
+    assert sorted(b["tables"]) == ["films"]
+    assert compare_digests(a, b) == ["films_csv: local present, vm missing"]
+
+    # A summation order difference (last bits of a float) is no difference; a real one is.
+    write_parquet(tmp_path / "c" / "gold" / "films", [{**rows[0], "score": 0.3}, *rows[1:]])
+    assert gold_digests(tmp_path / "c")["tables"]["films"]["digest"] == a["tables"]["films"]["digest"]
+    write_parquet(tmp_path / "d" / "gold" / "films", [{**rows[0], "title": "Amelie"}, *rows[1:]])
+    d = gold_digests(tmp_path / "d")
+    assert compare_digests({"tables": {"films": a["tables"]["films"]}}, d) == [
+        f"films: local {a['tables']['films']['digest'][:12]}, vm {d['tables']['films']['digest'][:12]} "
+        "(same row count)"]
+    assert gold_digests(tmp_path / "nothing") == {"gold": str(tmp_path / "nothing" / "gold"), "tables": {}}
+
+
+def test_gold_digest_follows_the_current_pointer_and_reports_unreadable_tables(tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    write_parquet(tmp_path / "gold" / "run_2" / "films", [{"id": 1}])
+    write_parquet(tmp_path / "gold" / "films", [{"id": 99}])  # an older layout beside it is not read
+    (tmp_path / "gold" / "_CURRENT").write_text("run_2\n")
+    (tmp_path / "gold" / "run_2" / "broken").mkdir()
+    (tmp_path / "gold" / "run_2" / "broken" / "part-0.parquet").write_text("not parquet")
+    from scripts import gold_digest
+    assert gold_digest.main([str(tmp_path)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["gold"] == str(tmp_path / "gold" / "run_2")
+    assert found["tables"]["films"]["rows"] == 1 and "error" in found["tables"]["broken"]
+    assert compare_digests(found, found)[0].startswith("broken: unreadable (local: ")
+
+
+def test_java_is_compared_by_major_version_and_a_patch_is_only_reported() -> None:
+    base = {"format": 1, "python": "3.10.13", "spark": "3.5.0", "pins": {}, "frozen": {}}
+    local, vm = {**base, "java": "17.0.15"}, {**base, "java": "17.0.9"}
+    assert compare_reports(local, vm) == []
+    assert report_notes(local, vm) == ["java: local 17.0.15, vm 17.0.9 (same major version 17, which is what Spark "
+                                       "needs; patch versions are reported, not compared)"]
+    assert compare_reports(local, {**base, "java": "11.0.21"}) == ["java: local 17.0.15, vm 11.0.21"]
+    assert compare_reports({**base, "java": "1.8.0_392"}, {**base, "java": "1.8.0_401"}) == []
+    assert report_notes(local, local) == []
+
+
+def test_make_sync_keeps_the_scripts_exit_code_visible(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
+    env.update({"VM_HOST": "vm.example.invalid", "SYNC_LOG": str(tmp_path / "log.md")})
+    completed = subprocess.run(["make", "-s", "-C", str(PROJECT_ROOT), "sync"], env=env, capture_output=True,
+                               text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert completed.returncode == 2, "make's own code for any failure"
+    assert "make sync: scripts.sync exited 2 (1 a stage failed, 2 configuration, 130 interrupted)" in completed.stderr
+    assert "sync FAILED at config: VM_HOST is set but VM_PROJECT_DIR is empty" in completed.stderr
