@@ -550,8 +550,8 @@ def stage_pull(project_root: Path, runner: Runner, log_path: Optional[Path] = No
         if put or aside:
             result.reason += f"; {put} sync log row(s) of this machine kept"
     elif log is not None and aside_path(project_root) and aside_path(project_root).exists():
-        result.reason += (f"; the sync log's local rows wait in {aside_path(project_root)} (the tree is clean "
-                          "for that) and the next sync puts them back")
+        result.reason += (f"; the sync log's local rows wait in {aside_path(project_root)}, out of the way of a "
+                          "stash, rebase or merge, until the next sync puts them back")
     return result
 
 

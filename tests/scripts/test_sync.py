@@ -309,6 +309,9 @@ def test_a_changed_host_key_stops_the_sync(tmp_path: Path, isolated_env: Path, c
     assert time.monotonic() - started < 10
     assert err.startswith(f"sync FAILED at vm connect: the host key of 127.0.0.1:{server.port} has CHANGED")
     assert "ssh-keygen -R" in err and len(err.strip().splitlines()) == 1
+    new_key = subprocess.run(["ssh-keygen", "-l", "-f", str(server.host_key)], capture_output=True, text=True,
+                             timeout=30).stdout.split()[1]
+    assert f"(it now presents ED25519 {new_key})" in err, "the new key's fingerprint, to check out of band"
     assert known_hosts.read_text() == recorded, "the recorded key is not replaced"
     assert not (tmp_path / "vm" / "scripts" / "env_report.py").exists(), "nothing was copied to the impostor"
     rows = log_rows(isolated_env)
@@ -497,8 +500,13 @@ def test_pull_stops_on_a_dirty_tree_but_not_for_the_log_alone(repos: Dict[str, P
     commit(work, "c.py", "z = 3\n")
     (work / "c.py").write_text("z = 4\n")
     result = pull(work, work / "sync_log.md")
-    assert result == StageResult("pull", "failed", "working tree has uncommitted changes (1 file(s), e.g. c.py): "
-                                                   "commit or stash them, then sync again")
+    assert result.status == "failed"
+    assert result.reason.startswith("working tree has uncommitted changes (1 file(s), e.g. c.py): commit or stash "
+                                    "them, then sync again; the sync log's local rows wait in ")
+    assert git(work, "status", "--porcelain") == " M c.py\n", "the log is out of the way of `git stash`"
+    git(work, "stash", "--quiet")
+    assert pull(work, work / "sync_log.md").status == "ok"
+    assert (work / "sync_log.md").read_text() == "# log\n| a row |\n", "the row came back"
 
 
 def test_pull_stops_on_a_diverged_branch(repos: Dict[str, Path]) -> None:
@@ -883,6 +891,7 @@ def test_a_diverged_branch_leaves_a_clean_tree_and_the_rows_come_back(repos: Dic
     assert result.reason.startswith("main and origin/main have diverged (1 local, 1 upstream commit(s)): rebase or "
                                     "merge by hand (git rebase origin/main), then sync again; the sync log's local "
                                     "rows wait in ")
+    assert result.reason.endswith("out of the way of a stash, rebase or merge, until the next sync puts them back")
     # The failed sync's own row joins the rows set aside, so the tree stays clean for the advice to work.
     runner = Runner(dict(os.environ), Masker([]), io.StringIO())
     sync.write_log([StageResult("pull", "failed", "diverged")], "failed (pull)", 1.0, runner, work, log)
