@@ -6,10 +6,11 @@
 `make sync` runs this with each side's venv python, locally and on the VM over ssh, and fails on any
 difference `compare_reports` finds. Java is compared by major version only (8, 11, 17: what Spark
 3.5 supports and what changes its behaviour): a patch or security update on one side is reported by
-`report_notes`, not failed, so applying a JDK update on the VM does not break the sync. The report holds: the Python version; the version of the java
-Spark would use (JAVA_HOME first, else PATH); the installed pyspark; the requirements hash and the
-venv's stamp (the hash rebuild_venv.sh last built it for); every pinned package's installed version;
-and the full `pip freeze --all`-style list of the distributions this interpreter sees, read with
+`report_notes`, not failed, so applying a JDK update on the VM does not break the sync.
+
+The report holds: the Python version; the version of the java Spark would use (JAVA_HOME first,
+else PATH); the installed pyspark; the requirements hash and the venv's stamp (the hash
+rebuild_venv.sh last built it for); every pinned package's installed version; and the full `pip freeze --all`-style list of the distributions this interpreter sees, read with
 importlib.metadata (no pip, no JVM start). Where one name is installed twice on sys.path, the first
 one wins, as it does for `import`.
 

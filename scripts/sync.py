@@ -71,7 +71,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from scripts.env_report import compare_reports, report_notes
 from scripts.gold_digest import compare_digests
@@ -808,7 +808,7 @@ def stage_pipeline(ctx: SyncContext) -> StageResult:
     return StageResult(name, FAILED, f"pipeline failed ({_exit(done)}): {done.last_line()}")
 
 
-def stage_vm_raw(ctx: SyncContext) -> Union[StageResult, str]:
+def stage_vm_raw(ctx: SyncContext) -> StageResult:
     name = "vm raw"
     target = ctx.target
     data_root = ctx.local_data_root
@@ -909,8 +909,8 @@ def stage_gold(ctx: SyncContext) -> StageResult:
     if not tables:
         return StageResult(name, SKIPPED, f"no gold tables on either side (the steps run wrote none; "
                                           f"pipelines: {times})")
-    return StageResult(name, OK, f"{len(tables)} gold table(s) identical by content digest ({_digest_summary(local, vm)}; "
-                                 f"pipelines: {times})")
+    return StageResult(name, OK, f"{len(tables)} gold table(s) identical by content digest "
+                                 f"({_digest_summary(local, vm)}; pipelines: {times})")
 
 
 # --- orchestration ----------------------------------------------------------------------------------

@@ -763,9 +763,9 @@ def test_drift_on_the_vm_is_repaired_and_private_files_are_never_copied(
     monkeypatch.setenv("SYNC_MAKE_STARTED", str(int(started) - 1))
     code, out, err = sync_project()
     assert code == 0, out + err
-    assert re.search(r"vm venv\s+ok\s+venv repaired: drift-probe 2\.0 \(pinned 1\.0\), left-pad 1\.3\.0 \(not pinned\), "
-                     r"now as pinned", out), out
-    assert "vm| venv drifted from the pins: drift-probe 2.0 (pinned 1.0), left-pad 1.3.0 (not pinned): repairing" in out
+    drift = "drift-probe 2.0 (pinned 1.0), left-pad 1.3.0 (not pinned)"
+    assert re.search(rf"vm venv\s+ok\s+venv repaired: {re.escape(drift)}, now as pinned", out), out
+    assert f"vm| venv drifted from the pins: {drift}: repairing" in out
     assert re.search(r"parity\s+ok\s+local and VM identical", out), "the repair is checked by parity"
     assert "(by make's venv step just before)" in out
     versions = subprocess.run([str(vm_python), "-m", "scripts.env_report", "--freeze"], cwd=vm, capture_output=True,
@@ -843,8 +843,9 @@ def test_a_busy_or_stale_rebuild_lock_is_named(tmp_path: Path) -> None:
         busy = subprocess.run([str(PROJECT_ROOT / "rebuild_venv.sh")], env=env, capture_output=True, text=True,
                               timeout=60)
         assert busy.returncode == 4
-        assert busy.stderr.strip() == (f"rebuild_venv: timed out after 1 s waiting for the rebuild lock on {venvs}, held "
-                                       f"by rebuild_venv.sh pid {holder.pid} on vm-1, running since 2026-01-01T00:00:00Z")
+        assert busy.stderr.strip() == (f"rebuild_venv: timed out after 1 s waiting for the rebuild lock on {venvs}, "
+                                       f"held by rebuild_venv.sh pid {holder.pid} on vm-1, running since "
+                                       "2026-01-01T00:00:00Z")
 
         # The recorded holder is gone but something it left keeps the lock: a stale lock, and who keeps it.
         Path(f"{venv}.lock-holder").write_text("4194999 2026-01-01T00:00:00Z vm-1\n")
