@@ -10,7 +10,8 @@ difference `compare_reports` finds. Java is compared by major version only (8, 1
 
 The report holds: the Python version; the version of the java Spark would use (JAVA_HOME first,
 else PATH); the installed pyspark; the requirements hash and the venv's stamp (the hash
-rebuild_venv.sh last built it for); every pinned package's installed version; and the full `pip freeze --all`-style list of the distributions this interpreter sees, read with
+rebuild_venv.sh last built it for); every pinned package's installed version; and the full
+`pip freeze --all`-style list of the distributions this interpreter sees, read with
 importlib.metadata (no pip, no JVM start). Where one name is installed twice on sys.path, the first
 one wins, as it does for `import`.
 
