@@ -76,7 +76,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from scripts.env_report import compare_reports, report_notes
 from scripts.gold_digest import compare_digests
 from scripts.settings import ConfigError, Settings, load_settings, read_dotenv
-from scripts.sync_log import SecretInLogError, append_entry, aside_path, default_log_path, put_back, \
+from scripts.sync_log import SecretInLogError, append_entry, aside_path, default_log_path, is_tracked, put_back, \
     secret_values, set_aside
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -937,7 +937,7 @@ def write_log(results: Sequence[StageResult], result: str, duration_s: float, ru
               log_path: Path) -> None:
     details = runner.mask(log_details(results))
     # After a failed pull the log's rows wait aside (the tree stays clean for a rebase): join them.
-    aside = aside_path(project_root)
+    aside = aside_path(project_root) if is_tracked(project_root, log_path) else None
     target = aside if aside is not None and aside.exists() else log_path
     try:
         try:

@@ -261,6 +261,11 @@ def _tracked_relpath(project_root: Path, log_path: Path) -> Optional[str]:
     return rel if _git(project_root, "ls-files", "--error-unmatch", "--", rel) is not None else None
 
 
+def is_tracked(project_root: Path, log_path: Path) -> bool:
+    """True when `log_path` is a file git tracks in the checkout at `project_root`."""
+    return _tracked_relpath(project_root, log_path) is not None
+
+
 def _append_rows(path: Path, rows: List[str]) -> None:
     """Append whole rows under the log's lock, writing the header to a new file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -982,10 +982,21 @@ def test_java_is_compared_by_major_version_and_a_patch_is_only_reported() -> Non
 
 
 def test_make_sync_keeps_the_scripts_exit_code_visible(tmp_path: Path) -> None:
+    # A stand-in venv (the base interpreter, no packages, stamped for requirements that pin nothing), so
+    # make's `venv` step has nothing to build or repair and the shared .venv is never touched.
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# python: 3.10\n", encoding="utf-8")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(local_base_python())
+    (venv / "pyvenv.cfg").write_text("home = /nowhere\ninclude-system-site-packages = false\n", encoding="utf-8")
+    from scripts.requirements_hash import requirements_hash
+    (venv / ".requirements.sha256").write_text(requirements_hash(requirements) + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
-    env.update({"VM_HOST": "vm.example.invalid", "SYNC_LOG": str(tmp_path / "log.md")})
-    completed = subprocess.run(["make", "-s", "-C", str(PROJECT_ROOT), "sync"], env=env, capture_output=True,
-                               text=True, timeout=300, stdin=subprocess.DEVNULL)
+    env.update({"VM_HOST": "vm.example.invalid", "SYNC_LOG": str(tmp_path / "log.md"),
+                "REQUIREMENTS_FILE": str(requirements)})
+    completed = subprocess.run(["make", "-s", "-C", str(PROJECT_ROOT), "sync", f"VENV={venv}"], env=env,
+                               capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert completed.returncode == 2, "make's own code for any failure"
     assert "make sync: scripts.sync exited 2 (1 a stage failed, 2 configuration, 130 interrupted)" in completed.stderr
     assert "sync FAILED at config: VM_HOST is set but VM_PROJECT_DIR is empty" in completed.stderr
