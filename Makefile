@@ -13,6 +13,8 @@ PYTEST_ARGS ?=
 SYNC_ARGS ?=
 BENCH_ARGS ?=
 BENCH_OVERLAY := $(VENV)/bench-overlay
+# When this make started (seconds since the epoch), evaluated once before any target runs.
+MAKE_STARTED := $(shell date +%s)
 # Layers under DATA_ROOT that the pipeline re-creates from raw/ (docs/contracts.md); raw/ is never listed.
 DERIVED_LAYERS := staging bronze silver gold metrics reports
 
@@ -51,8 +53,11 @@ clean-data: ## remove the derived layers under a local DATA_ROOT (staging..repor
 	@test -d $(LOCAL_DATA_ROOT) || { echo "clean-data: $(LOCAL_DATA_ROOT) does not exist: nothing to do"; exit 0; }
 	cd $(LOCAL_DATA_ROOT) && rm -rf $(DERIVED_LAYERS)
 
-sync: venv ## pull, rebuild the venvs here and on the VM, prove them identical, run STEPS, log (SYNC_ARGS=--no-run)
-	cd $(PROJECT_ROOT) && VENV_DIR=$(VENV) $(PY) -m scripts.sync $(SYNC_ARGS) -- $(DATA_ROOT_ARG) --steps $(STEPS)
+sync: venv ## pull, rebuild the venvs here and on the VM, prove them identical, run STEPS on both, compare gold (SYNC_ARGS=--no-run)
+	@# make exits 2 on any failure: the script's own exit code is printed so it is not lost.
+	@# SYNC_MAKE_STARTED lets the sync report a venv that the `venv` prerequisite just built.
+	@cd "$(PROJECT_ROOT)" && VENV_DIR="$(VENV)" SYNC_MAKE_STARTED="$(MAKE_STARTED)" "$(PY)" -m scripts.sync $(SYNC_ARGS) \
+		-- $(DATA_ROOT_ARG) --steps $(STEPS) || { rc=$$?; echo "make sync: scripts.sync exited $$rc (1 a stage failed, 2 configuration, 130 interrupted)" >&2; exit $$rc; }
 
 bench: venv ## parse, fetch and match benchmarks: figures and ratios to baselines (BENCH_ARGS=--quick, --only parse)
 	@# Bench-only packages go to an overlay folder, not into the venv, so the venv keeps exactly

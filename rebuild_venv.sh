@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Create or refresh the project virtualenv from requirements_stable.txt (and its -r includes).
 #
-# Up to date = the venv's .requirements.sha256 stamp equals the current requirements hash and its
-# python is the runtime manifest's version: then nothing is done. Otherwise the venv is refreshed in
-# place (pip moves changed pins; packages dropped from the requirements stay until --force), or
+# Up to date = the venv's .requirements.sha256 stamp equals the current requirements hash, its
+# python is the runtime manifest's version, and the installed packages are the pins (checked with
+# scripts/venv_drift.py, not taken from the stamp): then nothing is done. A venv whose packages
+# drifted from the pins (one changed or removed by hand, one added by hand) is repaired: pip puts
+# the pins back, unpinned additions are uninstalled, the result is checked again, and the last line
+# names what was repaired. Otherwise the venv is refreshed in place (pip moves changed pins), or
 # rebuilt from scratch when its python is the wrong version or --force is given. The stamp is
 # removed before installing and written last, so an interrupted build is redone next time.
 #
+# One rebuild of a venv at a time: a lock on the venv's parent folder, its holder recorded in
+# $VENV_DIR.lock-holder. A busy lock is named (holder pid, start time; or, when the recorded holder
+# is gone, the processes it left holding the lock) and waited for at most REBUILD_LOCK_WAIT seconds.
+#
 # Environment: VENV_DIR (default <project>/.venv), REQUIREMENTS_FILE (default
 # <project>/requirements_stable.txt), PYTHON (interpreter to build with), PIP_VERSION (pip pinned
-# in the venv; empty skips the pip upgrade).
-# Exit codes: 0 up to date or built; 2 usage; 3 no suitable Python; 4 venv creation failed;
-# 5 pip install failed; 6 the requirements file cannot be read.
+# in the venv; empty skips the pip upgrade), REBUILD_LOCK_WAIT (default 1800).
+# Exit codes: 0 up to date, built or repaired; 2 usage; 3 no suitable Python; 4 venv creation failed
+# or the lock wait timed out; 5 pip install failed or a repair did not hold; 6 the requirements
+# file cannot be read.
 set -euo pipefail
 
 usage() { echo "usage: $(basename "$0") [--force] [-h]   (env: VENV_DIR, REQUIREMENTS_FILE, PYTHON, PIP_VERSION)"; }
@@ -22,6 +30,8 @@ REQUIREMENTS="${REQUIREMENTS_FILE:-$PROJECT_ROOT/requirements_stable.txt}"
 PIP_VERSION="${PIP_VERSION-24.3.1}"
 HASH_TOOL="$PROJECT_ROOT/scripts/requirements_hash.py"
 STAMP="$VENV_DIR/.requirements.sha256"
+OUTCOME="$VENV_DIR/.rebuild_outcome"
+LOCK_WAIT="${REBUILD_LOCK_WAIT:-1800}"
 
 force=0
 while (( $# )); do
@@ -59,16 +69,60 @@ current_hash="$("$BOOT_PY" "$HASH_TOOL" "$REQUIREMENTS")" || die 6 "cannot hash 
 # Two builds of one venv at once (say `make run` and `make test` in two shells) would corrupt it:
 # serialize on the venv's parent folder, then decide.
 mkdir -p "$(dirname "$VENV_DIR")"
+LOCK_DIR="$(cd "$(dirname "$VENV_DIR")" && pwd -P)"
+HOLDER_FILE="$VENV_DIR.lock-holder"
+
+# Who holds the lock, in one line: the recorded rebuild when it still runs; else the processes
+# that keep the lock folder open (what a rebuild killed mid-install leaves behind): a stale lock.
+lock_holder() {
+    local pid started host rest fd found=""
+    read -r pid started host rest < "$HOLDER_FILE" 2>/dev/null || true
+    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        echo "rebuild_venv.sh pid $pid on ${host:-?}, running since ${started:-?}"
+        return
+    fi
+    while IFS= read -r fd; do
+        fd="${fd#/proc/}"; fd="${fd%%/*}"
+        [[ "$fd" == "$$" || "$fd" == "${BASHPID:-}" ]] && continue  # this script, and this subshell
+        found+="${found:+, }pid $fd ($(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null | cut -c1-120))"
+    done < <(find /proc/[0-9]*/fd -maxdepth 1 -lname "$LOCK_DIR" 2>/dev/null | sort -u -t/ -k3,3n)
+    echo "a STALE lock: its recorded holder${pid:+ (rebuild_venv.sh pid $pid, started ${started:-?})} is gone," \
+        "the lock is kept by ${found:-a process this host cannot see}"
+}
+
 if command -v flock >/dev/null; then
-    exec 8<"$(dirname "$VENV_DIR")"
-    flock -w 1800 8 || die 4 "timed out waiting for another rebuild_venv.sh to finish"
+    exec 8<"$LOCK_DIR"
+    if ! flock -n 8; then
+        holder="$(lock_holder)"
+        echo "waiting up to ${LOCK_WAIT} s for the rebuild lock on $LOCK_DIR, held by $holder"
+        flock -w "$LOCK_WAIT" 8 || die 4 "timed out after ${LOCK_WAIT} s waiting for the rebuild lock on $LOCK_DIR, held by $holder"
+    fi
+    printf '%s %s %s\n' "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname 2>/dev/null || echo '?')" > "$HOLDER_FILE" || true
+    trap 'rm -f "$HOLDER_FILE"' EXIT
 fi
+
+# Differences between the venv's packages and the pins, one "kind name installed pinned" line each.
+venv_drift() {
+    PYTHONPATH="$PROJECT_ROOT" "$VENV_DIR/bin/python" -m scripts.venv_drift "$REQUIREMENTS"
+}
+# "pandas 2.0.0 (pinned 1.5.3), left-pad 1.3.0 (not pinned)" from venv_drift's lines.
+describe_drift() {
+    awk -F '\t' '{ d = $1 == "changed" ? $2 " " $3 " (pinned " $4 ")" : $1 == "missing" ? $2 " missing (pinned " $4 ")" : $2 " " $3 " (not pinned)";
+                   printf "%s%s", (NR > 1 ? ", " : ""), d }'
+}
+record_outcome() { printf '%s %s\n' "$(date +%s)" "$1" > "$OUTCOME.tmp" && mv "$OUTCOME.tmp" "$OUTCOME" || true; }
 
 venv_minor=""
 [[ -x "$VENV_DIR/bin/python" ]] && venv_minor="$(minor_version "$VENV_DIR/bin/python")"
+drifted=""
 if (( ! force )) && [[ "$venv_minor" == "$want" && -f "$STAMP" && "$(cat "$STAMP")" == "$current_hash" ]]; then
-    echo "venv up to date (requirements ${current_hash:0:12})"
-    exit 0
+    drift_lines="$(venv_drift)" || die 6 "cannot check $VENV_DIR against the pins of $REQUIREMENTS (see above)"
+    if [[ -z "$drift_lines" ]]; then
+        echo "venv up to date (requirements ${current_hash:0:12})"
+        exit 0
+    fi
+    drifted="$(describe_drift <<<"$drift_lines")"
+    echo "venv drifted from the pins: $drifted: repairing"
 fi
 
 # The interpreter to build with: $PYTHON, else python3.X on PATH, else pyenv's newest 3.X.*.
@@ -117,6 +171,25 @@ fi
 echo "installing $REQUIREMENTS into $VENV_DIR"
 "${pip[@]}" -r "$REQUIREMENTS" || die 5 "pip install -r $REQUIREMENTS failed (see above); the venv is left unstamped, rerun when fixed"
 
+# Pins are a full closure, so a package no pin names was added by hand (or dropped from the pins).
+extras="$(venv_drift | awk -F '\t' '$1 == "extra" { print $2 }')" || die 5 "cannot check $VENV_DIR against the pins"
+if [[ -n "$extras" ]]; then
+    echo "uninstalling packages no pin names: $(echo $extras)"
+    # shellcheck disable=SC2086  # one package name per word
+    "$VENV_DIR/bin/python" -m pip uninstall --disable-pip-version-check --quiet --yes $extras \
+        || die 5 "could not uninstall $(echo $extras) from $VENV_DIR"
+fi
+left="$(venv_drift)" || die 5 "cannot check $VENV_DIR against the pins"
+if [[ -n "$left" ]]; then
+    die 5 "after installing, $VENV_DIR still differs from the pins: $(describe_drift <<<"$left"); the venv is left unstamped"
+fi
+
 printf '%s\n' "$current_hash" > "$STAMP.tmp"
 mv "$STAMP.tmp" "$STAMP"
-echo "venv ready: $VENV_DIR (python $want, requirements ${current_hash:0:12})"
+if [[ -n "$drifted" ]]; then
+    record_outcome "venv repaired: $drifted, now as pinned (requirements ${current_hash:0:12})"
+    echo "venv repaired: $drifted, now as pinned (requirements ${current_hash:0:12})"
+else
+    record_outcome "venv ready: $VENV_DIR (python $want, requirements ${current_hash:0:12})"
+    echo "venv ready: $VENV_DIR (python $want, requirements ${current_hash:0:12})"
+fi

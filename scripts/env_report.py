@@ -4,10 +4,14 @@
     .venv/bin/python -m scripts.env_report --freeze   the frozen package list, `name==version` a line
 
 `make sync` runs this with each side's venv python, locally and on the VM over ssh, and fails on any
-difference `compare_reports` finds. The report holds: the Python version; the version of the java
-Spark would use (JAVA_HOME first, else PATH); the installed pyspark; the requirements hash and the
-venv's stamp (the hash rebuild_venv.sh last built it for); every pinned package's installed version;
-and the full `pip freeze --all`-style list of the distributions this interpreter sees, read with
+difference `compare_reports` finds. Java is compared by major version only (8, 11, 17: what Spark
+3.5 supports and what changes its behaviour): a patch or security update on one side is reported by
+`report_notes`, not failed, so applying a JDK update on the VM does not break the sync.
+
+The report holds: the Python version; the version of the java Spark would use (JAVA_HOME first,
+else PATH); the installed pyspark; the requirements hash and the venv's stamp (the hash
+rebuild_venv.sh last built it for); every pinned package's installed version; and the full
+`pip freeze --all`-style list of the distributions this interpreter sees, read with
 importlib.metadata (no pip, no JVM start). Where one name is installed twice on sys.path, the first
 one wins, as it does for `import`.
 
@@ -24,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from scripts.env_check import STAMP_NAME, installed_versions, java_version
+from scripts.env_check import STAMP_NAME, installed_versions, java_version, parse_java_version
 from scripts.requirements_hash import RequirementsError, pins, requirements_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +74,23 @@ def build_report(env: Optional[Mapping[str, str]] = None) -> dict:
     return report
 
 
+def java_major(version: Optional[str]) -> Optional[int]:
+    """17 for `17.0.15`, 8 for `1.8.0_392`; None when absent or unparseable."""
+    if not version:
+        return None
+    parsed = parse_java_version(f'version "{version}"')
+    return parsed[1] if parsed else None
+
+
+def report_notes(left: Mapping, right: Mapping, left_name: str = "local", right_name: str = "vm") -> List[str]:
+    """Differences shown but not failed: a Java patch version on the same major version."""
+    a, b = left.get("java"), right.get("java")
+    if a and b and a != b and java_major(a) is not None and java_major(a) == java_major(b):
+        return [f"java: {left_name} {a}, {right_name} {b} (same major version {java_major(a)}, which is what "
+                "Spark needs; patch versions are reported, not compared)"]
+    return []
+
+
 def compare_reports(left: Mapping, right: Mapping, left_name: str = "local",
                     right_name: str = "vm") -> List[str]:
     """Every difference between two reports, one line each, by name: `pandas: local 1.5.3, vm 2.0.0`.
@@ -89,7 +110,9 @@ def compare_reports(left: Mapping, right: Mapping, left_name: str = "local",
     if left.get("format") != right.get("format"):
         differ("report format", left.get("format"), right.get("format"), absent="none")
     differ("python", left.get("python"), right.get("python"), absent="unknown")
-    differ("java", left.get("java"), right.get("java"), absent="not found")
+    a_java, b_java = left.get("java"), right.get("java")
+    if java_major(a_java) != java_major(b_java) or (java_major(a_java) is None and a_java != b_java):
+        differ("java", a_java, b_java, absent="not found")
     differ("spark", left.get("spark"), right.get("spark"))
     differ("requirements hash", _short(left.get("requirements_hash")), _short(right.get("requirements_hash")),
            absent="unreadable")

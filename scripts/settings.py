@@ -7,6 +7,7 @@ object never prints a token.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -90,6 +91,14 @@ class Settings:
     vm_project_dir: Optional[str] = None
     # Spark settings applied last to a session the project starts itself (SPARK_CONF=k=v,k=v).
     spark_conf: tuple[tuple[str, str], ...] = ()
+    # `make sync` (scripts/sync.py): how the VM is reached and what runs there.
+    vm_known_hosts: str = "~/.ssh/known_hosts"
+    vm_connect_timeout: int = 5
+    vm_python: str = ".venv/bin/python"
+    vm_data_root: str = "data"
+    vm_command_timeout: int = 21600
+    sync_vm_raw: str = "copy"
+    sync_remote_rebuild: Optional[str] = None
 
     @property
     def is_remote_storage(self) -> bool:
@@ -103,6 +112,38 @@ class Settings:
             value = getattr(self, f.name)
             view[f.name] = ("set" if value else "not set") if f.name in SECRET_FIELDS else value
         return view
+
+
+SYNC_VM_RAW_MODES = ("copy", "own")
+# A VM path must survive rsync's and the remote shell's parsing without quoting tricks.
+_SAFE_REMOTE_PATH = re.compile(r"^[A-Za-z0-9._/+~-]+$")
+
+
+def _sync_settings(env: Mapping[str, str]) -> dict:
+    """The `make sync` fields of Settings, validated (see .env.example for their meaning)."""
+    python = (env.get("VM_PYTHON") or "").strip() or Settings.vm_python
+    if not _SAFE_REMOTE_PATH.match(python):
+        raise ConfigError(f"VM_PYTHON={python!r} must be a plain path (letters, digits, . _ - + / ~): fix it in .env")
+    data_root = (env.get("VM_DATA_ROOT") or "").strip() or Settings.vm_data_root
+    if not _SAFE_REMOTE_PATH.match(data_root) or data_root.rstrip("/") in ("", "~", ".", ".."):
+        raise ConfigError(f"VM_DATA_ROOT={data_root!r} must be a folder of its own on the VM (letters, digits, "
+                          ". _ - + / ~ only): fix it in .env")
+    known_hosts = str(Path((env.get("VM_KNOWN_HOSTS") or "").strip() or Settings.vm_known_hosts).expanduser())
+    if re.search(r"\s", known_hosts):
+        raise ConfigError(f"VM_KNOWN_HOSTS={known_hosts!r} contains white space, which ssh splits on: "
+                          "choose another path in .env")
+    raw_mode = (env.get("SYNC_VM_RAW") or "").strip() or Settings.sync_vm_raw
+    if raw_mode not in SYNC_VM_RAW_MODES:
+        raise ConfigError(f"SYNC_VM_RAW={raw_mode!r} is not one of {', '.join(SYNC_VM_RAW_MODES)}: fix it in .env")
+    return dict(
+        vm_known_hosts=known_hosts,
+        vm_connect_timeout=_as_int(env, "VM_CONNECT_TIMEOUT", Settings.vm_connect_timeout, minimum=1),
+        vm_python=python,
+        vm_data_root=data_root,
+        vm_command_timeout=_as_int(env, "VM_COMMAND_TIMEOUT", Settings.vm_command_timeout, minimum=60),
+        sync_vm_raw=raw_mode,
+        sync_remote_rebuild=(env.get("SYNC_REMOTE_REBUILD") or "").strip() or None,
+    )
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -152,4 +193,5 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         vm_key_file=merged.get("VM_KEY_FILE") or None,
         vm_project_dir=merged.get("VM_PROJECT_DIR") or None,
         spark_conf=_as_spark_conf(merged, "SPARK_CONF"),
+        **_sync_settings(merged),
     )

@@ -13,6 +13,15 @@ broken). Appends hold an exclusive `fcntl.flock` on the log, so concurrent write
 interleave rows nor both write the header. A row that would contain the value of TMDB_API_TOKEN,
 TMDB_API_KEY or DISCOGS_TOKEN (from the environment or `.env`) is refused: nothing is written and
 the CLI exits 3.
+
+The log is tracked in git (it is the project's record of runs; commit it when you choose), so a
+run's rows are local changes until committed. They never block a pull: `set_aside` moves the rows
+that HEAD lacks into `.git/sync_log.aside.md` and restores the file, `put_back` appends them again
+after the pull (rows upstream already has are not doubled). `make sync` does both around its pull;
+after a failed pull the rows stay aside (and the sync's own row joins them) so the working tree is
+clean for a rebase by hand, and the next sync puts them back.
+
+    python -m scripts.sync_log set-aside     python -m scripts.sync_log put-back
 """
 from __future__ import annotations
 
@@ -217,18 +226,104 @@ def tail_entries(n: int = 10, log_path: Optional[Path] = None) -> List[str]:
     """The last `n` rows of the table (header and separator excluded); [] when there is no log."""
     log_path = Path(log_path) if log_path is not None else default_log_path()
     try:
-        lines = log_path.read_text(encoding="utf-8").splitlines()
+        rows = table_rows(log_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
+    return rows[-n:] if n > 0 else []
+
+
+def table_rows(text: str) -> List[str]:
+    """The table rows of a log's text (header and separator excluded), in order."""
     rows: List[str] = []
     in_table = False
-    for line in lines:
+    for line in text.splitlines():
         if _SEPARATOR_RE.match(line.strip()):
             in_table = True
-            continue
-        if in_table and line.startswith("|"):
+        elif in_table and line.startswith("|"):
             rows.append(line)
-    return rows[-n:] if n > 0 else []
+    return rows
+
+
+def aside_path(project_root: Path = PROJECT_ROOT) -> Optional[Path]:
+    """`.git/sync_log.aside.md` of the checkout (None outside git)."""
+    found = _git(project_root, "rev-parse", "--absolute-git-dir")
+    return Path(found) / "sync_log.aside.md" if found else None
+
+
+def _tracked_relpath(project_root: Path, log_path: Path) -> Optional[str]:
+    top = _git(project_root, "rev-parse", "--show-toplevel")
+    if not top:
+        return None
+    try:
+        rel = Path(log_path).resolve().relative_to(Path(top).resolve()).as_posix()
+    except ValueError:
+        return None
+    return rel if _git(project_root, "ls-files", "--error-unmatch", "--", rel) is not None else None
+
+
+def is_tracked(project_root: Path, log_path: Path) -> bool:
+    """True when `log_path` is a file git tracks in the checkout at `project_root`."""
+    return _tracked_relpath(project_root, log_path) is not None
+
+
+def _append_rows(path: Path, rows: List[str]) -> None:
+    """Append whole rows under the log's lock, writing the header to a new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            prefix = HEADER.encode("utf-8") if size == 0 else b""
+            if size:
+                handle.seek(size - 1)
+                prefix = b"" if handle.read(1) == b"\n" else b"\n"
+            handle.write(prefix + "".join(row + "\n" for row in rows).encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def set_aside(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None) -> int:
+    """Move the tracked log's lines that HEAD lacks to the aside file; restore the log to HEAD.
+
+    Returns how many rows were set aside (0 also when the log is untracked or unchanged). The rows
+    reach the aside file (fsynced) before the log is restored, so a crash in between loses nothing.
+    """
+    log_path = Path(log_path) if log_path is not None else default_log_path(project_root)
+    rel = _tracked_relpath(project_root, log_path)
+    aside = aside_path(project_root)
+    if rel is None or aside is None or not log_path.exists():
+        return 0
+    if _git(project_root, "diff", "--quiet", "HEAD", "--", rel) is not None:
+        return 0  # unchanged
+    committed = _git(project_root, "show", f"HEAD:{rel}")
+    if committed is None:
+        return 0
+    # Line by line, not only table rows: whatever was added locally is kept, even outside the table.
+    known = set(committed.splitlines())
+    rows = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip() and line not in known]
+    if rows:
+        _append_rows(aside, rows)
+    if _git(project_root, "checkout", "HEAD", "--", rel) is None:
+        raise OSError(f"git checkout of {rel} failed: its rows are kept in {aside}")
+    return len(rows)
+
+
+def put_back(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None) -> int:
+    """Append the aside file's rows the log does not already hold, then remove the aside file."""
+    log_path = Path(log_path) if log_path is not None else default_log_path(project_root)
+    aside = aside_path(project_root)
+    if aside is None or not aside.exists():
+        return 0
+    present = set(log_path.read_text(encoding="utf-8").splitlines()) if log_path.exists() else set()
+    header = set(HEADER.splitlines())
+    rows = [line for line in aside.read_text(encoding="utf-8").splitlines()
+            if line.strip() and line not in present and line not in header]
+    if rows:
+        _append_rows(log_path, rows)
+    aside.unlink()
+    return len(rows)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -243,8 +338,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     tail = sub.add_parser("tail", help="print the last rows")
     tail.add_argument("-n", type=int, default=10, help="how many rows (default 10)")
     tail.add_argument("--log", type=Path, help="log file (default: env SYNC_LOG, else sync_log.md)")
+    for command, text in (("set-aside", "move the log's uncommitted rows out of the way of a git pull or rebase"),
+                          ("put-back", "append the rows set aside again")):
+        sub.add_parser(command, help=text).add_argument("--log", type=Path, help="log file")
     args = parser.parse_args(argv)
 
+    if args.command in ("set-aside", "put-back"):
+        moved = (set_aside if args.command == "set-aside" else put_back)(PROJECT_ROOT, args.log)
+        where = aside_path(PROJECT_ROOT)
+        print(f"{moved} row(s) {'set aside in' if args.command == 'set-aside' else 'put back from'} {where}")
+        return 0
     if args.command == "append":
         try:
             print(append_entry(args.action, args.result, args.duration, args.details, log_path=args.log))

@@ -198,15 +198,31 @@ def rebuild_env() -> Dict[str, str]:
     return env
 
 
-def test_rebuild_is_a_no_op_when_stamp_and_python_match(rebuild_env: Dict[str, str], tmp_path: Path) -> None:
-    current = requirements_hash(PROJECT_ROOT / "requirements_stable.txt")
+def test_rebuild_is_a_no_op_when_stamp_python_and_packages_match(rebuild_env: Dict[str, str],
+                                                                 tmp_path: Path) -> None:
+    # The fake venv has no packages of its own, so requirements that pin nothing match it.
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# python: 3.10\n", encoding="utf-8")
+    current = requirements_hash(requirements)
     venv = fake_venv(tmp_path / "venv", sys.executable, current)
     before = snapshot(venv)
-    rebuild_env["VENV_DIR"] = str(venv)
+    rebuild_env.update({"VENV_DIR": str(venv), "REQUIREMENTS_FILE": str(requirements)})
     completed = sh([REBUILD], rebuild_env)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == f"venv up to date (requirements {current[:12]})"
     assert snapshot(venv) == before
+
+
+def test_rebuild_checks_the_packages_not_only_the_stamp(rebuild_env: Dict[str, str], tmp_path: Path) -> None:
+    # A matching stamp on a venv that has none of the pinned packages: drift, named, and a repair tried
+    # (which needs an interpreter, absent here, so the venv is left as it was).
+    current = requirements_hash(PROJECT_ROOT / "requirements_stable.txt")
+    venv = fake_venv(tmp_path / "venv", sys.executable, current)
+    rebuild_env["VENV_DIR"] = str(venv)
+    completed = sh([REBUILD], rebuild_env)
+    assert completed.returncode == 3
+    assert completed.stdout.startswith("venv drifted from the pins: ")
+    assert "pyspark missing (pinned 3.5.0)" in completed.stdout and completed.stdout.rstrip().endswith(": repairing")
 
 
 def test_rebuild_is_a_no_op_on_the_real_venv(rebuild_env: Dict[str, str]) -> None:

@@ -241,3 +241,14 @@ def test_runs_with_the_system_python_without_the_venv(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     cells = split_cells(tail_entries(1, log_path=log)[0])
     assert cells[4] == "failed (exit 1)" and len(cells) == 11
+
+
+def test_set_aside_and_put_back_leave_an_untracked_log_alone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    log = tmp_path / "log.md"
+    append_entry("run", "ok", 1.0, log_path=log)
+    before = log.read_text(encoding="utf-8")
+    assert sync_log.main(["set-aside", "--log", str(log)]) == 0
+    assert capsys.readouterr().out.startswith("0 row(s) set aside in ")
+    assert sync_log.set_aside(PROJECT_ROOT, log) == 0 and sync_log.put_back(tmp_path, log) == 0
+    assert log.read_text(encoding="utf-8") == before, "a log git does not track is never restored or rewritten"
+    assert sync_log.table_rows(before) == tail_entries(10, log)
