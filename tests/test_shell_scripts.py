@@ -150,6 +150,35 @@ def test_run_refuses_while_another_run_holds_the_lock(run_env: Dict[str, str], t
     assert marker.exists()
 
 
+@pytest.mark.parametrize("code, meaning", [(1, "a step or the preflight failed"),
+                                           (2, "usage or configuration error"),
+                                           (75, "another run holds the lock")])
+def test_run_exit_codes_stay_visible_through_make(run_env: Dict[str, str], tmp_path: Path, code: int,
+                                                   meaning: str) -> None:
+    """Issue 10 item 11: make turns every failure into its own 2; the runner's code is printed."""
+    run_env["PIPELINE_CMD"] = f"{PY} -c 'raise SystemExit({code})'"
+    direct = sh([RUN], run_env)
+    assert direct.returncode == code
+    assert direct.stderr.splitlines()[-1] == f"run_pipeline_safe: exit {code} ({meaning})"
+    via_make = sh(["make", "--no-print-directory", "-f", PROJECT_ROOT / "Makefile", "run"], run_env, cwd=tmp_path)
+    assert via_make.returncode == 2
+    assert f"make run: run_pipeline_safe.sh exited with {code} (codes: " in via_make.stderr
+    assert f"Error {code}" in via_make.stderr
+
+
+def test_make_run_with_a_data_root_holding_a_space_checks_and_passes_that_folder(run_env: Dict[str, str],
+                                                                                  tmp_path: Path) -> None:
+    """Issue 10 item 10: the preflight used to check the wrong folder and the run failed."""
+    root = tmp_path / "a b"
+    root.mkdir()
+    run_env["PIPELINE_CMD"] = f"{PY} -c 'import sys; print(\"ARGS\", sys.argv[1:])'"
+    completed = sh(["make", "--no-print-directory", "-f", PROJECT_ROOT / "Makefile", "run", f"DATA_ROOT={root}",
+                    "STEPS=2-3"], run_env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"data_root: {root} is writable" in completed.stdout
+    assert f"ARGS ['--data-root', '{root}', '--steps', '2-3']" in completed.stdout
+
+
 def test_run_interrupted_is_recorded_with_the_pipelines_code(run_env: Dict[str, str], tmp_path: Path) -> None:
     """Ctrl-C reaches the pipeline; the script still logs the run and exits with 130."""
     run_env["PIPELINE_CMD"] = f"{PY} -c 'import time; print(\"started\", flush=True); time.sleep(60)'"
