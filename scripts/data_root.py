@@ -92,10 +92,13 @@ def lock_root(root: Path) -> Optional[Refusal]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         handle.close()
-        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        return Refusal(f"another pipeline run is using {root} (lock {lock_path}; held by {holder_of(lock_path)})",
-                       EXIT_BUSY)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return Refusal(f"another pipeline run is using {root} (lock {lock_path}; held by "
+                           f"{holder_of(lock_path)})", EXIT_BUSY)
+        # Some network and FUSE filesystems (e.g. /dbfs) have no flock: run unprotected, and say so.
+        logger.warning("cannot lock %s (%s): this run is not protected against a concurrent one",
+                       lock_path, exc.strerror or exc)
+        return None
     handle.seek(0)
     handle.truncate()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -134,11 +137,15 @@ def claim(settings: Settings) -> Optional[Refusal]:
     root = Path(settings.data_root)
     if root.exists() and not root.is_dir():
         return Refusal(f"DATA_ROOT={root} is not a folder: point DATA_ROOT at a folder", EXIT_USAGE)
-    if not root.exists():
-        if not (is_default_root(str(root)) or settings.source == "sample"):
-            return Refusal(
-                f"DATA_ROOT={root} does not exist: check the path for a typo, create the folder, "
-                "or run with SOURCE=sample to generate sample data there", EXIT_USAGE)
-        root.mkdir(parents=True)
-    write_marker(root)
-    return lock_root(root)
+    if not root.exists() and not (is_default_root(str(root)) or settings.source == "sample"):
+        return Refusal(
+            f"DATA_ROOT={root} does not exist: check the path for a typo, create the folder, "
+            "or run with SOURCE=sample to generate sample data there", EXIT_USAGE)
+    try:
+        if not root.exists():
+            root.mkdir(parents=True)
+        write_marker(root)
+        return lock_root(root)
+    except OSError as exc:
+        return Refusal(f"cannot write in DATA_ROOT={root}: {exc.strerror or exc}; make it writable or point "
+                       "DATA_ROOT elsewhere", EXIT_USAGE)
