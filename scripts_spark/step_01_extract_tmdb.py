@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-
-from pyspark.sql import Column
 
 from scripts_spark import ingest, storage
 from scripts_spark.metrics import StepMetrics
