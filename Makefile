@@ -1,12 +1,16 @@
 # Variables: override on the command line, e.g. `make run STEPS=3-5 DATA_ROOT=/mnt/films`.
 # DATA_ROOT: when given (command line or environment) it is passed to the pipeline; when not, the
 # pipeline takes DATA_ROOT from .env, else ./data.
-PROJECT_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# Paths may hold spaces: every path reaches the shell through $(call q,...) (single-quoted).
+# PROJECT_ROOT is this file's folder, found by the shell because make's word functions
+# (lastword, abspath) split a path at its spaces; these lines must come before any `include`.
+THIS_MAKEFILE := $(strip $(MAKEFILE_LIST))
+PROJECT_ROOT := $(shell cd "$$(dirname '$(subst ','\'',$(THIS_MAKEFILE))')" && pwd)
+q = '$(subst ','\'',$(1))'
 VENV ?= $(PROJECT_ROOT)/.venv
 PY := $(VENV)/bin/python
 DATA_ROOT ?=
-DATA_ROOT_ARG := $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
-LOCAL_DATA_ROOT := $(or $(DATA_ROOT),$(PROJECT_ROOT)/data)
+DATA_ROOT_ARG := $(if $(DATA_ROOT),--data-root $(call q,$(DATA_ROOT)))
 N ?= 10
 STEPS ?= 1-5
 PYTEST_ARGS ?=
@@ -15,56 +19,57 @@ BENCH_ARGS ?=
 BENCH_OVERLAY := $(VENV)/bench-overlay
 # When this make started (seconds since the epoch), evaluated once before any target runs.
 MAKE_STARTED := $(shell date +%s)
-# Layers under DATA_ROOT that the pipeline re-creates from raw/ (docs/contracts.md); raw/ is never listed.
-DERIVED_LAYERS := staging bronze silver gold metrics reports
+# Exit codes of run_pipeline_safe.sh; make itself always exits 2 when a recipe fails, so `make run`
+# prints the script's own code and its meaning (README "Exit codes").
+EXIT_MEANINGS := 0=ok 1=a-step-or-the-preflight-failed 2=usage-or-configuration-error 75=another-run-holds-DATA_ROOT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test dryrun log clean clean-data sync bench report
 
 help: ## show this list of targets
 	@echo "usage: make TARGET [DATA_ROOT=dir-or-uri] [STEPS=$(STEPS)] [N=$(N)] [PYTEST_ARGS=...]"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(call q,$(THIS_MAKEFILE))
 
 venv: ## create or refresh .venv from requirements_stable.txt (no-op when up to date)
-	@VENV_DIR=$(VENV) $(PROJECT_ROOT)/rebuild_venv.sh
+	@VENV_DIR=$(call q,$(VENV)) $(call q,$(PROJECT_ROOT)/rebuild_venv.sh)
 
 run: venv ## run pipeline steps STEPS (default 1-5) on DATA_ROOT, logged to logs/ and sync_log.md
-	VENV_DIR=$(VENV) $(PROJECT_ROOT)/run_pipeline_safe.sh $(DATA_ROOT_ARG) --steps $(STEPS)
+	@VENV_DIR=$(call q,$(VENV)) $(call q,$(PROJECT_ROOT)/run_pipeline_safe.sh) $(DATA_ROOT_ARG) --steps $(call q,$(STEPS)) \
+		|| { code=$$?; echo "make run: run_pipeline_safe.sh exited with $$code (codes: $(EXIT_MEANINGS)); make reports it as Error $$code and exits 2" >&2; exit $$code; }
 
 test: venv ## run the tests with coverage of scripts_spark and scripts (fails under 80%)
-	cd $(PROJECT_ROOT) && $(PY) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
-dryrun: venv ## preflight checks and config validation, no Spark job
-	VENV_DIR=$(VENV) $(if $(DATA_ROOT),DATA_ROOT=$(DATA_ROOT)) $(PROJECT_ROOT)/check_env.sh
-	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.pipeline --dry-run $(DATA_ROOT_ARG)
+dryrun: venv ## preflight checks and validation of every setting (DATA_ROOT, STEPS ...), no Spark job
+	VENV_DIR=$(call q,$(VENV)) $(if $(DATA_ROOT),DATA_ROOT=$(call q,$(DATA_ROOT))) STEPS=$(call q,$(STEPS)) $(call q,$(PROJECT_ROOT)/check_env.sh)
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts_spark.pipeline --dry-run $(DATA_ROOT_ARG) --steps $(call q,$(STEPS))
 
 log: ## show the last N (default 10) rows of sync_log.md
-	@cd $(PROJECT_ROOT) && $(if $(wildcard $(PY)),$(PY),python3) -m scripts.sync_log tail -n $(N)
+	@cd $(call q,$(PROJECT_ROOT)) && py=$(call q,$(PY)); test -x "$$py" || py=python3; "$$py" -m scripts.sync_log tail -n $(call q,$(N))
 
 clean: ## remove caches, coverage, Spark scratch, logs/*.log, build output, stale .venv.* (never data/)
-	find $(PROJECT_ROOT) \( -path $(PROJECT_ROOT)/.git -o -path $(PROJECT_ROOT)/.venv -o -path $(PROJECT_ROOT)/data \) -prune \
+	cd $(call q,$(PROJECT_ROOT)) && find . \( -path ./.git -o -path ./.venv -o -path ./data \) -prune \
 		-o \( -name __pycache__ -o -name .pytest_cache \) -type d -prune -exec rm -rf {} +
-	cd $(PROJECT_ROOT) && rm -rf .coverage .coverage.* coverage.xml htmlcov spark-warehouse metastore_db derby.log \
+	cd $(call q,$(PROJECT_ROOT)) && rm -rf .coverage .coverage.* coverage.xml htmlcov spark-warehouse metastore_db derby.log \
 		build dist *.egg-info .venv.*/
-	cd $(PROJECT_ROOT) && rm -f logs/*.log
+	cd $(call q,$(PROJECT_ROOT)) && rm -f logs/*.log
 
-clean-data: ## remove the derived layers under a local DATA_ROOT (staging..reports); keeps raw/
-	@case "$(LOCAL_DATA_ROOT)" in *://*|dbfs:*) echo "clean-data: DATA_ROOT=$(LOCAL_DATA_ROOT) is remote: not touching it"; exit 1;; esac
-	@test -d $(LOCAL_DATA_ROOT) || { echo "clean-data: $(LOCAL_DATA_ROOT) does not exist: nothing to do"; exit 0; }
-	cd $(LOCAL_DATA_ROOT) && rm -rf $(DERIVED_LAYERS)
+clean-data: ## remove the derived layers (staging..reports) of a local DATA_ROOT marked as the pipeline's; keeps raw/
+	@cd $(call q,$(PROJECT_ROOT)) && py=$(call q,$(PY)); test -x "$$py" || py=python3; \
+		"$$py" -m scripts.clean_data $(DATA_ROOT_ARG)
 
 sync: venv ## pull, rebuild the venvs here and on the VM, prove them identical, run STEPS on both, compare gold (SYNC_ARGS=--no-run)
 	@# make exits 2 on any failure: the script's own exit code is printed so it is not lost.
 	@# SYNC_MAKE_STARTED lets the sync report a venv that the `venv` prerequisite just built.
-	@cd "$(PROJECT_ROOT)" && VENV_DIR="$(VENV)" SYNC_MAKE_STARTED="$(MAKE_STARTED)" "$(PY)" -m scripts.sync $(SYNC_ARGS) \
-		-- $(DATA_ROOT_ARG) --steps $(STEPS) || { rc=$$?; echo "make sync: scripts.sync exited $$rc (1 a stage failed, 2 configuration, 130 interrupted)" >&2; exit $$rc; }
+	@cd $(call q,$(PROJECT_ROOT)) && VENV_DIR=$(call q,$(VENV)) SYNC_MAKE_STARTED=$(call q,$(MAKE_STARTED)) $(call q,$(PY)) -m scripts.sync $(SYNC_ARGS) \
+		-- $(DATA_ROOT_ARG) --steps $(call q,$(STEPS)) || { rc=$$?; echo "make sync: scripts.sync exited $$rc (1 a stage failed, 2 configuration, 130 interrupted)" >&2; exit $$rc; }
 
 bench: venv ## parse, fetch and match benchmarks: figures and ratios to baselines (BENCH_ARGS=--quick, --only parse)
 	@# Bench-only packages go to an overlay folder, not into the venv, so the venv keeps exactly
 	@# the pinned set that check_env.sh and make sync compare.
-	@test -d $(BENCH_OVERLAY)/rapidfuzz || $(PY) -m pip install --quiet --disable-pip-version-check \
-		--target $(BENCH_OVERLAY) -r $(PROJECT_ROOT)/requirements_bench.txt
-	cd $(PROJECT_ROOT) && PYTHONPATH=$(BENCH_OVERLAY) $(PY) -m scripts_spark.bench $(BENCH_ARGS)
+	@test -d $(call q,$(BENCH_OVERLAY)/rapidfuzz) || $(call q,$(PY)) -m pip install --quiet --disable-pip-version-check \
+		--target $(call q,$(BENCH_OVERLAY)) -r $(call q,$(PROJECT_ROOT)/requirements_bench.txt)
+	cd $(call q,$(PROJECT_ROOT)) && PYTHONPATH=$(call q,$(BENCH_OVERLAY)) $(call q,$(PY)) -m scripts_spark.bench $(BENCH_ARGS)
 
 report: venv ## rebuild the HTML and Markdown report from the latest gold tables and metrics
-	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.report $(DATA_ROOT_ARG)
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts_spark.report $(DATA_ROOT_ARG)

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Run the pipeline safely: one run at a time, preflight first, everything teed to a log file, the
-# pipeline's own exit code kept, one row appended to sync_log.md.
+# Run the pipeline safely: preflight first, everything teed to a log file, the pipeline's own exit
+# code kept, one row appended to sync_log.md. One run at a time per DATA_ROOT is the pipeline's own
+# lock inside DATA_ROOT (scripts/data_root.py), which also covers a second checkout or a hand-run
+# `python -m scripts_spark.pipeline`; runs on different roots do not block each other.
 #
 # All arguments go to `python -m scripts_spark.pipeline` unchanged (e.g. --steps 1-5 --data-root DIR
 # --source sample); only a first argument -h/--help is taken here.
 # Environment: VENV_DIR (default <project>/.venv), LOG_DIR (default <project>/logs), RUN_LOCK
-# (default <project>/.run.lock), SYNC_LOG (see scripts/sync_log.py), PIPELINE_CMD (tests only: a
-# command line run instead of the pipeline module, the arguments appended).
-# Exit codes: the pipeline's own code; 1 preflight failed (pipeline not run); 2 usage;
-# 75 another run holds the lock.
+# (optional: an extra lock file this script holds, e.g. one per machine; unset by default),
+# SYNC_LOG (see scripts/sync_log.py), PIPELINE_CMD (tests only: a command line run instead of the
+# pipeline module, the arguments appended).
+# Exit codes: the pipeline's own code (0 ok, 1 a step failed, 2 usage or configuration, 75 another
+# run holds DATA_ROOT); 1 preflight failed (pipeline not run); 2 usage; 75 RUN_LOCK is held.
+# The code and its meaning are printed last, because `make run` turns every failure into make's 2.
 set -euo pipefail
 
 usage() { echo "usage: $(basename "$0") [-h] [pipeline args...]   (e.g. --steps 1-5 --data-root DIR)"; }
@@ -18,16 +22,32 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV_DIR="${VENV_DIR:-$PROJECT_ROOT/.venv}"
 LOG_DIR="${LOG_DIR:-$PROJECT_ROOT/logs}"
-RUN_LOCK="${RUN_LOCK:-$PROJECT_ROOT/.run.lock}"
+RUN_LOCK="${RUN_LOCK:-}"
 export VENV_DIR
 # PYTHONPATH rather than cd: relative paths in the arguments keep the caller's meaning.
 export PYTHONPATH="$PROJECT_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-command -v flock >/dev/null || { echo "run_pipeline_safe: flock not found (apt-get install util-linux)" >&2; exit 2; }
-exec 9>>"$RUN_LOCK"
-if ! flock -n 9; then
-    echo "another pipeline run is in progress (lock $RUN_LOCK)" >&2
-    exit 75
+meaning() {
+    case "$1" in
+        0) echo "ok" ;;
+        1) echo "a step or the preflight failed" ;;
+        2) echo "usage or configuration error" ;;
+        75) echo "another run holds the lock" ;;
+        *) echo "killed or crashed" ;;
+    esac
+}
+finish() {  # code: print the code and its meaning, then exit with it
+    echo "run_pipeline_safe: exit $1 ($(meaning "$1"))" >&2
+    exit "$1"
+}
+
+if [[ -n "$RUN_LOCK" ]]; then
+    command -v flock >/dev/null || { echo "run_pipeline_safe: flock not found (apt-get install util-linux)" >&2; finish 2; }
+    exec 9>>"$RUN_LOCK"
+    if ! flock -n 9; then
+        echo "another pipeline run is in progress (lock $RUN_LOCK)" >&2
+        finish 75
+    fi
 fi
 
 mkdir -p "$LOG_DIR"
@@ -83,7 +103,7 @@ set -e
 if (( preflight != 0 )); then
     echo "preflight failed (exit $preflight): pipeline not run; log: $LOG_FILE" | log_tee >&2
     log_run "failed (preflight, exit $preflight)" "log $log_name"
-    exit 1
+    finish 1
 fi
 
 echo "running: ${PIPELINE_CMD:-$VENV_DIR/bin/python -m scripts_spark.pipeline} $*" | log_tee
@@ -99,4 +119,4 @@ else
     echo "pipeline FAILED: exit $code; log: $LOG_FILE" | log_tee >&2
     log_run "failed (exit $code)" "args: ${*:-(none)}; log $log_name"
 fi
-exit "$code"
+finish "$code"

@@ -213,14 +213,22 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_data_root(data_root: str, is_remote: bool) -> CheckResult:
-    """A local DATA_ROOT is a writable folder, or can be created (nothing is left behind)."""
+def check_data_root(data_root: str, is_remote: bool, may_create: bool = True) -> CheckResult:
+    """A local DATA_ROOT is a writable folder, or can be created (nothing is left behind).
+
+    `may_create` is False for an explicit DATA_ROOT without SOURCE=sample: the pipeline refuses to
+    create it (a typo must not silently get sample data), so the preflight says so first.
+    """
     if is_remote:
         return CheckResult("data_root", True, f"{data_root} is a URI: not checked locally (skipped)")
     root = Path(data_root)
     if root.exists() and not root.is_dir():
         return CheckResult("data_root", False, f"{root} exists and is not a folder",
                            "point DATA_ROOT at a folder in .env")
+    if not root.exists() and not may_create:
+        return CheckResult("data_root", False, f"{root} does not exist",
+                           "check DATA_ROOT for a typo, create the folder, or use SOURCE=sample to generate "
+                           "sample data there")
     probe_dir = _nearest_existing(root)
     if not probe_dir.is_dir():
         return CheckResult("data_root", False, f"{probe_dir} (on the way to {root}) is not a folder",
@@ -299,7 +307,8 @@ def _merged_env() -> Dict[str, str]:
 
 def run_checks(env: Optional[Mapping[str, str]] = None, venv_dir: Optional[Path] = None) -> List[CheckResult]:
     """Run every check in order and return all results (a failing check never stops the others)."""
-    from scripts.settings import ConfigError, load_settings
+    from scripts import data_root as data_root_rules
+    from scripts.settings import ConfigError, load_settings, parse_steps
 
     env = _merged_env() if env is None else dict(env)
     venv_dir = Path(sys.prefix) if venv_dir is None else venv_dir
@@ -322,12 +331,17 @@ def run_checks(env: Optional[Mapping[str, str]] = None, venv_dir: Optional[Path]
 
     try:
         settings = load_settings(env=env, dotenv_path=Path(os.devnull))
+        if env.get("STEPS"):  # set by `make run STEPS=...`; the pipeline would refuse it later
+            parse_steps(env["STEPS"])
     except ConfigError as exc:
         results.append(CheckResult("config", False, str(exc), "fix the variable in .env (see .env.example)"))
         return results
-    results.append(CheckResult("config", True, f"SOURCE={settings.source}, DATA_ROOT={settings.data_root}"))
+    results.append(CheckResult("config", True, f"SOURCE={settings.source}, DATA_ROOT={settings.data_root}, "
+                                               f"SPARK_MASTER={settings.spark_master}, LOG_LEVEL={settings.log_level}"))
     results.append(check_credentials(settings))
-    results.append(check_data_root(settings.data_root, settings.is_remote_storage))
+    results.append(check_data_root(settings.data_root, settings.is_remote_storage,
+                                   may_create=data_root_rules.is_default_root(settings.data_root)
+                                   or settings.source == "sample"))
     results.append(check_disk(settings.data_root, settings.is_remote_storage, env))
     return results
 

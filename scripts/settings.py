@@ -25,6 +25,62 @@ class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable and the fix."""
 
 
+# --- validation of SPARK_MASTER, LOG_LEVEL and STEPS (issue 10 item 9) ---------------------------
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+STEP_NUMBERS = (1, 2, 3, 4, 5)
+# The master URL forms the pipeline supports; anything else would die inside Spark with a JVM
+# traceback after the preflight said "configuration valid".
+_SPARK_MASTER_FORMS = (
+    re.compile(r"local"),
+    re.compile(r"local\[(\*|[1-9][0-9]*)\]"),
+    re.compile(r"local\[(\*|[1-9][0-9]*),\s*[1-9][0-9]*\]"),  # local[N,F]: F task failures allowed
+    re.compile(r"spark://[A-Za-z0-9._-]+:[0-9]{1,5}(,[A-Za-z0-9._-]+:[0-9]{1,5})*"),
+    re.compile(r"yarn"),
+    re.compile(r"k8s://(https?://)?[A-Za-z0-9._-]+(:[0-9]{1,5})?(/\S*)?"),
+)
+
+
+def validate_spark_master(value: str) -> str:
+    """Return `value` when it is a master URL Spark accepts; raise ConfigError naming the forms."""
+    if any(form.fullmatch(value) for form in _SPARK_MASTER_FORMS):
+        return value
+    raise ConfigError(
+        f"SPARK_MASTER={value!r} is not a Spark master URL: use local, local[N], local[*], "
+        "spark://host:port, yarn or k8s://https://host:port (fix it in .env or --master)"
+    )
+
+
+def validate_log_level(value: str) -> str:
+    """Return the upper-cased level when it is one Python's logging knows; raise ConfigError otherwise."""
+    level = value.strip().upper()
+    if level in LOG_LEVELS:
+        return level
+    raise ConfigError(f"LOG_LEVEL={value!r} is not one of {', '.join(LOG_LEVELS)}: fix it in .env")
+
+
+def parse_steps(text: str) -> list[int]:
+    """"1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4].
+
+    Raises:
+        ConfigError: anything else, with a message that names STEPS and the accepted forms.
+    """
+    hint = f"STEPS={text!r} is not valid: use a step, a range or a list within 1-5 (e.g. 1-5, 3, 1,3-4)"
+    chosen: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        if not match:
+            raise ConfigError(hint)
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if first > last:
+            raise ConfigError(f"{hint}; the range {part.strip()!r} runs backwards")
+        chosen.update(range(first, last + 1))
+    if not chosen or not chosen <= set(STEP_NUMBERS):
+        raise ConfigError(hint)
+    return sorted(chosen)
+# --- end of validation block ----------------------------------------------------------------------
+
+
 def _split_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -173,8 +229,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
     return Settings(
         data_root=data_root,
         source=source,
-        spark_master=merged.get("SPARK_MASTER") or "local[2]",
-        log_level=(merged.get("LOG_LEVEL") or "INFO").upper(),
+        spark_master=validate_spark_master((merged.get("SPARK_MASTER") or "local[2]").strip()),
+        log_level=validate_log_level(merged.get("LOG_LEVEL") or "INFO"),
         sample_films=_as_int(merged, "SAMPLE_FILMS", 2000, minimum=10),
         sample_seed=_as_int(merged, "SAMPLE_SEED", 42),
         fetch_limit=_as_int(merged, "FETCH_LIMIT", 500, minimum=1),

@@ -1,8 +1,13 @@
 """Reading JSON-lines sources with an explicit schema, splitting off bad records with a reason.
 
-Shared by the two extract steps: a line that is not valid JSON, has a field of the wrong type,
-or lacks a usable id goes to quarantine with the reason and the original text; nothing is dropped
-without being counted.
+Shared by the two extract steps: a line that is not valid UTF-8 or not valid JSON, has a field of
+the wrong type, or lacks a usable id goes to quarantine with the reason and the original line;
+nothing is dropped without being counted.
+
+Quarantine rows hold `source_file`, `reason`, `record` (the line as text, invalid UTF-8 bytes
+replaced by U+FFFD so every Parquet reader can load it) and `record_base64` (the original bytes,
+for replay). Duplicated ids keep the last line of the newest file (file names sort by fetch date);
+see `keep_latest_per_id`.
 """
 from __future__ import annotations
 
@@ -12,6 +17,12 @@ from pyspark.sql import types as T
 
 from scripts_spark.schemas import CORRUPT_COLUMN
 
+# Years a film or a recording can plausibly have: earlier or later values are typing errors
+# ("0001-01-01", "20010-05-05") and dates before 1582 cannot even be written to Parquet.
+FIRST_YEAR, LAST_YEAR = 1870, 2100
+LINE_ORDER = "line_order"
+
+
 class MissingInputError(RuntimeError):
     """A step found no input files where the contract says they must be."""
 
@@ -20,28 +31,55 @@ _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLU
 
 
 def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
-    """One row per non-blank line: `value` (the text) and `source_file` (its file name).
+    """One row per non-blank line: `value` (the text), `source_file` (its file name) and
+    `line_order` (orders the lines of one file as they appear in it).
 
     Gzip-compressed files are read transparently. The file name, not the full path, is kept so
-    the same data gives the same rows wherever DATA_ROOT points.
+    the same data gives the same rows wherever DATA_ROOT points. `line_order` is the line's split
+    start in the file, then a per-partition increasing id: a split is read in order, and the
+    splits of one file are ordered by their start, so the comparison holds however files are split.
     """
     return (
         spark.read.text(files)
         .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
+        .withColumn(LINE_ORDER, F.struct(F.col("_metadata.file_block_start").alias("block"),
+                                         F.monotonically_increasing_id().alias("line")))
         .filter(F.trim("value") != "")
     )
 
 
+def with_line_order(lines_df: DataFrame) -> DataFrame:
+    """Add `line_order` to lines built without `read_lines` (tests, empty inputs): the row order."""
+    if LINE_ORDER in lines_df.columns:
+        return lines_df
+    return lines_df.withColumn(LINE_ORDER, F.struct(F.lit(0).cast("long").alias("block"),
+                                                    F.monotonically_increasing_id().alias("line")))
+
+
+def is_valid_utf8(text_col: Column) -> Column:
+    """True when the text's bytes are valid UTF-8 (decoding them replaces nothing)."""
+    return F.decode(text_col.cast("binary"), "UTF-8") == text_col
+
+
+def with_record_base64(quarantine_df: DataFrame) -> DataFrame:
+    """Add `record_base64`, the record's bytes, to quarantine rows that have only `record` text."""
+    return quarantine_df.withColumn("record_base64", F.base64(F.col("record").cast("binary")))
+
+
 def parse_json_lines(lines_df: DataFrame, schema: T.StructType) -> DataFrame:
-    """Parse `value` with `schema` into a struct column `rec`, keeping `value` and `source_file`."""
-    return lines_df.withColumn("rec", F.from_json("value", schema, _JSON_OPTIONS))
+    """Parse `value` with `schema` into a struct column `rec`, keeping `value`, `source_file` and
+    `line_order` (added when missing)."""
+    return with_line_order(lines_df).withColumn("rec", F.from_json("value", schema, _JSON_OPTIONS))
 
 
 def quarantine_reason(id_col: Column, title_col: Column) -> Column:
     """Why a parsed record is unusable, or null when it is fine."""
     corrupt = F.col(f"rec.{CORRUPT_COLUMN}")
     return (
-        F.when(corrupt.isNotNull() & id_col.isNull() & title_col.isNull(), F.lit("malformed JSON"))
+        # Checked first: such text would reach bronze (and break every Parquet reader) or hide
+        # a different fault behind the replaced bytes.
+        F.when(~is_valid_utf8(F.col("value")), F.lit("invalid UTF-8"))
+        .when(corrupt.isNotNull() & id_col.isNull() & title_col.isNull(), F.lit("malformed JSON"))
         .when(corrupt.isNotNull(), F.lit("a field has the wrong type for the schema"))
         .when(id_col.isNull(), F.lit("missing id"))
         .when(id_col <= 0, F.lit("id is not a positive integer"))
@@ -55,32 +93,49 @@ def split_valid(parsed_df: DataFrame) -> tuple[DataFrame, DataFrame]:
         parsed_df: output of `parse_json_lines`, with a `rec.id` and `rec.title`.
 
     Returns:
-        valid rows (`rec.*` flattened, plus `source_file`, without the corrupt-record column) and
-        quarantine rows (`source_file`, `reason`, `record`).
+        valid rows (`rec.*` flattened, plus `source_file`, `_raw` (the line) and `_line_order`,
+        without the corrupt-record column) and quarantine rows (see `to_quarantine`).
     """
     tagged = parsed_df.withColumn("reason", quarantine_reason(F.col("rec.id"), F.col("rec.title")))
-    quarantine_df = tagged.filter(F.col("reason").isNotNull()).select(
-        "source_file", "reason", F.col("value").alias("record")
-    )
+    quarantine_df = to_quarantine(tagged.filter(F.col("reason").isNotNull()), F.col("reason"), F.col("value"))
     valid_df = (
         tagged.filter(F.col("reason").isNull())
-        .select("rec.*", "source_file", F.col("value").alias("_raw"))
+        .select("rec.*", "source_file", F.col("value").alias("_raw"), F.col(LINE_ORDER).alias("_line_order"))
         .drop(CORRUPT_COLUMN)
     )
     return valid_df, quarantine_df
 
 
-def keep_latest_per_id(df: DataFrame, id_column: str = "id") -> DataFrame:
-    """One row per id: the copy from the last file by name (later fetches win), ties broken by text.
+def to_quarantine(df: DataFrame, reason: Column, line: Column) -> DataFrame:
+    """Quarantine rows: `source_file`, `reason`, `record` (the line, invalid UTF-8 bytes replaced by
+    U+FFFD) and `record_base64` (the line's original bytes)."""
+    raw_bytes = line.cast("binary")
+    return df.select(
+        "source_file",
+        reason.alias("reason"),
+        F.decode(raw_bytes, "UTF-8").alias("record"),
+        F.base64(raw_bytes).alias("record_base64"),
+    )
 
-    Deterministic whatever the partitioning, so a re-run gives the same table. Expects `_raw`
-    (the record text) and `source_file`; drops `_raw`.
+
+def plausible_year(year_col: Column) -> Column:
+    """The year when it is within FIRST_YEAR..LAST_YEAR, else null (0 means unknown on Discogs)."""
+    return F.when(year_col.between(FIRST_YEAR, LAST_YEAR), year_col.cast("int"))
+
+
+def keep_latest_per_id(df: DataFrame, id_column: str = "id") -> DataFrame:
+    """One row per id: the last line of the newest file wins.
+
+    Files sort by name, and fetch files are named by date, so the last file by name is the newest
+    fetch; within a file a later line is a later write (an appended re-fetch). The text never
+    decides. Deterministic whatever the partitioning, so a re-run gives the same table. Expects
+    `source_file`, `_line_order` and `_raw` (as from `split_valid`); drops the last two.
     """
-    order = Window.partitionBy(id_column).orderBy(F.col("source_file").desc(), F.col("_raw").desc())
+    order = Window.partitionBy(id_column).orderBy(F.col("source_file").desc(), F.col("_line_order").desc())
     return (
         df.withColumn("_copy", F.row_number().over(order))
         .filter(F.col("_copy") == 1)
-        .drop("_copy", "_raw")
+        .drop("_copy", "_raw", "_line_order")
     )
 
 

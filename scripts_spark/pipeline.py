@@ -1,9 +1,10 @@
 """The pipeline runner: `python -m scripts_spark.pipeline [--steps 1-5] [--data-root DIR] ...`.
 
-It loads the settings once, makes sure `raw/` has input (generating the sample data set when the
-source is `auto` or `sample` and `raw/` is empty), builds the one SparkSession, runs the chosen
-steps in order, and writes `metrics/run_<run_id>.json` whatever the outcome. The exit code says
-what happened: 0 success, 1 a step failed, 2 bad arguments or configuration.
+It loads the settings once, takes the run lock inside a local DATA_ROOT (scripts/data_root.py),
+makes sure `raw/` has input (generating the sample data set when `raw/` is empty and the root is
+the default ./data or SOURCE=sample), builds the one SparkSession, runs the chosen steps in order,
+and writes `metrics/run_<run_id>.json` whatever the outcome. The exit code says what happened:
+0 success, 1 a step failed, 2 bad arguments or configuration, 75 another run holds DATA_ROOT.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import time
 import traceback
 from typing import Callable, Optional
 
+from scripts import data_root
 from scripts.settings import ConfigError, Settings, load_settings
+from scripts.settings import parse_steps as settings_parse_steps
 from scripts_spark import storage
 from scripts_spark.metrics import RunMetrics, StepMetrics, new_run_id
 from scripts_spark.step_01_extract_tmdb import INPUT_SUFFIXES as TMDB_SUFFIXES
@@ -36,21 +39,8 @@ EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def parse_steps(text: str) -> list[int]:
-    """"1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4]; raises ValueError on anything else."""
-    chosen: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            first, last = (int(x) for x in part.split("-", 1))
-            if first > last:
-                raise ValueError(f"step range {part!r} runs backwards")
-            chosen.update(range(first, last + 1))
-        else:
-            chosen.add(int(part))
-    unknown = chosen - set(STEP_NAMES)
-    if not chosen or unknown:
-        raise ValueError(f"steps must be within 1-5, got {text!r}")
-    return sorted(chosen)
+    """"1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4]; raises ConfigError (a ValueError) otherwise."""
+    return settings_parse_steps(text)  # validated in one place, scripts/settings.py
 
 
 def _has_input(folder: str, suffixes: tuple[str, ...]) -> bool:
@@ -71,7 +61,7 @@ def describe_input(settings: Settings, layers: storage.Layers) -> str:
         return "raw/ has TMDB and Discogs input: used as it is"
     if has_tmdb or has_discogs:
         return f"raw/ has only {'TMDB' if has_tmdb else 'Discogs'} input: the run would stop"
-    if settings.source in ("auto", "sample"):
+    if data_root.may_generate_sample(settings):
         return f"raw/ is empty: a sample data set of {settings.sample_films} films would be generated"
     return f"raw/ is empty and SOURCE={settings.source}: the run would stop"
 
@@ -109,7 +99,7 @@ def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str
             f"{layers.raw()} holds only {'TMDB' if has_tmdb else 'Discogs'} input: add the other source "
             "(python -m scripts.acquire ...), or empty raw/ to have sample data generated"
         )
-    if settings.source in ("auto", "sample"):
+    if data_root.may_generate_sample(settings):  # only into ./data, or when SOURCE=sample asks
         from scripts import generate_sample_data
 
         summary = generate_sample_data.generate(
@@ -119,7 +109,8 @@ def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str
                     summary.films, summary.masters, summary.releases)
         return "generated"
     raise ConfigError(
-        f"SOURCE={settings.source} but {layers.raw()} has no input: place it with "
+        f"SOURCE={settings.source} but {layers.raw()} has no input (sample data is generated only into "
+        "the default ./data, or with SOURCE=sample): place it with "
         f"`python -m scripts.acquire {settings.source} ...` (see README 'Input contract') or use SOURCE=auto"
     )
 
@@ -201,6 +192,10 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"(source={settings.source}, master={settings.spark_master}); input: {describe_input(settings, layers)}")
         return EXIT_OK
 
+    refusal = data_root.claim(settings)  # marker and run lock inside DATA_ROOT (issue 10 items 1, 12, 13)
+    if refusal:
+        print(f"error: {refusal.message}", file=sys.stderr)
+        return refusal.exit_code
     run = RunMetrics(run_id=args.run_id or new_run_id(), data_root=settings.data_root)
     try:
         if 1 in steps or 2 in steps:
@@ -236,6 +231,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _print_outcome(run: RunMetrics, layers: storage.Layers, metrics_path: str) -> None:
     """Tell the person at the terminal where the results are (command-line output, not logging)."""
     print(f"run {run.run_id}: {run.status}")
+    if run.input == "generated":
+        print(f"input: raw/ was empty: a SAMPLE data set was generated in {layers.raw()}")
     for step in run.steps:
         print(f"  {step.step:<20} {step.status:<7} {step.seconds:>7.1f}s  out={step.rows_out} "
               f"quarantined={step.quarantined}")

@@ -2,14 +2,19 @@
 
 Input: `raw/tmdb/*.jsonl[.gz]`, one `/movie/{id}?append_to_response=credits` body per line.
 Output: `bronze/tmdb_movies` (one row per film id) and `bronze/quarantine/tmdb` (bad lines with
-their reason). Duplicated ids (a film fetched twice) keep the copy from the latest file.
+their reason). Duplicated ids (a film fetched twice) keep the last line of the latest file.
+
+Release dates are read leniently where the meaning is clear ("2001-5-5", "2001-05-05T00:00:00",
+surrounding spaces); a date that is not one, or lies outside 1870-2100, and numbers out of their
+range (vote_average outside 0-10, negative popularity, vote_count or runtime) send the record to
+quarantine with the reason, so they never reach the statistics and never stop the run.
 """
 from __future__ import annotations
 
 import logging
 from typing import Optional
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from scripts_spark import ingest, storage
@@ -23,9 +28,61 @@ COMPOSER_JOBS = ("Original Music Composer", "Music", "Composer")
 INPUT_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
+# Year, month, day and an optional time of day (which is dropped): 2001-05-05, 2001-5-5,
+# 2001-05-05T00:00:00, 2001-05-05 00:00:00.000Z.
+_DATE_PATTERN = r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"
+# (field, lowest, highest) for the numbers the statistics use; None is open.
+NUMBER_RANGES = (("popularity", 0.0, None), ("vote_average", 0.0, 10.0), ("vote_count", 0.0, None),
+                 ("runtime", 0.0, None))
+
+
 def _number(name: str, type_name: str):
     """A numeric field sent as a number or as text; null when it is neither ("", "n/a")."""
     return F.expr(f"try_cast(try_cast({name} as double) as {type_name})").alias(name)
+
+
+def _date_text(col_name: str) -> Column:
+    return F.trim(F.col(col_name))
+
+
+def parse_release_date(col_name: str = "release_date") -> Column:
+    """The date in a TMDB `release_date`, read leniently; null when empty or not a valid date."""
+    text = _date_text(col_name)
+    # nullif before cast: no match gives "", which an ANSI-mode cast would reject with an error.
+    parts = [F.nullif(F.regexp_extract(text, _DATE_PATTERN, i), F.lit("")).cast("int") for i in (1, 2, 3)]
+    iso = F.format_string("%04d-%02d-%02d", *parts)
+    # try_: an impossible day (2009-02-30) is null, not an error, whatever spark.sql.ansi.enabled says.
+    parsed = F.to_date(F.try_to_timestamp(iso, F.lit("yyyy-MM-dd")))
+    return F.when(text.rlike(_DATE_PATTERN), parsed)
+
+
+def release_date_problem(col_name: str = "release_date") -> Column:
+    """Why a non-empty `release_date` cannot be used, or null (an empty date is simply unknown)."""
+    text = _date_text(col_name)
+    parsed = parse_release_date(col_name)
+    year = F.year(parsed)
+    return (
+        F.when(F.coalesce(text, F.lit("")) == "", F.lit(None).cast("string"))
+        .when(~text.rlike(_DATE_PATTERN), F.lit("release_date is not a date like 2001-05-05"))
+        .when(parsed.isNull(), F.lit("release_date is not a calendar date"))
+        .when(~year.between(ingest.FIRST_YEAR, ingest.LAST_YEAR),
+              F.lit(f"release_date outside {ingest.FIRST_YEAR}-{ingest.LAST_YEAR}"))
+    )
+
+
+def number_problem() -> Column:
+    """Why a number the statistics use is out of its range (or NaN/infinite), or null."""
+    reason = F.lit(None).cast("string")
+    for name, low, high in reversed(NUMBER_RANGES):
+        value = F.expr(f"try_cast({name} as double)")
+        bounds = f"outside {low:g}-{high:g}" if high is not None else "negative"
+        reason = (
+            F.when(F.isnan(value) | value.isin(float("inf"), float("-inf")), F.lit(f"{name} is not a finite number"))
+            .when(value < low, F.lit(f"{name} is {bounds}"))
+            .when(value > high if high is not None else F.lit(False), F.lit(f"{name} is {bounds}"))
+            .otherwise(reason)
+        )
+    return reason
 
 
 def select_movie_columns(movies_df: DataFrame) -> DataFrame:
@@ -47,7 +104,7 @@ def select_movie_columns(movies_df: DataFrame) -> DataFrame:
         F.trim("title").alias("title"),
         F.coalesce(F.nullif(F.trim("original_title"), F.lit("")), F.trim("title")).alias("original_title"),
         F.lower(F.nullif(F.trim("original_language"), F.lit(""))).alias("original_language"),
-        F.expr("try_to_timestamp(release_date, 'yyyy-MM-dd')").cast("date").alias("release_date"),
+        parse_release_date("release_date").alias("release_date"),
         F.transform(F.coalesce(F.col("genres"), F.array()), lambda g: g["name"]).alias("genres"),
         _number("popularity", "double"),
         _number("vote_average", "double"),
@@ -68,16 +125,21 @@ def extract_tmdb(lines_df: DataFrame) -> tuple[DataFrame, DataFrame]:
 
     Returns:
         (bronze movies, quarantine). A record without a title is quarantined too: a film nobody
-        can name cannot be matched or reported.
+        can name cannot be matched or reported; so is one with an unusable release date or a
+        number out of range. Rejected records never compete as duplicates: an older good copy
+        of the film is kept.
     """
     valid_df, quarantine_df = ingest.split_valid(ingest.parse_json_lines(lines_df, TMDB_MOVIE_JSON))
-    untitled = F.coalesce(F.trim("title"), F.lit("")) == ""
-    quarantine_df = quarantine_df.unionByName(
-        valid_df.filter(untitled).select(
-            "source_file", F.lit("missing title").alias("reason"), F.col("_raw").alias("record")
-        )
+    checked_df = valid_df.withColumn(
+        "_reason",
+        F.when(F.coalesce(F.trim("title"), F.lit("")) == "", F.lit("missing title"))
+        .otherwise(F.coalesce(release_date_problem("release_date"), number_problem())),
     )
-    movies_df = ingest.keep_latest_per_id(valid_df.filter(~untitled), "id")
+    rejected = F.col("_reason").isNotNull()
+    quarantine_df = quarantine_df.unionByName(
+        ingest.to_quarantine(checked_df.filter(rejected), F.col("_reason"), F.col("_raw"))
+    )
+    movies_df = ingest.keep_latest_per_id(checked_df.filter(~rejected).drop("_reason"), "id")
     return select_movie_columns(movies_df), quarantine_df
 
 

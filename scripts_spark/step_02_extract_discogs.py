@@ -46,13 +46,14 @@ def select_master_columns(masters_df: DataFrame) -> DataFrame:
     """Typed bronze columns of Discogs masters.
 
     Returns:
-        `master_id`, `title`, `year` (null when unknown, Discogs writes 0), `main_release_id`,
+        `master_id`, `title`, `year` (null when unknown, Discogs writes 0, or outside 1870-2100),
+        `main_release_id`,
         `artists`, `genres`, `styles`, `data_quality`, `source_file`.
     """
     return masters_df.select(
         F.col("id").alias("master_id"),
         F.trim("title").alias("title"),
-        F.when(F.col("year") > 0, F.col("year").cast("int")).alias("year"),
+        ingest.plausible_year(F.col("year")).alias("year"),
         F.col("main_release").alias("main_release_id"),
         _clean_artists("artists").alias("artists"),
         F.coalesce(F.col("genres"), F.array()).alias("genres"),
@@ -67,12 +68,14 @@ def select_release_columns(releases_df: DataFrame) -> DataFrame:
 
     Returns:
         `release_id`, `master_id` (null without master), `is_main_release`, `title`, `year` (null
-        when unknown; taken from `released` when the body has no year), `released`, `country`,
+        when unknown or outside 1870-2100; taken from `released` when the body has none), `released`, `country`,
         `artists`, `extraartists`, `genres`, `styles`, `formats`, `labels`, `status`,
         `data_quality`, `source_file`.
     """
-    released_year = F.expr("try_cast(substring(released, 1, 4) as int)")
-    year = F.coalesce(F.when(F.col("year") > 0, F.col("year").cast("int")), F.when(released_year > 0, released_year))
+    # `released` is "2001-05-05", "2001-00-00" (day or month unknown) or "1998"; only a leading
+    # four-digit year is taken, so "20010-05-05" gives no year rather than 2001.
+    released_year = F.nullif(F.regexp_extract(F.trim("released"), r"^(\d{4})(?:-|$)", 1), F.lit("")).cast("int")
+    year = F.coalesce(ingest.plausible_year(F.col("year")), ingest.plausible_year(released_year))
     return releases_df.select(
         F.col("id").alias("release_id"),
         F.when(F.col("master_id") > 0, F.col("master_id")).alias("master_id"),
@@ -218,7 +221,7 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings
         quarantine_parts.append(quarantine_df)
         step.rows_out[f"discogs_{kind}"] = spark.read.parquet(table).count()
 
-    dump_bad_df = spark.createDataFrame(staged["bad_samples"], QUARANTINE)
+    dump_bad_df = ingest.with_record_base64(spark.createDataFrame(staged["bad_samples"], QUARANTINE))
     quarantine_df = quarantine_parts[0].unionByName(quarantine_parts[1]).unionByName(dump_bad_df)
     storage.write_parquet(quarantine_df.orderBy("source_file", "record"), layers.quarantine("discogs"), partitions=1)
     json_quarantined = spark.read.parquet(layers.quarantine("discogs")).count() - len(staged["bad_samples"])

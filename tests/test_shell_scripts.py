@@ -143,10 +143,40 @@ def test_run_refuses_while_another_run_holds_the_lock(run_env: Dict[str, str], t
         os.killpg(holder.pid, signal.SIGTERM)
         holder.wait(timeout=10)
     assert completed.returncode == 75
-    assert completed.stderr.strip() == f"another pipeline run is in progress (lock {lock})"
+    assert completed.stderr.splitlines() == [f"another pipeline run is in progress (lock {lock})",
+                                             "run_pipeline_safe: exit 75 (another run holds the lock)"]
     assert not marker.exists()
     assert sh([RUN], run_env).returncode == 0, "the lock is free again once the holder is gone"
     assert marker.exists()
+
+
+@pytest.mark.parametrize("code, meaning", [(1, "a step or the preflight failed"),
+                                           (2, "usage or configuration error"),
+                                           (75, "another run holds the lock")])
+def test_run_exit_codes_stay_visible_through_make(run_env: Dict[str, str], tmp_path: Path, code: int,
+                                                   meaning: str) -> None:
+    """Issue 10 item 11: make turns every failure into its own 2; the runner's code is printed."""
+    run_env["PIPELINE_CMD"] = f"{PY} -c 'raise SystemExit({code})'"
+    direct = sh([RUN], run_env)
+    assert direct.returncode == code
+    assert direct.stderr.splitlines()[-1] == f"run_pipeline_safe: exit {code} ({meaning})"
+    via_make = sh(["make", "--no-print-directory", "-f", PROJECT_ROOT / "Makefile", "run"], run_env, cwd=tmp_path)
+    assert via_make.returncode == 2
+    assert f"make run: run_pipeline_safe.sh exited with {code} (codes: " in via_make.stderr
+    assert f"Error {code}" in via_make.stderr
+
+
+def test_make_run_with_a_data_root_holding_a_space_checks_and_passes_that_folder(run_env: Dict[str, str],
+                                                                                  tmp_path: Path) -> None:
+    """Issue 10 item 10: the preflight used to check the wrong folder and the run failed."""
+    root = tmp_path / "a b"
+    root.mkdir()
+    run_env["PIPELINE_CMD"] = f"{PY} -c 'import sys; print(\"ARGS\", sys.argv[1:])'"
+    completed = sh(["make", "--no-print-directory", "-f", PROJECT_ROOT / "Makefile", "run", f"DATA_ROOT={root}",
+                    "STEPS=2-3"], run_env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"data_root: {root} is writable" in completed.stdout
+    assert f"ARGS ['--data-root', '{root}', '--steps', '2-3']" in completed.stdout
 
 
 def test_run_interrupted_is_recorded_with_the_pipelines_code(run_env: Dict[str, str], tmp_path: Path) -> None:
@@ -363,11 +393,16 @@ def fake_project(tmp_path: Path) -> Path:
         (root / rel).write_text(rel, encoding="utf-8")
     root.joinpath("keep.txt").write_text("\n".join(keep), encoding="utf-8")
     root.joinpath("remove.txt").write_text("\n".join(remove), encoding="utf-8")
+    # make clean-data runs scripts/clean_data.py from the project: copy it and what it imports.
+    for module in ("__init__.py", "settings.py", "data_root.py", "clean_data.py"):
+        shutil.copy(PROJECT_ROOT / "scripts" / module, root / "scripts" / module)
+    (root / "data" / ".soundtracks-data-root").write_text("marker\n", encoding="utf-8")
     return root
 
 
-def make(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
+def make(args: List[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
+    env.update(extra_env)
     return sh(["make", "--no-print-directory", *args], env, cwd=cwd)
 
 
@@ -386,8 +421,99 @@ def test_make_clean_data_removes_derived_layers_only(fake_project: Path) -> None
     assert completed.returncode == 0, completed.stderr
     assert (fake_project / "data/raw/tmdb/films.jsonl").exists()
     assert not (fake_project / "data/silver").exists()
+    assert f"removing {fake_project}/data/silver/" in completed.stdout, "each removed folder is printed"
     remote = make(["clean-data", "DATA_ROOT=abfss://c@a.dfs.core.windows.net/x"], cwd=fake_project)
-    assert remote.returncode != 0 and "is remote: not touching it" in remote.stdout
+    assert remote.returncode != 0 and "is remote: not touching it" in remote.stderr
+
+
+# --- make clean-data against decoys (issue 10 item 1) ------------------------------------------------
+
+def _derived(root: Path, layers=("gold", "metrics", "reports")) -> None:
+    for layer in layers:
+        (root / layer).mkdir(parents=True, exist_ok=True)
+        (root / layer / "keep-me").write_text("x", encoding="utf-8")
+
+
+def test_clean_data_with_an_unquoted_path_repro_deletes_nothing(fake_project: Path, tmp_path: Path) -> None:
+    """The issue's repro: DATA_ROOT="/tmp/x/st copy" used to delete /tmp/x/st/gold."""
+    decoy = tmp_path / "x" / "st"
+    _derived(decoy)
+    (tmp_path / "x" / "st copy").mkdir()
+    completed = make(["clean-data", f"DATA_ROOT={tmp_path}/x/st copy"], cwd=fake_project)
+    assert completed.returncode == 2
+    assert "has no .soundtracks-data-root marker" in completed.stderr
+    assert (decoy / "gold" / "keep-me").exists()
+    missing = make(["clean-data", f"DATA_ROOT={tmp_path}/x/st nothing"], cwd=fake_project)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr, "a missing root stops make"
+    assert (decoy / "gold" / "keep-me").exists()
+
+
+def test_clean_data_refuses_home_and_slash_even_when_marked(fake_project: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _derived(home)
+    (home / ".soundtracks-data-root").write_text("", encoding="utf-8")
+    for root, env in ((home, {"HOME": str(home)}), (fake_project, {}), (Path("/"), {})):
+        completed = make(["clean-data", f"DATA_ROOT={root}"], cwd=fake_project, **env)
+        assert completed.returncode == 2 and "a protected folder" in completed.stderr, completed.stderr
+    assert (home / "reports" / "keep-me").exists() and (home / "metrics" / "keep-me").exists()
+    # A folder holding $HOME is refused too.
+    completed = make(["clean-data", f"DATA_ROOT={tmp_path}"], cwd=fake_project, HOME=str(home))
+    assert completed.returncode == 2 and "a protected folder" in completed.stderr
+
+
+def test_clean_data_unlinks_a_symlinked_layer_and_never_follows_links(fake_project: Path, tmp_path: Path) -> None:
+    root, outside = tmp_path / "root with space", tmp_path / "outside"
+    _derived(outside)
+    _derived(root, layers=("silver",))
+    (root / ".soundtracks-data-root").write_text("", encoding="utf-8")
+    (root / "gold").symlink_to(outside / "gold", target_is_directory=True)
+    (root / "silver" / "escape").symlink_to(outside / "metrics", target_is_directory=True)
+    (root / "raw").mkdir()
+    completed = make(["clean-data", f"DATA_ROOT={root}"], cwd=fake_project)
+    assert completed.returncode == 0, completed.stderr
+    assert f"removing link {root}/gold (its target is left alone)" in completed.stdout
+    assert not os.path.lexists(root / "gold") and not (root / "silver").exists() and (root / "raw").is_dir()
+    assert (outside / "gold" / "keep-me").exists() and (outside / "metrics" / "keep-me").exists()
+
+
+def test_clean_data_honours_data_root_from_dotenv(fake_project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "from dotenv"
+    _derived(elsewhere)
+    (elsewhere / ".soundtracks-data-root").write_text("", encoding="utf-8")
+    (fake_project / ".env").write_text(f"DATA_ROOT='{elsewhere}'\n", encoding="utf-8")
+    completed = make(["clean-data"], cwd=fake_project)
+    assert completed.returncode == 0, completed.stderr
+    assert not (elsewhere / "gold").exists(), "the .env DATA_ROOT is the one cleaned"
+    assert (fake_project / "data/silver/films/part-0.parquet").exists(), "./data is left alone"
+
+
+def test_clean_data_waits_for_no_run_it_refuses_while_one_holds_the_root(fake_project: Path) -> None:
+    root = fake_project / "data"
+    holder = subprocess.Popen(["flock", str(root / ".soundtracks-run.lock"), "-c", "echo held; exec sleep 60"],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        completed = make(["clean-data"], cwd=fake_project)
+    finally:
+        os.killpg(holder.pid, signal.SIGTERM)
+        holder.wait(timeout=10)
+    assert completed.returncode == 2 and "another pipeline run is using" in completed.stderr
+    assert "Error 75" in completed.stderr
+    assert (root / "silver" / "films" / "part-0.parquet").exists()
+
+
+def test_make_clean_and_clean_data_work_in_a_checkout_path_with_a_space(fake_project: Path, tmp_path: Path) -> None:
+    spaced = tmp_path / "my projects" / "sound tracks"
+    spaced.parent.mkdir()
+    shutil.copytree(fake_project, spaced, symlinks=True)
+    completed = make(["clean"], cwd=spaced)
+    assert completed.returncode == 0, completed.stderr
+    assert not (spaced / "scripts" / "__pycache__").exists() and (spaced / "data" / "raw" / "tmdb").is_dir()
+    completed = make(["-f", str(spaced / "Makefile"), "clean-data"], cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert not (spaced / "data" / "silver").exists() and (spaced / "data" / "raw" / "tmdb" / "films.jsonl").exists()
+    help_text = make(["-f", str(spaced / "Makefile")], cwd=tmp_path)
+    assert help_text.returncode == 0 and "clean-data" in help_text.stdout
 
 
 def test_make_help_is_the_default_and_lists_every_phony_target(fake_project: Path) -> None:
@@ -405,16 +531,19 @@ def test_make_help_is_the_default_and_lists_every_phony_target(fake_project: Pat
 def test_make_paths_are_anchored_at_the_project_root(fake_project: Path, tmp_path: Path) -> None:
     makefile = str(fake_project / "Makefile")
     run = make(["-n", "-f", makefile, "run", "DATA_ROOT=/srv/films", "STEPS=2-3"], cwd=tmp_path)
-    assert f"{fake_project}/run_pipeline_safe.sh --data-root /srv/films --steps 2-3" in run.stdout
-    assert f"VENV_DIR={fake_project}/.venv {fake_project}/rebuild_venv.sh" in run.stdout
+    assert f"'{fake_project}/run_pipeline_safe.sh' --data-root '/srv/films' --steps '2-3'" in run.stdout
+    assert f"VENV_DIR='{fake_project}/.venv' '{fake_project}/rebuild_venv.sh'" in run.stdout
     # Without DATA_ROOT, make passes none: the pipeline takes it from .env, else <project>/data.
     default_root = make(["-n", "-f", makefile, "dryrun"], cwd=tmp_path)
-    assert f"cd {fake_project} && {fake_project}/.venv/bin/python -m scripts_spark.pipeline --dry-run" \
+    assert f"cd '{fake_project}' && '{fake_project}/.venv/bin/python' -m scripts_spark.pipeline --dry-run" \
         in default_root.stdout
     assert "--data-root" not in default_root.stdout
     test = make(["-n", "-f", makefile, "test", "PYTEST_ARGS=-k smoke"], cwd=tmp_path)
-    assert (f"cd {fake_project} && {fake_project}/.venv/bin/python -m pytest --cov=scripts_spark --cov=scripts "
-            "--cov-report=term --cov-fail-under=80 -k smoke") in test.stdout
+    assert (f"cd '{fake_project}' && '{fake_project}/.venv/bin/python' -m pytest --cov=scripts_spark "
+            "--cov=scripts --cov-report=term --cov-fail-under=80 -k smoke") in test.stdout
+    # Issue 10 item 10: a DATA_ROOT with spaces (or a quote) reaches the script as one argument.
+    spaced = make(["-n", "-f", makefile, "run", "DATA_ROOT=/tmp/a b/it's"], cwd=tmp_path)
+    assert shlex.split(spaced.stdout.splitlines()[1].rstrip(" \\"))[2:4] == ["--data-root", "/tmp/a b/it's"]
 
 
 # --- .ci/run ----------------------------------------------------------------------------------------

@@ -261,6 +261,7 @@ def test_check_env_json_is_valid_and_matches_the_exit_code(tmp_path: Path) -> No
 
 def test_check_env_never_prints_secrets(tmp_path: Path) -> None:
     env = base_env(tmp_path, SOURCE="api", TMDB_API_TOKEN=FAKE_TMDB, DISCOGS_TOKEN=FAKE_DISCOGS)
+    (tmp_path / "data").mkdir()  # an explicit DATA_ROOT must exist unless SOURCE=sample (issue 10 item 12)
     for args in ((), ("--json",)):
         completed = run_check_env(env, *args)
         assert completed.returncode == 0, completed.stdout
@@ -300,3 +301,28 @@ def test_main_in_process_prints_masked_lines(tmp_path: Path, monkeypatch: pytest
     out = capsys.readouterr().out
     assert "FAIL credentials: SOURCE=api but DISCOGS_TOKEN missing" in out
     assert FAKE_TMDB not in out
+
+
+# --- issue 10 items 9 and 12: settings the pipeline would refuse fail the preflight ----------------
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"SPARK_MASTER": "nonsense"}, "SPARK_MASTER='nonsense' is not a Spark master URL"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of"),
+    ({"STEPS": "abc"}, "STEPS='abc' is not valid"),
+])
+def test_invalid_master_log_level_and_steps_fail_the_config_check(tmp_path: Path, extra, expected) -> None:
+    results = run_checks(base_env(tmp_path, **extra), venv_dir=tmp_path)
+    config = [r for r in results if r.name == "config"]
+    assert len(config) == 1 and not config[0].ok and expected in config[0].detail
+
+
+def test_explicit_data_root_that_does_not_exist_fails_unless_sample(tmp_path: Path) -> None:
+    missing = str(tmp_path / "typo")
+    refused = check_data_root(missing, False, may_create=False)
+    assert not refused.ok and "does not exist" in refused.detail and "SOURCE=sample" in refused.fix
+    results = {r.name: r for r in run_checks(base_env(tmp_path, DATA_ROOT=missing, SOURCE="auto"),
+                                              venv_dir=tmp_path)}
+    assert not results["data_root"].ok
+    results = {r.name: r for r in run_checks(base_env(tmp_path, DATA_ROOT=missing, SOURCE="sample"),
+                                              venv_dir=tmp_path)}
+    assert results["data_root"].ok and "can be created" in results["data_root"].detail

@@ -1,7 +1,7 @@
 """Settings: precedence, validation with the variable's name, secrets never shown."""
 import pytest
 
-from scripts.settings import ConfigError, load_settings
+from scripts.settings import ConfigError, load_settings, parse_steps
 
 
 def test_environment_wins_over_dotenv(tmp_path):
@@ -40,3 +40,40 @@ def test_spark_conf_is_parsed_and_validated(tmp_path):
     for bad in ("shuffle=2", "spark.x", "spark.x=", "spark. x=1"):
         with pytest.raises(ConfigError, match="SPARK_CONF"):
             load_settings({"SPARK_CONF": bad}, dotenv_path=tmp_path / ".env")
+
+
+# --- issue 10 item 9: every setting validated once, in Settings ---------------------------------
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local[*]", "local[4,2]", "spark://node-1.lan:7077",
+                                    "spark://a:7077,b:7077", "yarn", "k8s://https://10.0.0.1:6443"])
+def test_spark_master_forms_are_accepted(tmp_path, master):
+    assert load_settings({"SPARK_MASTER": master}, dotenv_path=tmp_path / "none").spark_master == master
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"SPARK_MASTER": "nonsense"}, "SPARK_MASTER"),
+    ({"SPARK_MASTER": "local[0]"}, "SPARK_MASTER"),
+    ({"SPARK_MASTER": "spark://host"}, "SPARK_MASTER"),
+    ({"SPARK_MASTER": "local[2"}, "SPARK_MASTER"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+])
+def test_spark_master_and_log_level_are_validated(tmp_path, env, name):
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env, dotenv_path=tmp_path / "none")
+
+
+def test_log_level_is_case_insensitive(tmp_path):
+    assert load_settings({"LOG_LEVEL": "debug"}, dotenv_path=tmp_path / "none").log_level == "DEBUG"
+
+
+@pytest.mark.parametrize("text, steps", [("1-5", [1, 2, 3, 4, 5]), ("3", [3]), ("1,3-4", [1, 3, 4]),
+                                         (" 2 - 3 ", [2, 3])])
+def test_parse_steps(text, steps):
+    assert parse_steps(text) == steps
+
+
+@pytest.mark.parametrize("text", ["abc", "", "0", "6", "5-1", "1-", "-3", "1,,2", "1.5", "٣"])
+def test_parse_steps_rejects_with_a_message_naming_steps(text):
+    with pytest.raises(ConfigError, match=r"STEPS=.* is not valid: use a step, a range or a list within 1-5"):
+        parse_steps(text)

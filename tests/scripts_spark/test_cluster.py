@@ -83,7 +83,8 @@ def test_pipeline_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
                SPARK_LOCAL_IP="127.0.0.1")
     completed = subprocess.run(
         [sys.executable, "-m", "scripts_spark.pipeline", "--master", master_url,
-         "--data-root", str(tmp_path), "--films", "150", "--steps", "1-4", "--run-id", "cluster"],
+         "--data-root", str(tmp_path), "--source", "sample", "--films", "150", "--steps", "1-4",
+         "--run-id", "cluster"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -24,12 +24,12 @@ def _rows(spark, root: Path, table: str) -> list:
 @pytest.mark.slow
 def test_killed_run_rerun_matches_an_uninterrupted_run(spark, tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert pipeline.main(["--data-root", str(reference), "--films", FILMS, "--run-id", "ref"]) == 0
+    assert pipeline.main(["--data-root", str(reference), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
 
     # The same data set in a separate process, killed with SIGKILL once step 3 has begun writing.
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(killed), "--films", FILMS],
+        [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(killed), "--source", "sample", "--films", FILMS],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 300

@@ -21,9 +21,12 @@ def test_parse_steps_rejects(text):
 
 
 def test_dry_run_starts_no_spark(tmp_path, capsys):
-    assert pipeline.main(["--dry-run", "--data-root", str(tmp_path), "--steps", "3-5"]) == 0
+    assert pipeline.main(["--dry-run", "--data-root", str(tmp_path), "--steps", "3-5", "--source", "sample"]) == 0
     out = capsys.readouterr().out
     assert "steps [3, 4, 5]" in out and "a sample data set of 2000 films would be generated" in out
+    # An explicit DATA_ROOT gets sample data only when SOURCE=sample asks for it (issue 10 item 12).
+    assert pipeline.main(["--dry-run", "--data-root", str(tmp_path)]) == 0
+    assert "raw/ is empty and SOURCE=auto: the run would stop" in capsys.readouterr().out
     assert not (tmp_path / "raw").exists()
     (tmp_path / "raw" / "discogs").mkdir(parents=True)
     (tmp_path / "raw" / "discogs" / "x_masters.jsonl").write_text("{}\n")
@@ -98,9 +101,11 @@ def _gold(spark, root, name):
 
 @pytest.mark.slow
 def test_generated_run_is_complete_and_repeatable(spark, tmp_path, capsys):
-    assert pipeline.main(["--data-root", str(tmp_path), "--films", "300", "--run-id", "first"]) == 0
+    assert pipeline.main(["--data-root", str(tmp_path), "--source", "sample", "--films", "300",
+                          "--run-id", "first"]) == 0
     out = capsys.readouterr().out
     assert "run first: ok" in out and "precision=" in out
+    assert "a SAMPLE data set was generated" in out
     metrics = json.loads((tmp_path / "metrics" / "run_first.json").read_text())
     assert metrics["status"] == "ok" and metrics["input"] == "generated"
     assert [s["step"] for s in metrics["steps"]] == list(pipeline.STEP_NAMES.values())

@@ -29,6 +29,33 @@ def test_master_year_zero_is_unknown(spark):
     assert [(r.master_id, r.year, r.main_release_id) for r in bronze_df.collect()] == [(7, None, None)]
 
 
+@pytest.mark.parametrize("year, released, expected", [
+    (0, "2001-00-00", 2001),        # month and day unknown
+    (0, "1998", 1998),              # year only
+    (0, " 1998-05-05 ", 1998),
+    (0, "20010-05-05", None),       # five-digit year: no year rather than 2001
+    (0, "0001-01-01", None),
+    (1, "2001-05-05", 2001),        # an implausible year field falls back to `released`
+    (20010, None, None),
+    (0, "", None),
+])
+def test_release_year_only_when_plausible(spark, year, released, expected):
+    """Issue 10 item 4 applied to Discogs: nonsense years are unknown, never a wrong year."""
+    body = release(6, "Score", year, master_id=None, artists=["A"])
+    body["released"] = released
+    bronze_df, quarantine_df = extract_discogs(lines(spark, [body]), "releases")
+    assert [r.year for r in bronze_df.collect()] == [expected]
+    assert quarantine_df.count() == 0
+
+
+def test_discogs_quarantine_keeps_the_original_bytes(spark):
+    import base64
+    cut = spark.createDataFrame([('{"id": 3, "title": "cut', "m_masters.jsonl")], "value string, source_file string")
+    bronze_df, quarantine_df = extract_discogs(cut, "masters")
+    row = quarantine_df.collect()[0]
+    assert (row.reason, base64.b64decode(row.record_base64)) == ("malformed JSON", b'{"id": 3, "title": "cut')
+
+
 def _write_jsonl_gz(path, records):
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8") as handle:
