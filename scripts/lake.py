@@ -83,6 +83,37 @@ def parse_lake_uri(uri: str) -> LakeUri:
     return LakeUri(match["fs"], match["account"], match["suffix"], path)
 
 
+_SAS_SIG = re.compile(r"(?i)\b(sig|se|skoid|sktid|skt|ske|sks|skv|AccountKey|SharedAccessSignature)(=|%3D)([^&;#\s'\"]+)")
+
+
+class _LakeSecretFilter(logging.Filter):
+    """Masks SAS signatures and account keys in log records: urllib3 logs every request's full URL
+    (query included) at DEBUG, which would print a SAS token's `sig` when a user runs with -v."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = _SAS_SIG.sub(lambda m: f"{m.group(1)}{m.group(2)}***", message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = _LakeSecretFilter()
+_GUARDED = ("urllib3.connectionpool", "azure", "azure.core.pipeline.policies.http_logging_policy", __name__)
+
+
+def install_secret_filter(settings: Settings) -> None:
+    """Guard the loggers that may see lake URLs, and have the project's `redact` mask the secrets too."""
+    from scripts.http_client import register_secret
+
+    for name in _GUARDED:
+        target = logging.getLogger(name)
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)
+    register_secret(settings.azure_storage_sas_token)
+    register_secret(settings.azure_storage_connection_string)
+
+
 def credential_for(settings: Settings):
     """The credential the settings name: SAS token, else DefaultAzureCredential (lazy import)."""
     if settings.azure_storage_sas_token:
@@ -130,6 +161,7 @@ class Lake:
         from azure.storage.filedatalake import DataLakeServiceClient
 
         parsed = parse_lake_uri(uri)
+        install_secret_filter(settings)
         policy = _retry_policy(retries, backoff)
         if settings.azure_storage_connection_string:
             service = DataLakeServiceClient.from_connection_string(
@@ -213,7 +245,7 @@ class Lake:
         from azure.core import MatchConditions
 
         if must_not_exist:
-            return {"etag": "*", "match_condition": MatchConditions.IfMissing}
+            return {"match_condition": MatchConditions.IfMissing}  # If-None-Match: * (no etag argument)
         if etag:
             return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         return {}

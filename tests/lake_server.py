@@ -159,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, headers: Optional[dict] = None, body: bytes = b"") -> None:
         self.send_response(status)
         base = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": self.headers.get("x-ms-version", "2023-08-03"),
-                "Date": _http_date(self.server.tick()), "Content-Length": str(len(body))}
+                "Content-Length": str(len(body))}
         for key, value in {**base, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
@@ -330,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(*failed)
         self.send_response(200)
         headers = {**self._props(node), "Content-Length": str(len(node.data)),
-                   "x-ms-request-id": str(uuid.uuid4()), "Date": _http_date(self.server.tick())}
+                   "x-ms-request-id": str(uuid.uuid4())}
         for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
