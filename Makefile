@@ -18,6 +18,7 @@ DERIVED_LAYERS := staging bronze silver gold metrics reports
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test dryrun log clean clean-data sync bench report
+.PHONY: upload download deploy-infra infra-tools checkov
 
 help: ## show this list of targets
 	@echo "usage: make TARGET [DATA_ROOT=dir-or-uri] [STEPS=$(STEPS)] [N=$(N)] [PYTEST_ARGS=...]"
@@ -29,8 +30,8 @@ venv: ## create or refresh .venv from requirements_stable.txt (no-op when up to 
 run: venv ## run pipeline steps STEPS (default 1-5) on DATA_ROOT, logged to logs/ and sync_log.md
 	VENV_DIR=$(VENV) $(PROJECT_ROOT)/run_pipeline_safe.sh $(DATA_ROOT_ARG) --steps $(STEPS)
 
-test: venv ## run the tests with coverage of scripts_spark and scripts (fails under 80%)
-	cd $(PROJECT_ROOT) && $(PY) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+test: venv checkov ## run checkov on infrastructure/, then the tests with coverage (fails under 80%)
+	cd $(PROJECT_ROOT) && PYTHONPATH=$(INFRA_TOOLS) $(PY) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
 dryrun: venv ## preflight checks and config validation, no Spark job
 	VENV_DIR=$(VENV) $(if $(DATA_ROOT),DATA_ROOT=$(DATA_ROOT)) $(PROJECT_ROOT)/check_env.sh
@@ -63,3 +64,39 @@ bench: venv ## parse, fetch and match benchmarks: figures and ratios to baseline
 
 report: venv ## rebuild the HTML and Markdown report from the latest gold tables and metrics
 	cd $(PROJECT_ROOT) && $(PY) -m scripts_spark.report $(DATA_ROOT_ARG)
+
+# --- Azure (issue 14): lake transfers, the Bicep policy check, the infrastructure deployment -------------
+# LOCAL: the local DATA_ROOT (default DATA_ROOT when local, else ./data); LAKE: the abfss:// one (default
+# LAKE_DATA_ROOT, or DATA_ROOT, from .env); LAYERS: comma-separated (upload: raw; download: gold,metrics,reports).
+LOCAL ?=
+LAKE ?=
+LAYERS ?=
+ENV ?= dev
+RG ?=
+INFRA_TOOLS := $(VENV)/infra-tools
+TRANSFER_ARGS = $(if $(LOCAL),--local "$(LOCAL)") $(if $(LAKE),--lake "$(LAKE)") $(if $(LAYERS),--layers "$(LAYERS)")
+
+upload: venv ## copy LAYERS (default raw/) of the local DATA_ROOT to the abfss:// one; resumable
+	cd "$(PROJECT_ROOT)" && $(PY) -m scripts.lake_transfer upload $(TRANSFER_ARGS)
+
+download: venv ## copy LAYERS (default gold, metrics, reports) of the abfss:// DATA_ROOT here; resumable
+	cd "$(PROJECT_ROOT)" && $(PY) -m scripts.lake_transfer download $(TRANSFER_ARGS)
+
+infra-tools: venv
+	@# checkov and the bundle models go to a folder of their own, not into the venv (see requirements_infra.txt).
+	@test -f "$(INFRA_TOOLS)/.installed" && cmp -s "$(INFRA_TOOLS)/.installed" "$(PROJECT_ROOT)/requirements_infra.txt" || { \
+		rm -rf "$(INFRA_TOOLS)" && $(PY) -m pip install --quiet --disable-pip-version-check \
+		--target "$(INFRA_TOOLS)" -r "$(PROJECT_ROOT)/requirements_infra.txt" && \
+		cp "$(PROJECT_ROOT)/requirements_infra.txt" "$(INFRA_TOOLS)/.installed"; }
+
+checkov: infra-tools ## policy checks of infrastructure/*.bicep (offline); every skip names its reason in the template
+	cd "$(PROJECT_ROOT)" && PYTHONPATH="$(INFRA_TOOLS)" $(PY) -m checkov.main --directory infrastructure \
+		--framework bicep --compact --quiet --skip-download
+
+deploy-infra: ## what-if, then create, of infrastructure/main.bicep in resource group RG with main.ENV.bicepparam
+	@test -n "$(RG)" || { echo "deploy-infra: set RG=<resource-group> (and ENV=dev|prod)"; exit 2; }
+	@test -f "$(PROJECT_ROOT)/infrastructure/main.$(ENV).bicepparam" || { echo "deploy-infra: no infrastructure/main.$(ENV).bicepparam"; exit 2; }
+	@command -v az >/dev/null || { echo "deploy-infra: the Azure CLI (az) is not installed"; exit 2; }
+	az deployment group what-if --resource-group "$(RG)" --parameters "$(PROJECT_ROOT)/infrastructure/main.$(ENV).bicepparam"
+	az deployment group create --resource-group "$(RG)" --name "soundtracks-$(ENV)" \
+		--parameters "$(PROJECT_ROOT)/infrastructure/main.$(ENV).bicepparam" --query properties.outputs

@@ -108,6 +108,10 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+SECRET_ENV_NAMES = ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN", "AZURE_STORAGE_SAS_TOKEN",
+                    "AZURE_STORAGE_CONNECTION_STRING")
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional[Path] = None) -> Settings:
     """Build `Settings` from `.env` overlaid with the environment (or the mapping given).
 
@@ -116,6 +120,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
     """
     merged: dict[str, str] = dict(read_dotenv(dotenv_path or PROJECT_ROOT / ".env"))
     merged.update(os.environ if env is None else env)
+    if any((merged.get(name) or "").startswith("keyvault:") for name in SECRET_ENV_NAMES):
+        from scripts import key_vault  # issue 14: `keyvault:<secret>` values are read at run time, in memory
+
+        try:
+            merged = key_vault.resolve(merged)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     data_root = merged.get("DATA_ROOT") or str(PROJECT_ROOT / "data")
     if "://" not in data_root and not data_root.startswith("dbfs:"):
