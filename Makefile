@@ -17,8 +17,7 @@ BENCH_OVERLAY := $(VENV)/bench-overlay
 DERIVED_LAYERS := staging bronze silver gold metrics reports
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test dryrun log clean clean-data sync bench report
-.PHONY: upload download deploy-infra infra-tools checkov
+.PHONY: help venv run test dryrun log clean clean-data sync bench report upload download deploy-infra infra-tools checkov
 
 help: ## show this list of targets
 	@echo "usage: make TARGET [DATA_ROOT=dir-or-uri] [STEPS=$(STEPS)] [N=$(N)] [PYTEST_ARGS=...]"
@@ -31,7 +30,7 @@ run: venv ## run pipeline steps STEPS (default 1-5) on DATA_ROOT, logged to logs
 	VENV_DIR=$(VENV) $(PROJECT_ROOT)/run_pipeline_safe.sh $(DATA_ROOT_ARG) --steps $(STEPS)
 
 test: venv checkov ## run checkov on infrastructure/, then the tests with coverage (fails under 80%)
-	cd $(PROJECT_ROOT) && PYTHONPATH=$(INFRA_TOOLS) $(PY) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+	cd $(PROJECT_ROOT) && $(PY) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
 dryrun: venv ## preflight checks and config validation, no Spark job
 	VENV_DIR=$(VENV) $(if $(DATA_ROOT),DATA_ROOT=$(DATA_ROOT)) $(PROJECT_ROOT)/check_env.sh
@@ -82,7 +81,7 @@ upload: venv ## copy LAYERS (default raw/) of the local DATA_ROOT to the abfss:/
 download: venv ## copy LAYERS (default gold, metrics, reports) of the abfss:// DATA_ROOT here; resumable
 	cd "$(PROJECT_ROOT)" && $(PY) -m scripts.lake_transfer download $(TRANSFER_ARGS)
 
-infra-tools: venv
+infra-tools: venv ## install checkov and the bundle models into .venv/infra-tools (outside the pinned venv)
 	@# checkov and the bundle models go to a folder of their own, not into the venv (see requirements_infra.txt).
 	@test -f "$(INFRA_TOOLS)/.installed" && cmp -s "$(INFRA_TOOLS)/.installed" "$(PROJECT_ROOT)/requirements_infra.txt" || { \
 		rm -rf "$(INFRA_TOOLS)" && $(PY) -m pip install --quiet --disable-pip-version-check \

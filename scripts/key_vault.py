@@ -18,6 +18,8 @@ PREFIX = "keyvault:"
 REFERABLE = ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN", "AZURE_STORAGE_SAS_TOKEN",
              "AZURE_STORAGE_CONNECTION_STRING")
 _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+# Checked before any token is asked for: a credential is only ever presented to a real vault host.
+VAULT_URL = re.compile(r"^https://[a-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)/?$")
 
 
 def references(env: Mapping[str, str]) -> dict[str, str]:
@@ -46,6 +48,8 @@ def resolve(env: Mapping[str, str], read: Optional[Callable[[str], str]] = None)
     vault = env.get("AZURE_KEY_VAULT_URL") or ""
     if not vault:
         raise ValueError(f"{', '.join(sorted(refs))} refer to Key Vault but AZURE_KEY_VAULT_URL is not set in .env")
+    if not VAULT_URL.match(vault):
+        raise ValueError(f"AZURE_KEY_VAULT_URL={vault!r} is not https://<name>.vault.azure.net: fix it in .env")
     for variable, secret in refs.items():
         if not _SECRET_NAME.match(secret):
             raise ValueError(f"{variable}: {secret!r} is not a Key Vault secret name (letters, digits, hyphens)")

@@ -171,6 +171,7 @@ def _azure_settings(merged: Mapping[str, str], data_root: str) -> dict:
         raise ConfigError(f"AZURE_STORAGE_ENDPOINT={endpoint!r} is not an http(s) URL without query: fix it in .env")
     vault = merged.get("AZURE_KEY_VAULT_URL") or ""
     if vault and not re.match(r"^https://[a-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)/?$", vault):
+        # (the same rule as scripts.key_vault.VAULT_URL, kept here so settings never import the SDK layer)
         raise ConfigError(f"AZURE_KEY_VAULT_URL={vault!r} is not https://<name>.vault.azure.net: fix it in .env")
     sas = merged.get("AZURE_STORAGE_SAS_TOKEN") or ""
     if sas and "sig=" not in sas:
