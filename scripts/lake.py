@@ -20,14 +20,13 @@ HTTP logging policy redacts `sig` and `Authorization`, and this module logs path
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from scripts.settings import ConfigError, Settings
 
@@ -374,18 +373,3 @@ class Lake:
         client.flush_data(size, content_settings=ContentSettings(content_md5=bytearray(md5)))
         self.rename(staging, rel)
         return sent
-
-    def iter_lines(self, rel: str, offset: int = 0) -> Iterator[bytes]:
-        data = self.read(rel, offset)
-        start = 0
-        while start < len(data):
-            end = data.find(b"\n", start)
-            if end < 0:
-                yield data[start:]
-                return
-            yield data[start:end + 1]
-            start = end + 1
-
-
-def md5_b64(digest: Optional[bytes]) -> str:
-    return base64.b64encode(digest).decode() if digest else ""

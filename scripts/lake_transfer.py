@@ -121,7 +121,7 @@ def _azure_errors():
     return AzureError
 
 
-def _same(local: Path, there, md5_cache: dict) -> bool:
+def _same(local: Path, there) -> bool:
     if not local.is_file() or local.stat().st_size != there.size:
         return False
     if there.md5 is not None:
@@ -143,7 +143,7 @@ def download(lake: Lake, local_root: Path, layers: Sequence[str] = DOWNLOAD_LAYE
     todo = []
     for rel, listed in remote.items():
         there = lake.properties(rel) or listed
-        if _same(local_root / rel, there, {}):
+        if _same(local_root / rel, there):
             summary.skipped += 1
         else:
             todo.append((rel, there))

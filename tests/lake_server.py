@@ -182,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _op(self, query: dict, path: str) -> str:
         method = self.command
-        if method == "PUT" and query.get("restype") == "container" or query.get("resource") == "filesystem" and method == "PUT":
+        if method == "PUT" and (query.get("restype") == "container" or query.get("resource") == "filesystem"):
             return "filesystem_create"
         if method == "PUT" and self.headers.get("x-ms-rename-source"):
             return "rename"
