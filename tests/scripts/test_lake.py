@@ -193,6 +193,10 @@ def test_cli_upload_download_and_errors(server, settings, tmp_path, capsys):
     back = tmp_path / "back"
     assert transfer_main(["download", "--local", str(back), "--layers", "raw,gold"], settings=settings) == 0
     assert checksums(back, ("raw", "gold")) == checksums(source, ("raw", "gold"))
+    assert transfer_main(["download", "--local", str(tmp_path / "bar"), "--layers", "gold", "--progress"],
+                         settings=settings) == 0
+    bar = capsys.readouterr().err
+    assert "download: 100%" in bar and "B/s" in bar and "<00:00" in bar     # total, rate and ETA shown
     assert transfer_main(["download", "--layers", "../etc"], settings=settings) == 2
     no_lake = load_settings({"DATA_ROOT": str(tmp_path)}, dotenv_path=tmp_path / "no.env")
     assert transfer_main(["upload"], settings=no_lake) == 2
