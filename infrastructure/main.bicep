@@ -242,6 +242,8 @@ resource accessConnector 'Microsoft.Databricks/accessConnectors@2023-05-01' = {
 resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: take('${prefix}kv${uniqueString(resourceGroup().id)}', 24)
   location: location
+  // The secrets this vault is to hold (names only; values are set with az keyvault secret set).
+  tags: { tmdbSecret: tmdbSecretName, discogsSecret: discogsSecretName }
   properties: {
     tenantId: subscription().tenantId
     sku: { family: 'A', name: 'standard' }
