@@ -24,7 +24,7 @@ MAKE_STARTED := $(shell date +%s)
 EXIT_MEANINGS := 0=ok 1=a-step-or-the-preflight-failed 2=usage-or-configuration-error 75=another-run-holds-DATA_ROOT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test dryrun log clean clean-data sync bench report
+.PHONY: help venv run test dryrun log clean clean-data sync bench report upload download deploy-infra infra-tools checkov
 
 help: ## show this list of targets
 	@echo "usage: make TARGET [DATA_ROOT=dir-or-uri] [STEPS=$(STEPS)] [N=$(N)] [PYTEST_ARGS=...]"
@@ -37,7 +37,7 @@ run: venv ## run pipeline steps STEPS (default 1-5) on DATA_ROOT, logged to logs
 	@VENV_DIR=$(call q,$(VENV)) $(call q,$(PROJECT_ROOT)/run_pipeline_safe.sh) $(DATA_ROOT_ARG) --steps $(call q,$(STEPS)) \
 		|| { code=$$?; echo "make run: run_pipeline_safe.sh exited with $$code (codes: $(EXIT_MEANINGS)); make reports it as Error $$code and exits 2" >&2; exit $$code; }
 
-test: venv ## run the tests with coverage of scripts_spark and scripts (fails under 80%)
+test: venv checkov ## run checkov on infrastructure/, then the tests with coverage of scripts_spark and scripts (fails under 80%)
 	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
 dryrun: venv ## preflight checks and validation of every setting (DATA_ROOT, STEPS ...), no Spark job
@@ -73,3 +73,39 @@ bench: venv ## parse, fetch and match benchmarks: figures and ratios to baseline
 
 report: venv ## rebuild the HTML and Markdown report from the latest gold tables and metrics
 	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts_spark.report $(DATA_ROOT_ARG)
+
+# --- Azure (issue 14): lake transfers, the Bicep policy check, the infrastructure deployment -------------
+# LOCAL: the local DATA_ROOT (default DATA_ROOT when local, else ./data); LAKE: the abfss:// one (default
+# LAKE_DATA_ROOT, or DATA_ROOT, from .env); LAYERS: comma-separated (upload: raw; download: gold,metrics,reports).
+LOCAL ?=
+LAKE ?=
+LAYERS ?=
+ENV ?= dev
+RG ?=
+INFRA_TOOLS := $(VENV)/infra-tools
+TRANSFER_ARGS = $(if $(LOCAL),--local $(call q,$(LOCAL))) $(if $(LAKE),--lake $(call q,$(LAKE))) $(if $(LAYERS),--layers $(call q,$(LAYERS)))
+
+upload: venv ## copy LAYERS (default raw/) of the local DATA_ROOT to the abfss:// one; resumable
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts.lake_transfer upload $(TRANSFER_ARGS)
+
+download: venv ## copy LAYERS (default gold, metrics, reports) of the abfss:// DATA_ROOT here; resumable
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts.lake_transfer download $(TRANSFER_ARGS)
+
+infra-tools: venv ## install checkov and the bundle models into .venv/infra-tools (outside the pinned venv)
+	@# checkov and the bundle models go to a folder of their own, not into the venv (see requirements_infra.txt).
+	@test -f $(call q,$(INFRA_TOOLS)/.installed) && cmp -s $(call q,$(INFRA_TOOLS)/.installed) $(call q,$(PROJECT_ROOT)/requirements_infra.txt) || { \
+		rm -rf $(call q,$(INFRA_TOOLS)) && $(call q,$(PY)) -m pip install --quiet --disable-pip-version-check \
+		--target $(call q,$(INFRA_TOOLS)) -r $(call q,$(PROJECT_ROOT)/requirements_infra.txt) && \
+		cp $(call q,$(PROJECT_ROOT)/requirements_infra.txt) $(call q,$(INFRA_TOOLS)/.installed); }
+
+checkov: infra-tools ## policy checks of infrastructure/*.bicep (offline); every skip names its reason in the template
+	cd $(call q,$(PROJECT_ROOT)) && PYTHONPATH=$(call q,$(INFRA_TOOLS)) $(call q,$(PY)) -m checkov.main --directory infrastructure \
+		--framework bicep --compact --quiet --skip-download
+
+deploy-infra: ## what-if, then create, of infrastructure/main.bicep in resource group RG with main.ENV.bicepparam
+	@test -n $(call q,$(RG)) || { echo "deploy-infra: set RG=<resource-group> (and ENV=dev|prod)"; exit 2; }
+	@test -f $(call q,$(PROJECT_ROOT)/infrastructure/main.$(ENV).bicepparam) || { echo "deploy-infra: no infrastructure/main.$(ENV).bicepparam"; exit 2; }
+	@command -v az >/dev/null || { echo "deploy-infra: the Azure CLI (az) is not installed"; exit 2; }
+	az deployment group what-if --resource-group $(call q,$(RG)) --parameters $(call q,$(PROJECT_ROOT)/infrastructure/main.$(ENV).bicepparam)
+	az deployment group create --resource-group $(call q,$(RG)) --name "soundtracks-$(ENV)" \
+		--parameters $(call q,$(PROJECT_ROOT)/infrastructure/main.$(ENV).bicepparam) --query properties.outputs

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from scripts.discogs_client import SEARCH_TYPES, DiscogsClient, missing_discogs_token_error
 from scripts.http_client import AuthError, FetchError, NotFoundError, RetryPolicy, install_log_redaction, redact
+from scripts.raw_folder import as_raw_folder, lake_raw_folder
 from scripts.settings import ConfigError, Settings, load_settings
 from scripts.tmdb_client import (
     EARLIEST_RELEASE,
@@ -53,11 +54,6 @@ from scripts.tmdb_client import (
     iter_export_ids,
     missing_tmdb_key_error,
 )
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory lock, one fetch at a time is up to the user
-    fcntl = None
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +117,15 @@ def _age_days(iso_day: Optional[str], today: date) -> float:
         return float("inf")
 
 
-def _atomic_write_json(path: Path, payload) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, ensure_ascii=False, separators=(",", ":"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def _lines(data: bytes) -> list[bytes]:
+    """`data` cut after each newline (only b"\\n": a stray \\r inside a line is the line's)."""
+    lines = [line + b"\n" for line in data.split(b"\n")]
+    lines[-1] = lines[-1][:-1]
+    return [line for line in lines if line]
+
+
+def _json_bytes(payload) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class RawStore:
@@ -145,7 +143,8 @@ class RawStore:
 
     def __init__(self, folder: Path, kinds: Mapping[str, str], *, part_records: int = 50_000,
                  checkpoint_seconds: float = 2.0, today: Callable[[], date] = date.today):
-        self.folder = Path(folder)
+        self.fs = as_raw_folder(folder)
+        self.folder = self.fs  # shown in messages; file operations go through self.fs (local or lake)
         self.kinds = dict(kinds)
         self.part_records = part_records
         self.checkpoint_seconds = checkpoint_seconds
@@ -169,8 +168,8 @@ class RawStore:
         self.close()
 
     def open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        self.fs.mkdir()
+        self.fs.lock(LOCK_FILE, StoreBusyError(f"another fetch is writing into {self.folder}; wait for it to finish"))
         self.state = self._load_state()
         self._fetched = {kind: self._ungroup(self.state["fetched"].get(kind, {})) for kind in self.kinds}
         self._missing = {kind: self._ungroup(self.state["missing"].get(kind, {})) for kind in self.kinds}
@@ -185,24 +184,7 @@ class RawStore:
             for handle in self._handles.values():
                 handle.close()
             self._handles.clear()
-            self._unlock()
-
-    def _lock(self) -> None:
-        if fcntl is None:  # pragma: no cover
-            return
-        handle = open(self.folder / LOCK_FILE, "a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise StoreBusyError(f"another fetch is writing into {self.folder}; wait for it to finish") from None
-        self._lock_handle = handle
-
-    def _unlock(self) -> None:
-        if self._lock_handle is not None:
-            fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
-            self._lock_handle.close()
-            self._lock_handle = None
+            self.fs.unlock()
 
     @staticmethod
     def _ungroup(grouped: Mapping[str, Iterable[int]]) -> dict[int, str]:
@@ -220,18 +202,19 @@ class RawStore:
         return {day: sorted(ids) for day, ids in sorted(grouped.items())}
 
     def _load_state(self) -> dict:
-        path = self.folder / STATE_FILE
+        path = f"{self.folder}/{STATE_FILE}"
         fresh = {"version": STATE_VERSION, "parts": {}, "fetched": {}, "missing": {}, "cursors": {}}
-        if not path.is_file():
+        text = self.fs.read_text(STATE_FILE)
+        if text is None:
             return fresh
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
+            state = json.loads(text)
             if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
                 raise ValueError(f"unknown state version {state.get('version') if isinstance(state, dict) else '?'}")
         except ValueError as exc:
-            aside = path.with_name(f"{STATE_FILE}.unreadable-{_utc_stamp()}")
-            os.replace(path, aside)
-            logger.warning("%s unreadable (%s): kept as %s; rebuilding it from the part files", path, exc, aside.name)
+            aside = f"{STATE_FILE}.unreadable-{_utc_stamp()}"
+            self.fs.replace(STATE_FILE, aside)
+            logger.warning("%s unreadable (%s): kept as %s; rebuilding it from the part files", path, exc, aside)
             return fresh
         for key, value in fresh.items():
             state.setdefault(key, value)
@@ -246,48 +229,45 @@ class RawStore:
     def _reconcile(self) -> None:
         """Adopt complete lines written after the last checkpoint and cut a partial last line."""
         parts = self.state["parts"]
-        for path in sorted(self.folder.iterdir()):
-            kind = self._kind_of(path.name)
-            if kind is None or not path.is_file():
+        for entry in self.fs.list():
+            kind = self._kind_of(entry.name)
+            if kind is None:
                 continue
-            committed = int(parts.get(path.name, 0))
-            size = path.stat().st_size
+            committed = int(parts.get(entry.name, 0))
+            size = entry.size
             if size < committed:
-                logger.warning("%s is shorter than checkpointed (%d < %d bytes): re-reading it", path, size, committed)
+                logger.warning("%s/%s is shorter than checkpointed (%d < %d bytes): re-reading it", self.folder,
+                               entry.name, size, committed)
                 committed = 0
             if size > committed:
-                parts[path.name] = self._scan_tail(path, kind, committed)
+                parts[entry.name] = self._scan_tail(entry, kind, committed)
             else:
-                parts[path.name] = size
+                parts[entry.name] = size
 
-    def _scan_tail(self, path: Path, kind: str, offset: int) -> int:
-        day = datetime.fromtimestamp(path.stat().st_mtime).date().isoformat()
-        with open(path, "r+b") as handle:
-            handle.seek(offset)
-            good_end = offset
-            while True:
-                line = handle.readline()
-                if not line:
-                    break
-                if not line.endswith(b"\n"):
-                    handle.truncate(good_end)
-                    self.repaired["partial_lines_dropped"] += 1
-                    logger.warning("%s: dropped a partial last line (%d bytes) left by an interrupted fetch",
-                                   path.name, len(line))
-                    break
-                good_end += len(line)
-                try:
-                    record = json.loads(line)
-                    record_id = int(record["id"])
-                except (ValueError, KeyError, TypeError):
-                    self.repaired["unreadable_lines"] += 1
-                    logger.warning("%s: an unreadable complete line at byte %d is left for the Spark step to "
-                                   "quarantine", path.name, good_end - len(line))
-                    continue
-                if record_id not in self._fetched[kind]:
-                    self._fetched[kind][record_id] = day
-                    self._missing[kind].pop(record_id, None)
-                    self.repaired["records_adopted"] += 1
+    def _scan_tail(self, entry, kind: str, offset: int) -> int:
+        day = datetime.fromtimestamp(entry.mtime).date().isoformat()
+        tail = self.fs.read_from(entry.name, offset)
+        good_end = offset
+        for line in _lines(tail):
+            if not line.endswith(b"\n"):
+                self.fs.truncate(entry.name, good_end)
+                self.repaired["partial_lines_dropped"] += 1
+                logger.warning("%s: dropped a partial last line (%d bytes) left by an interrupted fetch",
+                               entry.name, len(line))
+                break
+            good_end += len(line)
+            try:
+                record = json.loads(line)
+                record_id = int(record["id"])
+            except (ValueError, KeyError, TypeError):
+                self.repaired["unreadable_lines"] += 1
+                logger.warning("%s: an unreadable complete line at byte %d is left for the Spark step to "
+                               "quarantine", entry.name, good_end - len(line))
+                continue
+            if record_id not in self._fetched[kind]:
+                self._fetched[kind][record_id] = day
+                self._missing[kind].pop(record_id, None)
+                self.repaired["records_adopted"] += 1
         return good_end
 
     def cursor(self, name: str) -> dict:
@@ -312,19 +292,17 @@ class RawStore:
         if handle is not None and self._part_lines[kind] < self.part_records:
             return handle
         if handle is not None:
-            handle.flush()
-            os.fsync(handle.fileno())
-            self.state["parts"][Path(handle.name).name] = handle.tell()
+            self.state["parts"][Path(handle.name).name] = handle.commit()
             handle.close()
         while True:
             self._seq += 1
-            path = self.folder / f"{self.kinds[kind]}_{self._stamp}_{self._seq:04d}.jsonl"
-            if not path.exists():
+            name = f"{self.kinds[kind]}_{self._stamp}_{self._seq:04d}.jsonl"
+            if not self.fs.exists(name):
                 break
-        handle = open(path, "ab")
+        handle = self.fs.open_append(name)
         self._handles[kind] = handle
         self._part_lines[kind] = 0
-        self.state["parts"][path.name] = 0
+        self.state["parts"][name] = 0
         return handle
 
     def write(self, kind: str, record_id: int, body: Mapping) -> None:
@@ -346,13 +324,11 @@ class RawStore:
         if not force and now - self._last_checkpoint < self.checkpoint_seconds:
             return False
         for handle in self._handles.values():
-            handle.flush()
-            os.fsync(handle.fileno())
-            self.state["parts"][Path(handle.name).name] = handle.tell()
+            self.state["parts"][Path(handle.name).name] = handle.commit()
         self.state["fetched"] = {kind: self._group(ids) for kind, ids in self._fetched.items()}
         self.state["missing"] = {kind: self._group(ids) for kind, ids in self._missing.items()}
         self.state["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        _atomic_write_json(self.folder / STATE_FILE, self.state)
+        self.fs.write_atomic(STATE_FILE, _json_bytes(self.state))
         self._last_checkpoint = now
         return True
 
@@ -381,10 +357,9 @@ def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
-def _write_genres(client: TmdbClient, folder: Path) -> int:
+def _write_genres(client: TmdbClient, folder) -> int:
     body = client.genres()
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(folder / GENRES_FILE, body)
+    as_raw_folder(folder).write_atomic(GENRES_FILE, _json_bytes(body))
     return len(body.get("genres") or [])
 
 
@@ -638,7 +613,7 @@ def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[in
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}: use tmdb and/or discogs")
     require_keys(settings, sources)
-    raw_dir = Path(raw_dir)
+    raw_dir = as_raw_folder(raw_dir)
     summary: dict = {}
     if "tmdb" in sources:
         discover = None
@@ -800,6 +775,8 @@ def _parser() -> argparse.ArgumentParser:
 def _raw_dir(args: argparse.Namespace, settings: Settings) -> Path:
     if args.raw is not None:
         return args.raw
+    if settings.data_root.startswith(("abfss://", "abfs://")) and args.command in ("tmdb", "discogs"):
+        return lake_raw_folder(settings)  # fetches write through to the lake (scripts/raw_folder.py)
     if settings.is_remote_storage:
         raise ConfigError(f"DATA_ROOT={settings.data_root} is remote storage: pass --raw with a local folder "
                           "and copy it up afterwards")

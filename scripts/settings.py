@@ -18,7 +18,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("auto", "sample", "api", "dump", "kaggle")
 DEFAULT_SOUNDTRACK_GENRES = ("Stage & Screen",)
 DEFAULT_SOUNDTRACK_STYLES = ("Soundtrack", "Score", "Musical")
-SECRET_FIELDS = frozenset({"tmdb_api_token", "tmdb_api_key", "discogs_token"})
+SECRET_FIELDS = frozenset({"tmdb_api_token", "tmdb_api_key", "discogs_token",
+                           "azure_storage_sas_token", "azure_storage_connection_string"})
 
 
 class ConfigError(ValueError):
@@ -155,6 +156,12 @@ class Settings:
     vm_command_timeout: int = 21600
     sync_vm_raw: str = "copy"
     sync_remote_rebuild: Optional[str] = None
+    # Azure (issue 14): the lake for make upload/download, its credentials, the Key Vault of the tokens.
+    lake_data_root: Optional[str] = None
+    azure_storage_endpoint: Optional[str] = None
+    azure_storage_sas_token: Optional[str] = field(default=None, repr=False)
+    azure_storage_connection_string: Optional[str] = field(default=None, repr=False)
+    azure_key_vault_url: Optional[str] = None
 
     @property
     def is_remote_storage(self) -> bool:
@@ -211,6 +218,10 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+SECRET_ENV_NAMES = ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN", "AZURE_STORAGE_SAS_TOKEN",
+                    "AZURE_STORAGE_CONNECTION_STRING")
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional[Path] = None) -> Settings:
     """Build `Settings` from `.env` overlaid with the environment (or the mapping given).
 
@@ -219,6 +230,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
     """
     merged: dict[str, str] = dict(read_dotenv(dotenv_path or PROJECT_ROOT / ".env"))
     merged.update(os.environ if env is None else env)
+    if any((merged.get(name) or "").startswith("keyvault:") for name in SECRET_ENV_NAMES):
+        from scripts import key_vault  # issue 14: `keyvault:<secret>` values are read at run time, in memory
+
+        try:
+            merged = key_vault.resolve(merged)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     data_root = merged.get("DATA_ROOT") or str(PROJECT_ROOT / "data")
     if "://" not in data_root and not data_root.startswith("dbfs:"):
@@ -250,4 +268,27 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         vm_project_dir=merged.get("VM_PROJECT_DIR") or None,
         spark_conf=_as_spark_conf(merged, "SPARK_CONF"),
         **_sync_settings(merged),
+        **_azure_settings(merged, data_root),
     )
+
+
+def _azure_settings(merged: Mapping[str, str], data_root: str) -> dict:
+    """LAKE_DATA_ROOT, AZURE_STORAGE_* and AZURE_KEY_VAULT_URL, validated (issue 14)."""
+    lake = merged.get("LAKE_DATA_ROOT") or (data_root if data_root.startswith(("abfss://", "abfs://")) else "")
+    if lake and not re.match(r"^abfss?://[a-z0-9-]+@[a-z0-9]{3,24}\.dfs\.[a-z0-9.-]+(/.*)?$", lake):
+        raise ConfigError(f"LAKE_DATA_ROOT={lake!r} is not abfss://container@account.dfs.core.windows.net/path: "
+                          "fix it in .env")
+    endpoint = merged.get("AZURE_STORAGE_ENDPOINT") or ""
+    if endpoint and not re.match(r"^https?://[^\s?#]+$", endpoint):
+        raise ConfigError(f"AZURE_STORAGE_ENDPOINT={endpoint!r} is not an http(s) URL without query: fix it in .env")
+    vault = merged.get("AZURE_KEY_VAULT_URL") or ""
+    if vault and not re.match(r"^https://[a-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)/?$", vault):
+        # (the same rule as scripts.key_vault.VAULT_URL, kept here so settings never import the SDK layer)
+        raise ConfigError(f"AZURE_KEY_VAULT_URL={vault!r} is not https://<name>.vault.azure.net: fix it in .env")
+    sas = merged.get("AZURE_STORAGE_SAS_TOKEN") or ""
+    if sas and "sig=" not in sas:
+        raise ConfigError("AZURE_STORAGE_SAS_TOKEN has no sig= part: paste the whole SAS token (value not shown)")
+    return dict(lake_data_root=lake or None, azure_storage_endpoint=endpoint.rstrip("/") or None,
+                azure_storage_sas_token=sas or None,
+                azure_storage_connection_string=merged.get("AZURE_STORAGE_CONNECTION_STRING") or None,
+                azure_key_vault_url=vault.rstrip("/") or None)

@@ -82,7 +82,17 @@ def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str
         FetchError: an API kept failing (from the acquisition clients).
     """
     if settings.is_remote_storage:
-        return None  # remote raw data is managed by the user or the acquisition jobs
+        if settings.source == "api" and settings.data_root.startswith(("abfss://", "abfs://")):
+            # Issue 14: the fetch writes through the lake (scripts/raw_folder.py), on Databricks or the VM.
+            from scripts import acquire
+            from scripts.raw_folder import lake_raw_folder
+
+            summary = acquire.acquire(settings, lake_raw_folder(settings), limit=settings.fetch_limit,
+                                      discogs_max_pages=settings.discogs_max_pages,
+                                      discover_from=settings.discover_from, discover_to=settings.discover_to)
+            logger.info("fetched into %s: %s", layers.raw(), summary)
+            return "fetched"
+        return None  # remote raw data is managed by the user (make upload) or the acquisition jobs
     if settings.source == "api":
         from scripts import acquire
 

@@ -1,0 +1,9 @@
+// Development environment: `make deploy-infra ENV=dev RG=<resource-group>`. Values that differ per
+// person (SSH key, address, tenant object id) come from the environment, never from this file.
+using 'main.bicep'
+
+param prefix = 'sndtrkdev'
+param vmSize = 'Standard_D2s_v5'
+param sshPublicKey = readEnvironmentVariable('SSH_PUBLIC_KEY')
+param allowedSshSource = readEnvironmentVariable('ALLOWED_SOURCE')
+param azureDatabricksObjectId = readEnvironmentVariable('AZURE_DATABRICKS_OBJECT_ID')
