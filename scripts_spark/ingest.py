@@ -83,8 +83,3 @@ def keep_latest_per_id(df: DataFrame, id_column: str = "id") -> DataFrame:
         .drop("_copy", "_raw")
     )
 
-
-def empty_quarantine(spark: SparkSession) -> DataFrame:
-    from scripts_spark.schemas import QUARANTINE
-
-    return spark.createDataFrame([], QUARANTINE)
