@@ -193,3 +193,8 @@ else
     record_outcome "venv ready: $VENV_DIR (python $want, requirements ${current_hash:0:12})"
     echo "venv ready: $VENV_DIR (python $want, requirements ${current_hash:0:12})"
 fi
+
+# Advice only, nothing is installed from here: a system font the report's charts need besides the
+# venv (without it Japanese, Korean and Chinese titles are drawn as boxes).
+[[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]] \
+    || echo "rebuild_venv: advice: for CJK titles in the report's charts, install Debian's fonts-noto-cjk (apt-get install -y fonts-noto-cjk)" >&2

@@ -28,7 +28,6 @@ class ConfigError(ValueError):
 
 # --- validation of SPARK_MASTER, LOG_LEVEL and STEPS (issue 10 item 9) ---------------------------
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-STEP_NUMBERS = (1, 2, 3, 4, 5)
 # The master URL forms the pipeline supports; anything else would die inside Spark with a JVM
 # traceback after the preflight said "configuration valid".
 _SPARK_MASTER_FORMS = (
@@ -59,13 +58,17 @@ def validate_log_level(value: str) -> str:
     raise ConfigError(f"LOG_LEVEL={value!r} is not one of {', '.join(LOG_LEVELS)}: fix it in .env")
 
 
-def parse_steps(text: str) -> list[int]:
-    """"1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4].
+def parse_steps(text: str, count: Optional[int] = None) -> list[int]:
+    """"1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4], the numbers within 1..count.
+
+    `count` is the number of steps the pipeline has (`len(scripts_spark.pipeline.STEPS)`); the
+    preflight, which does not import Spark, passes None and checks the form only.
 
     Raises:
         ConfigError: anything else, with a message that names STEPS and the accepted forms.
     """
-    hint = f"STEPS={text!r} is not valid: use a step, a range or a list within 1-5 (e.g. 1-5, 3, 1,3-4)"
+    within = f"within 1-{count}" if count else "of step numbers"
+    hint = f"STEPS={text!r} is not valid: use a step, a range or a list {within} (e.g. 1-5, 3, 1,3-4)"
     chosen: set[int] = set()
     for part in text.split(","):
         match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
@@ -76,7 +79,7 @@ def parse_steps(text: str) -> list[int]:
         if first > last:
             raise ConfigError(f"{hint}; the range {part.strip()!r} runs backwards")
         chosen.update(range(first, last + 1))
-    if not chosen or not chosen <= set(STEP_NUMBERS):
+    if not chosen or min(chosen) < 1 or (count is not None and max(chosen) > count):
         raise ConfigError(hint)
     return sorted(chosen)
 # --- end of validation block ----------------------------------------------------------------------

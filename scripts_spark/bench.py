@@ -49,6 +49,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+from scripts_spark.cli import PROJECT_LOGGERS, configure_logging
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -810,7 +812,6 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-_PROJECT_LOGGERS = ("scripts", "scripts_spark")
 
 
 @contextlib.contextmanager
@@ -818,7 +819,7 @@ def _project_logging():
     """Quiet the project's loggers (warnings to stderr) for a run, then put them back as they were,
     so calling `main()` in a test process leaves other tests' logging alone."""
     saved = {name: (list(log.handlers), log.level, log.propagate)
-             for name, log in ((n, logging.getLogger(n)) for n in _PROJECT_LOGGERS)}
+             for name, log in ((n, logging.getLogger(n)) for n in PROJECT_LOGGERS)}
     _quiet_project_loggers()
     try:
         yield
@@ -831,13 +832,7 @@ def _project_logging():
 
 
 def _quiet_project_loggers() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in _PROJECT_LOGGERS:
-        log = logging.getLogger(name)
-        log.handlers[:] = [handler]
-        log.setLevel(logging.WARNING)
-        log.propagate = False
+    configure_logging("WARNING")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,8 +138,3 @@ def keep_latest_per_id(df: DataFrame, id_column: str = "id") -> DataFrame:
         .drop("_copy", "_raw", "_line_order")
     )
 
-
-def empty_quarantine(spark: SparkSession) -> DataFrame:
-    from scripts_spark.schemas import QUARANTINE
-
-    return spark.createDataFrame([], QUARANTINE)

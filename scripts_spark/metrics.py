@@ -1,8 +1,9 @@
 """Run metrics: one JSON document per run under `metrics/run_<run_id>.json`.
 
 Each step reports rows in and out, quarantined rows, duration and status; the match step adds the
-match-quality figures when true pairs are known. The runner owns the object and writes it once at
-the end of the run, whether the run succeeded or not.
+match-quality figures when true pairs are known. The runner owns the object and writes it at the
+end of the run, whether the run succeeded or not, and once more with the report's status when it
+writes the report.
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ class RunMetrics:
     input: Optional[str] = None
     steps: list[StepMetrics] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
+    # The report written after the run: {"status": "ok", "html", "md"}, or "skipped"/"failed" with
+    # the reason; empty when the run did not include the steps the report is made from.
+    report: dict[str, Any] = field(default_factory=dict)
 
     def start_step(self, name: str) -> tuple[StepMetrics, float]:
         """Register a step and return it with its start time (monotonic)."""

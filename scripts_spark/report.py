@@ -1,14 +1,15 @@
 """The human-readable report: `reports/report_<run_id>.html` and `reports/report_<run_id>.md`.
 
 Built from the gold tables and a run's metrics JSON, so it can be rebuilt at any time
-(`make report`, or `python -m scripts_spark.report [--data-root DIR] [--run-id ID]`). Step 05
-writes it at the end of its run.
+(`make report`, or `python -m scripts_spark.report [--data-root DIR] [--run-id ID]`). The runner
+writes it at the end of every run that includes step 05, after the run's metrics are written, so
+the report shows that run's own figures.
 
 - Every number about films and albums comes from the gold tables: small aggregates computed in
   Spark and collected (nothing film-level reaches the driver).
 - Charts are drawn with matplotlib's Agg canvas and embedded as base64 PNG data URIs; the page
   has no external script, style sheet, font or image, so it opens offline.
-- Which metrics: those handed in by the running pipeline, else the file of `--run-id`, else the
+- Which metrics: those handed in by the runner (the run just finished), else the file of `--run-id`, else the
   newest metrics file of a run whose step 05 succeeded (else the newest at all). When the gold
   tables are newer than that file the report says so.
 """
@@ -22,38 +23,38 @@ import json
 import logging
 import os
 import sys
-import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import jinja2
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from scripts_spark import storage
+from scripts_spark.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, configure_logging, settings_with
+from scripts_spark.gold_tables import ANY_SOUNDTRACK, FORMAT_GROUPS, MIN_GROUP_SIZE, NO_SOUNDTRACK
 from scripts_spark.metrics import RunMetrics
-from scripts_spark.step_05_aggregate import (
-    ANY_SOUNDTRACK, FORMAT_GROUPS, MIN_GROUP_SIZE, NO_SOUNDTRACK,
-)
+from scripts_spark.schemas import RAW_FILE_SUFFIXES, RAW_TRUE_PAIRS
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
-STEP_NAME = "05_aggregate"
+STEP_NAME = "05_aggregate"   # the step whose success marks a metrics file as the gold tables' run
 TOP_GROUPS = 20       # genre and style rows shown per dimension (all rows are in the gold table)
 TOP_CHART_GROUPS = 12
 TOP_LANGUAGES = 15
 TOP_COMPOSERS = 15
 FORMAT_LABELS = {"vinyl": "Vinyl", "cd": "CD", "cassette": "Cassette", "file": "File", "other": "other"}
-RAW_SUFFIXES = {
-    "tmdb": (".jsonl", ".jsonl.gz", ".json", ".json.gz"),
-    "discogs": (".xml", ".xml.gz", ".jsonl", ".jsonl.gz", ".txt"),
-}
 SAMPLE_TMDB_FILE = "sample_movies.jsonl.gz"   # what scripts.generate_sample_data writes
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Chart text (titles, labels) includes film titles and names in any script. DejaVu Sans (bundled
+# with matplotlib) covers Latin, Greek and Cyrillic; Noto Sans CJK (Debian fonts-noto-cjk) covers
+# Japanese, Korean and Chinese. matplotlib falls back glyph by glyph along this list.
+CHART_FONTS = ("DejaVu Sans", "Noto Sans CJK JP")
 _COLOURS = {"baseline": "#8c8c8c", "all": "#1f4e79", "genre": "#2a9d8f", "style": "#e76f51"}
 
 
@@ -219,11 +220,11 @@ def find_metrics(spark: SparkSession, layers: storage.Layers,
 def raw_files(spark: SparkSession, layers: storage.Layers) -> list[dict]:
     """The input files under `raw/`: source, name, size and modification time (UTC)."""
     found = []
-    for source, suffixes in RAW_SUFFIXES.items():
+    for source, suffixes in RAW_FILE_SUFFIXES.items():
         for path in storage.list_files(spark, layers.raw(source), suffixes):
             found.append((source, path))
-    if storage.exists(spark, layers.raw("true_pairs.csv")):
-        found.append(("true pairs", layers.raw("true_pairs.csv")))
+    if storage.exists(spark, layers.raw(RAW_TRUE_PAIRS)):
+        found.append(("true pairs", layers.raw(RAW_TRUE_PAIRS)))
     out = []
     for source, path in found:
         size, mtime = storage.file_signature(spark, path).rsplit(":", 1)
@@ -308,7 +309,7 @@ def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics
     notes = []
     if run_metrics is not None:
         metrics: Optional[dict] = dataclasses.asdict(run_metrics)
-        metrics_source = f"run {run_metrics.run_id}, in progress (written by step {STEP_NAME})"
+        metrics_source = layers.metrics(f"run_{run_metrics.run_id}.json")
     else:
         metrics, path = find_metrics(spark, layers, run_id)
         metrics_source = path or "none"
@@ -369,12 +370,19 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+@contextmanager
+def chart_fonts() -> Iterator[None]:
+    """Build and draw charts with CHART_FONTS. Text takes its font when it is created, so the
+    whole chart is built inside this context (a font not installed is skipped by matplotlib)."""
+    with matplotlib.rc_context({"font.family": list(CHART_FONTS)}):
+        yield
+
+
 def _png_uri(fig: Figure) -> str:
+    """The figure as a PNG data URI. A glyph no font in CHART_FONTS has is drawn as a box and
+    matplotlib warns "Glyph ... missing from font(s)"; the warning is left to reach the log."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # Names in scripts the bundled fonts lack (CJK) are drawn as boxes; that is not an error.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from current font")
-        fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -528,7 +536,8 @@ def render_charts(data: ReportData) -> list[Chart]:
          "Bottom: share of albums released again in a later year. Per year in the table below.",
          lambda: chart_formats(data.formats_decade)),
     ]
-    return [Chart(name, title, caption, _png_uri(build())) for name, title, caption, build in specs]
+    with chart_fonts():
+        return [Chart(name, title, caption, _png_uri(build())) for name, title, caption, build in specs]
 
 
 def _md_cell(value: Any) -> str:
@@ -567,7 +576,8 @@ def write_report(spark: SparkSession, layers: storage.Layers, run_metrics: Optio
     """Build the report and write `reports/report_<run_id>.html` and `.md` under DATA_ROOT.
 
     Args:
-        run_metrics: the metrics of the running pipeline (step 05 passes them when it has them).
+        run_metrics: the metrics of the run just finished (the runner passes them, after writing
+            them to `metrics/run_<run_id>.json`).
         run_id: report this run's metrics file (ignored when `run_metrics` is given).
 
     Returns:
@@ -593,19 +603,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Rebuild the report from the gold tables: exit 0 written, 1 cannot be built, 2 bad configuration."""
-    from scripts.settings import ConfigError, load_settings
+    from scripts.settings import ConfigError
 
     args = build_parser().parse_args(argv)
-    overrides = {"DATA_ROOT": args.data_root, "SPARK_MASTER": args.master}
     try:
-        settings = load_settings(dict(os.environ, **{k: v for k, v in overrides.items() if v}))
+        settings = settings_with({"DATA_ROOT": args.data_root, "SPARK_MASTER": args.master})
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from scripts_spark.pipeline import configure_logging
-
     configure_logging(settings.log_level)
 
     from scripts_spark.session import build_spark
@@ -621,4 +628,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -100,3 +100,27 @@ TRUE_PAIRS_CSV = T.StructType([
     T.StructField("discogs_master_id", T.LongType()),
     T.StructField("discogs_release_id", T.LongType()),
 ])
+
+# The raw input layout, declared once: the folders under `raw/` and the file names the extract
+# steps read there. The runner checks for input with it, the steps list their files with it and
+# the report lists the input files with it.
+RAW_TMDB = "tmdb"
+RAW_DISCOGS = "discogs"
+RAW_TRUE_PAIRS = "true_pairs.csv"
+TMDB_SUFFIXES = (".jsonl", ".jsonl.gz")
+DISCOGS_JSON_SUFFIXES = (".jsonl", ".jsonl.gz")
+DISCOGS_DUMP_SUFFIXES = ("_masters.xml", "_masters.xml.gz", "_releases.xml", "_releases.xml.gz")
+# The monthly dump also has artists and labels files and a CHECKSUM file; users download them all
+# into one folder. They are not read (the checksums are checked), but they are input all the same.
+DISCOGS_OTHER_DUMP_SUFFIXES = ("_artists.xml", "_artists.xml.gz", "_labels.xml", "_labels.xml.gz")
+DISCOGS_CHECKSUM_SUFFIXES = ("_CHECKSUM.txt",)
+# What counts as a source's input being present (the runner), and every input file (the report).
+RAW_INPUT_SUFFIXES = {
+    RAW_TMDB: TMDB_SUFFIXES,
+    RAW_DISCOGS: DISCOGS_JSON_SUFFIXES + DISCOGS_DUMP_SUFFIXES,
+}
+RAW_FILE_SUFFIXES = {
+    RAW_TMDB: TMDB_SUFFIXES,
+    RAW_DISCOGS: DISCOGS_JSON_SUFFIXES + DISCOGS_DUMP_SUFFIXES + DISCOGS_OTHER_DUMP_SUFFIXES
+    + DISCOGS_CHECKSUM_SUFFIXES,
+}

@@ -12,20 +12,22 @@ quarantine with the reason, so they never reach the statistics and never stop th
 from __future__ import annotations
 
 import logging
-from typing import Optional
+import sys
+from typing import Optional, Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from scripts_spark import ingest, storage
-from scripts_spark.metrics import StepMetrics
-from scripts_spark.schemas import TMDB_MOVIE_JSON
+from scripts_spark import ingest, runner, storage
+from scripts_spark.columns import array_or_empty
+from scripts_spark.context import StepContext
+from scripts_spark.schemas import RAW_TMDB, TMDB_MOVIE_JSON, TMDB_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
 NAME = "01_extract_tmdb"
+READS_RAW = True
 COMPOSER_JOBS = ("Original Music Composer", "Music", "Composer")
-INPUT_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
 # Year, month, day and an optional time of day (which is dropped): 2001-05-05, 2001-5-5,
@@ -96,7 +98,7 @@ def select_movie_columns(movies_df: DataFrame) -> DataFrame:
         null when empty or invalid), `genres` (names), `popularity`, `vote_average`, `vote_count`,
         `runtime`, `adult`, `composers` (crew with a composer job, as `{id, name}`), `source_file`.
     """
-    crew = F.coalesce(F.col("credits.crew"), F.array())
+    crew = array_or_empty("credits.crew")
     composers = F.filter(crew, lambda c: c["job"].isin(*COMPOSER_JOBS))
     return movies_df.select(
         F.col("id").alias("tmdb_id"),
@@ -105,7 +107,7 @@ def select_movie_columns(movies_df: DataFrame) -> DataFrame:
         F.coalesce(F.nullif(F.trim("original_title"), F.lit("")), F.trim("title")).alias("original_title"),
         F.lower(F.nullif(F.trim("original_language"), F.lit(""))).alias("original_language"),
         parse_release_date("release_date").alias("release_date"),
-        F.transform(F.coalesce(F.col("genres"), F.array()), lambda g: g["name"]).alias("genres"),
+        F.transform(array_or_empty("genres"), lambda g: g["name"]).alias("genres"),
         _number("popularity", "double"),
         _number("vote_average", "double"),
         _number("vote_count", "bigint"),
@@ -143,12 +145,13 @@ def extract_tmdb(lines_df: DataFrame) -> tuple[DataFrame, DataFrame]:
     return select_movie_columns(movies_df), quarantine_df
 
 
-def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> None:
-    """Read `raw/tmdb`, write `bronze/tmdb_movies` and its quarantine, record counts in `step`."""
-    files = storage.list_files(spark, layers.raw("tmdb"), INPUT_SUFFIXES)
+def run(ctx: StepContext) -> None:
+    """Read `raw/tmdb`, write `bronze/tmdb_movies` and its quarantine, record counts in the step's metrics."""
+    spark, layers, step = ctx.spark, ctx.layers, ctx.step_metrics
+    files = storage.list_files(spark, layers.raw(RAW_TMDB), TMDB_SUFFIXES)
     if not files:
         raise ingest.MissingInputError(
-            f"no TMDB input in {layers.raw('tmdb')}: expected *.jsonl or *.jsonl.gz files "
+            f"no TMDB input in {layers.raw(RAW_TMDB)}: expected *.jsonl or *.jsonl.gz files "
             "(run `make run` without DATA_ROOT to generate sample data, or see README 'Input contract')"
         )
     lines_df = ingest.read_lines(spark, files).cache()
@@ -166,12 +169,10 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> None:
     logger.info("TMDB: %d lines -> %d films, %d quarantined", lines, movies, quarantined)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Run this step alone: `python -m scripts_spark.step_01_extract_tmdb [--data-root DIR]`."""
-    from scripts_spark.pipeline import main as pipeline_main
-
-    return pipeline_main(["--steps", "1", *(argv or [])])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_01_extract_tmdb [--data-root DIR] ...` (see --help)."""
+    return runner.step_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -13,32 +13,32 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
-from typing import Optional
+from typing import Optional, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from scripts import discogs_dump
 from scripts.settings import Settings
-from scripts_spark import ingest, storage
-from scripts_spark.metrics import StepMetrics
-from scripts_spark.schemas import DISCOGS_MASTER_JSON, DISCOGS_RELEASE_JSON, QUARANTINE
+from scripts_spark import ingest, runner, storage
+from scripts_spark.columns import array_or_empty
+from scripts_spark.context import StepContext
+from scripts_spark.schemas import (
+    DISCOGS_DUMP_SUFFIXES, DISCOGS_JSON_SUFFIXES, DISCOGS_MASTER_JSON, DISCOGS_OTHER_DUMP_SUFFIXES,
+    DISCOGS_RELEASE_JSON, QUARANTINE, RAW_DISCOGS,
+)
 
 logger = logging.getLogger(__name__)
 
 NAME = "02_extract_discogs"
-DUMP_SUFFIXES = ("_masters.xml", "_masters.xml.gz", "_releases.xml", "_releases.xml.gz")
-# The monthly dump also has artists and labels files; users download all four into one folder.
-OTHER_DUMP_SUFFIXES = ("_artists.xml", "_artists.xml.gz", "_labels.xml", "_labels.xml.gz")
-JSON_SUFFIXES = (".jsonl", ".jsonl.gz")
-
-_ARTIST_FIELDS = ("id", "name", "anv", "join", "role")
+READS_RAW = True
 
 
 def _clean_artists(col_name: str):
     """Artists with empty strings as nulls and without nameless entries."""
-    artists = F.coalesce(F.col(col_name), F.array())
+    artists = array_or_empty(col_name)
     return F.filter(artists, lambda a: F.coalesce(F.trim(a["name"]), F.lit("")) != "")
 
 
@@ -56,8 +56,8 @@ def select_master_columns(masters_df: DataFrame) -> DataFrame:
         ingest.plausible_year(F.col("year")).alias("year"),
         F.col("main_release").alias("main_release_id"),
         _clean_artists("artists").alias("artists"),
-        F.coalesce(F.col("genres"), F.array()).alias("genres"),
-        F.coalesce(F.col("styles"), F.array()).alias("styles"),
+        array_or_empty("genres").alias("genres"),
+        array_or_empty("styles").alias("styles"),
         F.col("data_quality"),
         F.col("source_file"),
     )
@@ -86,10 +86,10 @@ def select_release_columns(releases_df: DataFrame) -> DataFrame:
         F.nullif(F.trim("country"), F.lit("")).alias("country"),
         _clean_artists("artists").alias("artists"),
         _clean_artists("extraartists").alias("extraartists"),
-        F.coalesce(F.col("genres"), F.array()).alias("genres"),
-        F.coalesce(F.col("styles"), F.array()).alias("styles"),
-        F.coalesce(F.col("formats"), F.array()).alias("formats"),
-        F.coalesce(F.col("labels"), F.array()).alias("labels"),
+        array_or_empty("genres").alias("genres"),
+        array_or_empty("styles").alias("styles"),
+        array_or_empty("formats").alias("formats"),
+        array_or_empty("labels").alias("labels"),
         F.col("status"),
         F.col("data_quality"),
         F.col("source_file"),
@@ -132,10 +132,10 @@ def stage_dumps(spark: SparkSession, layers: storage.Layers, settings: Settings)
     """
     summary = {"files": 0, "converted": 0, "records_seen": 0, "records_kept": 0, "records_bad": 0,
                "bad_samples": []}
-    unused = storage.list_files(spark, layers.raw("discogs"), OTHER_DUMP_SUFFIXES)
+    unused = storage.list_files(spark, layers.raw(RAW_DISCOGS), DISCOGS_OTHER_DUMP_SUFFIXES)
     if unused:
         logger.info("not needed, left alone: %s", ", ".join(p.rsplit("/", 1)[-1] for p in unused))
-    for dump in storage.list_files(spark, layers.raw("discogs"), DUMP_SUFFIXES):
+    for dump in storage.list_files(spark, layers.raw(RAW_DISCOGS), DISCOGS_DUMP_SUFFIXES):
         name = dump.rsplit("/", 1)[-1]
         stem = name[: -len(".xml.gz")] if name.endswith(".xml.gz") else name[: -len(".xml")]
         target = layers.staging("discogs", f"{stem}.jsonl.gz")
@@ -190,11 +190,12 @@ def _convert_one(spark: SparkSession, dump: str, target: str, settings: Settings
     }
 
 
-def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings: Settings) -> None:
+def run(ctx: StepContext) -> None:
     """Stage dumps, read every Discogs JSON source, write bronze masters/releases and quarantine."""
-    staged = stage_dumps(spark, layers, settings)
-    sources = storage.list_files(spark, layers.raw("discogs"), JSON_SUFFIXES) + \
-        storage.list_files(spark, layers.staging("discogs"), JSON_SUFFIXES)
+    spark, layers, step = ctx.spark, ctx.layers, ctx.step_metrics
+    staged = stage_dumps(spark, layers, ctx.settings)
+    sources = storage.list_files(spark, layers.raw(RAW_DISCOGS), DISCOGS_JSON_SUFFIXES) + \
+        storage.list_files(spark, layers.staging("discogs"), DISCOGS_JSON_SUFFIXES)
     by_kind: dict[str, list[str]] = {"masters": [], "releases": []}
     unknown = []
     for path in sources:
@@ -205,7 +206,7 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings
                        ", ".join(p.rsplit("/", 1)[-1] for p in unknown))
     if not by_kind["masters"] and not by_kind["releases"]:
         raise ingest.MissingInputError(
-            f"no Discogs input in {layers.raw('discogs')}: expected *_masters.xml.gz / *_releases.xml.gz "
+            f"no Discogs input in {layers.raw(RAW_DISCOGS)}: expected *_masters.xml.gz / *_releases.xml.gz "
             "dump files or *master*/*release* .jsonl[.gz] files (see README 'Input contract')"
         )
 
@@ -241,12 +242,10 @@ def _empty_lines(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame([], "value string, source_file string")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Run this step alone: `python -m scripts_spark.step_02_extract_discogs [--data-root DIR]`."""
-    from scripts_spark.pipeline import main as pipeline_main
-
-    return pipeline_main(["--steps", "2", *(argv or [])])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_02_extract_discogs [--data-root DIR] ...` (see --help)."""
+    return runner.step_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

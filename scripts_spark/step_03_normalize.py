@@ -12,17 +12,18 @@ soundtrack genres/styles, and the normalized names of its artists and composer c
 from __future__ import annotations
 
 import logging
-from typing import Optional
+import sys
+from typing import Optional, Sequence
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
-from scripts.settings import Settings
-from scripts_spark import storage, text_norm
-from scripts_spark.metrics import StepMetrics
+from scripts_spark import runner, storage, text_norm
+from scripts_spark.columns import array_or_empty, sorted_distinct
+from scripts_spark.context import StepContext
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,6 @@ def album_kind_udf(titles: pd.Series, styles: pd.Series) -> pd.Series:
     return pd.Series([text_norm.album_kind(t, _list(s)) for t, s in zip(titles, styles)])
 
 
-def _sorted_distinct(col: Column) -> Column:
-    return F.array_sort(F.array_distinct(F.filter(col, lambda x: x.isNotNull())))
-
-
 def normalize_films(movies_df: DataFrame) -> DataFrame:
     """Silver films from bronze TMDB movies.
 
@@ -97,7 +94,7 @@ def normalize_films(movies_df: DataFrame) -> DataFrame:
         .withColumn("title_key", title_key_udf("title"))
         .withColumn("original_title_key", title_key_udf("original_title"))
         .withColumn("main_title_key", main_title_key_udf("title"))
-        .withColumn("composer_names", _sorted_distinct(composer_names))
+        .withColumn("composer_names", sorted_distinct(composer_names))
         .withColumn("composer_keys", person_keys_udf(composer_names))
         .drop("composers", "source_file")
     )
@@ -169,17 +166,17 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         F.coalesce("main_release_id", "flagged_main_id", "first_release_id").alias("discogs_release_id"),
         F.coalesce("master_title", "main_title").alias("title"),
         F.coalesce("master_year", "first_year").alias("year"),
-        _sorted_distinct(F.concat(F.coalesce("master_genres", F.array()), F.coalesce("release_genres", F.array())))
+        sorted_distinct(F.concat(array_or_empty("master_genres"), array_or_empty("release_genres")))
         .alias("genres"),
-        _sorted_distinct(F.concat(F.coalesce("master_styles", F.array()), F.coalesce("release_styles", F.array())))
+        sorted_distinct(F.concat(array_or_empty("master_styles"), array_or_empty("release_styles")))
         .alias("styles"),
-        _sorted_distinct(F.coalesce("master_artist_names", "release_artist_names", F.array())).alias("artist_names"),
-        _sorted_distinct(F.coalesce("credit_names", F.array())).alias("credit_names"),
+        sorted_distinct(array_or_empty(F.coalesce("master_artist_names", "release_artist_names"))).alias("artist_names"),
+        sorted_distinct(array_or_empty("credit_names")).alias("credit_names"),
         F.coalesce("master_various", "any_various", F.lit(False)).alias("is_various"),
-        _sorted_distinct(F.coalesce("formats", F.array())).alias("formats"),
-        _sorted_distinct(F.coalesce("labels", F.array())).alias("labels"),
-        _sorted_distinct(F.coalesce("countries", F.array())).alias("countries"),
-        _sorted_distinct(F.coalesce("release_years", F.array())).alias("release_years"),
+        sorted_distinct(array_or_empty("formats")).alias("formats"),
+        sorted_distinct(array_or_empty("labels")).alias("labels"),
+        sorted_distinct(array_or_empty("countries")).alias("countries"),
+        sorted_distinct(array_or_empty("release_years")).alias("release_years"),
         F.coalesce("n_releases", F.lit(0)).alias("n_releases"),
     )
     single_albums_df = facts_df.filter(F.col("master_id").isNull()).select(
@@ -187,15 +184,15 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         F.lit(None).cast("long").alias("discogs_master_id"),
         F.col("release_id").alias("discogs_release_id"),
         "title", "year",
-        _sorted_distinct("genres").alias("genres"),
-        _sorted_distinct("styles").alias("styles"),
-        _sorted_distinct("artist_names").alias("artist_names"),
-        _sorted_distinct("credit_names").alias("credit_names"),
+        sorted_distinct("genres").alias("genres"),
+        sorted_distinct("styles").alias("styles"),
+        sorted_distinct("artist_names").alias("artist_names"),
+        sorted_distinct("credit_names").alias("credit_names"),
         "is_various",
-        _sorted_distinct("format_names").alias("formats"),
-        _sorted_distinct("label_names").alias("labels"),
-        _sorted_distinct(F.array("country")).alias("countries"),
-        _sorted_distinct(F.array("year")).alias("release_years"),
+        sorted_distinct("format_names").alias("formats"),
+        sorted_distinct("label_names").alias("labels"),
+        sorted_distinct(F.array("country")).alias("countries"),
+        sorted_distinct(F.array("year")).alias("release_years"),
         F.lit(1).cast("long").alias("n_releases"),
     )
     return masters_albums_df.unionByName(single_albums_df)
@@ -229,8 +226,9 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
     )
 
 
-def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings: Settings) -> None:
-    """Read bronze, write `silver/films` and `silver/albums`, record counts in `step`."""
+def run(ctx: StepContext) -> None:
+    """Read bronze, write `silver/films` and `silver/albums`, record counts in the step's metrics."""
+    spark, layers, step, settings = ctx.spark, ctx.layers, ctx.step_metrics, ctx.settings
     movies_df = spark.read.parquet(layers.bronze("tmdb_movies"))
     masters_df = spark.read.parquet(layers.bronze("discogs_masters"))
     releases_df = spark.read.parquet(layers.bronze("discogs_releases"))
@@ -252,12 +250,10 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics, settings
     }
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Run this step alone: `python -m scripts_spark.step_03_normalize [--data-root DIR]`."""
-    from scripts_spark.pipeline import main as pipeline_main
-
-    return pipeline_main(["--steps", "3", *(argv or [])])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_03_normalize [--data-root DIR] ...` (see --help)."""
+    return runner.step_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

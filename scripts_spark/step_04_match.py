@@ -12,14 +12,15 @@ the raw data the run's precision, recall, F1 and pair completeness are measured.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+import sys
+from typing import Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from scripts_spark import storage
-from scripts_spark.metrics import StepMetrics
-from scripts_spark.schemas import TRUE_PAIRS_CSV
+from scripts_spark import runner, storage
+from scripts_spark.context import StepContext
+from scripts_spark.schemas import RAW_TRUE_PAIRS, TRUE_PAIRS_CSV
 
 logger = logging.getLogger(__name__)
 
@@ -254,25 +255,23 @@ def match_quality(matches_df: DataFrame, truth_df: DataFrame, candidates_df: Dat
 
 def read_true_pairs(spark: SparkSession, layers: storage.Layers) -> Optional[DataFrame]:
     """`raw/true_pairs.csv` as a DataFrame, or None when there is none."""
-    path = layers.raw("true_pairs.csv")
+    path = layers.raw(RAW_TRUE_PAIRS)
     if not storage.exists(spark, path):
         return None
     return spark.read.csv(path, header=True, schema=TRUE_PAIRS_CSV, mode="FAILFAST")
 
 
-def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> dict:
-    """Read silver, write `gold/soundtrack_matches` and `gold/match_near_misses`.
-
-    Returns:
-        match-quality figures when true pairs are present, else an empty dict.
-    """
+def run(ctx: StepContext) -> None:
+    """Read silver, write `gold/soundtrack_matches` and `gold/match_near_misses`; record the counts
+    in the step's metrics and, when true pairs are present, the match quality in the run's."""
+    spark, layers, step = ctx.spark, ctx.layers, ctx.step_metrics
     films_df = spark.read.parquet(layers.silver("films"))
     albums_df = spark.read.parquet(layers.silver("albums"))
     matches_df, near_df, candidates_df = match(films_df, albums_df)
     # Counted, profiled and joined with the true pairs below: block once, not four times.
     candidates_df = candidates_df.persist()
-    storage.write_parquet(matches_df.orderBy("tmdb_id", "album_id"), layers.gold("soundtrack_matches"), partitions=1)
-    storage.write_parquet(near_df.orderBy("album_id", "tmdb_id"), layers.gold("match_near_misses"), partitions=1)
+    storage.write_gold(matches_df, layers, "soundtrack_matches", [F.col("tmdb_id"), F.col("album_id")])
+    storage.write_gold(near_df, layers, "match_near_misses", [F.col("album_id"), F.col("tmdb_id")])
     matches_out = spark.read.parquet(layers.gold("soundtrack_matches"))
     step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
                     "soundtrack_film_albums": soundtrack_albums(albums_df).count()}
@@ -287,18 +286,16 @@ def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics) -> dict:
     quality = match_quality(matches_out, truth_df, candidates_df) if truth_df is not None else {}
     candidates_df.unpersist()
     if not quality:
-        return {}
+        return
+    ctx.run_metrics.quality = quality
     logger.info("match quality: precision %.3f recall %.3f F1 %.3f pair completeness %.3f",
                 quality["precision"], quality["recall"], quality["f1"], quality["pair_completeness"])
-    return quality
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Run this step alone: `python -m scripts_spark.step_04_match [--data-root DIR]`."""
-    from scripts_spark.pipeline import main as pipeline_main
-
-    return pipeline_main(["--steps", "4", *(argv or [])])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_04_match [--data-root DIR] ...` (see --help)."""
+    return runner.step_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

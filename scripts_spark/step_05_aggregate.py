@@ -1,4 +1,4 @@
-"""Step 05: analytics tables that answer the research question, in `gold/`, and the report.
+"""Step 05: analytics tables that answer the research question, in `gold/`.
 
 - `film_soundtracks`: each film with its matched albums' titles, genres, styles, formats, labels,
   years and release counts.
@@ -15,38 +15,31 @@
 
 Each table is Parquet plus one CSV file with a header (`<name>_csv/<name>.csv`). Everything is
 computed in Spark; only the small final tables are coalesced, after a total ordering, to one file.
-At the end the step writes `reports/report_<run_id>.html` and `.md` (see `scripts_spark.report`).
+The tables' names, orders and group constants are in `scripts_spark.gold_tables`; the runner
+writes the report from them once the run's metrics are written (FEEDS_REPORT).
 """
 from __future__ import annotations
 
 import logging
-from typing import Optional
+import sys
+from typing import Callable, Optional, Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from scripts_spark import storage
-from scripts_spark.metrics import RunMetrics, StepMetrics
+from scripts_spark import runner, storage
+from scripts_spark.columns import array_or_empty, sorted_distinct
+from scripts_spark.context import StepContext
+from scripts_spark.gold_tables import (
+    ANY_SOUNDTRACK, FORMAT_CONTAINERS, FORMAT_GROUPS, GOLD_TABLES, MIN_GROUP_SIZE, NO_GENRE, NO_SOUNDTRACK,
+    UNKNOWN_LANGUAGE, GoldTable, table_order,
+)
 
 logger = logging.getLogger(__name__)
 
 NAME = "05_aggregate"
-MIN_GROUP_SIZE = 10
-NO_SOUNDTRACK = "(no soundtrack)"
-ANY_SOUNDTRACK = "(any soundtrack)"
-NO_GENRE = "(no genre)"
-UNKNOWN_LANGUAGE = "(unknown)"
+FEEDS_REPORT = True
 METRICS = ("popularity", "vote_average")
-
-# Discogs format names per reported format; containers ("Box Set", "All Media") are not a medium
-# and are left out, every other medium (DVD, Blu-ray, Minidisc, 8-Track ...) is "other".
-FORMAT_GROUPS = {
-    "vinyl": ("Vinyl", "Lathe Cut", "Flexi-disc"),
-    "cd": ("CD", "CDr", "CDV", "SACD"),
-    "cassette": ("Cassette", "Microcassette"),
-    "file": ("File",),
-}
-FORMAT_CONTAINERS = ("Box Set", "All Media")
 
 # Two-sided 95% critical values of Student's t by degrees of freedom (1-30 exact). Above 30 the
 # value of the largest tabulated degrees of freedom not above the actual one is used, which keeps
@@ -59,29 +52,8 @@ T_CRITICAL_95 = {
     1000: 1.960,
 }
 
-# Output tables with the total ordering each is written in: column names, "-" for descending;
-# nulls come first in ascending order and last in descending order (Spark's defaults).
-TABLE_ORDER = {
-    "film_soundtracks": ("tmdb_id",),
-    "coverage_by_genre_decade": ("film_genre", "decade"),
-    "coverage_by_language": ("original_language",),
-    "soundtrack_style_vs_film": ("dimension", "value"),
-    "composers": ("-matched_films", "-matched_albums", "composer"),
-    "formats_by_year": ("album_year",),
-}
-
-
-def table_order(name: str) -> list[Column]:
-    """The sort columns of output table `name` (see TABLE_ORDER)."""
-    return [F.col(c[1:]).desc() if c.startswith("-") else F.col(c).asc() for c in TABLE_ORDER[name]]
-
-
-def _sorted_distinct(col: Column) -> Column:
-    return F.array_sort(F.array_distinct(F.filter(col, lambda x: x.isNotNull())))
-
-
 def _flat_distinct(col: str) -> Column:
-    return _sorted_distinct(F.flatten(F.collect_list(F.coalesce(F.col(col), F.array()))))
+    return sorted_distinct(F.flatten(F.collect_list(array_or_empty(col))))
 
 
 def film_soundtracks(films_df: DataFrame, matches_df: DataFrame, albums_df: DataFrame) -> DataFrame:
@@ -115,16 +87,15 @@ def film_soundtracks(films_df: DataFrame, matches_df: DataFrame, albums_df: Data
         _flat_distinct("release_years").alias("album_release_years"),
         F.sum("n_releases").alias("n_releases"),
     )
-    array_columns = {"album_ids": "string", "album_titles": "string", "album_genres": "string",
-                     "album_styles": "string", "album_formats": "string", "album_labels": "string",
-                     "album_years": "int", "album_release_years": "int"}
+    array_columns = ("album_ids", "album_titles", "album_genres", "album_styles", "album_formats", "album_labels",
+                     "album_years", "album_release_years")
     out = films_df.select(
         "tmdb_id", "title", "original_title", "original_language", "release_year", "decade", "genres",
         "popularity", "vote_average", "vote_count",
-        F.coalesce("composer_names", F.array().cast("array<string>")).alias("composer_names"),
+        array_or_empty("composer_names").alias("composer_names"),
     ).join(per_film, on="tmdb_id", how="left")
-    for name, element in array_columns.items():
-        out = out.withColumn(name, F.coalesce(F.col(name), F.array().cast(f"array<{element}>")))
+    for name in array_columns:
+        out = out.withColumn(name, array_or_empty(name))
     return (
         out.withColumn("n_albums", F.size("album_ids"))
         .withColumn("n_releases", F.coalesce(F.col("n_releases"), F.lit(0)).cast("long"))
@@ -250,7 +221,7 @@ def composers(film_df: DataFrame) -> DataFrame:
         .agg(
             F.count("*").alias("credited_films"),
             F.sum(matched.cast("long")).alias("matched_films"),
-            F.size(_sorted_distinct(F.flatten(F.collect_list("album_ids")))).cast("long").alias("matched_albums"),
+            F.size(sorted_distinct(F.flatten(F.collect_list("album_ids")))).cast("long").alias("matched_albums"),
             F.round(F.avg(F.when(matched, F.col("vote_average"))), 4).alias("vote_average_mean"),
             F.round(F.avg(F.when(matched, F.col("popularity"))), 4).alias("popularity_mean"),
         )
@@ -270,8 +241,8 @@ def with_format_groups(albums_df: DataFrame) -> DataFrame:
             expr = expr.when(name.isin(*names), F.lit(group))
         return expr.otherwise(F.lit("other"))
 
-    groups = F.transform(F.coalesce(F.col("formats"), F.array().cast("array<string>")), group_of)
-    return albums_df.withColumn("format_groups", _sorted_distinct(groups))
+    groups = F.transform(array_or_empty("formats"), group_of)
+    return albums_df.withColumn("format_groups", sorted_distinct(groups))
 
 
 def formats_by_year(albums_df: DataFrame) -> DataFrame:
@@ -290,7 +261,7 @@ def formats_by_year(albums_df: DataFrame) -> DataFrame:
         `reissue_share`, `mean_reissue_span_years` (last minus first release year, over
         reissued albums).
     """
-    years = F.filter(F.coalesce(F.col("release_years"), F.array().cast("array<int>")), lambda y: y.isNotNull())
+    years = F.filter(array_or_empty("release_years"), lambda y: y.isNotNull())
     is_reissued = F.size(F.array_distinct(years)) > 1
     grouped = with_format_groups(albums_df).select(
         F.col("year").cast("int").alias("album_year"), "format_groups", "n_releases",
@@ -312,83 +283,48 @@ def formats_by_year(albums_df: DataFrame) -> DataFrame:
     )
 
 
-def csv_ready(df: DataFrame) -> DataFrame:
-    """Arrays joined with "; " so the table fits a CSV file (which has no array type)."""
-    columns = [
-        F.array_join(F.col(name).cast("array<string>"), "; ").alias(name) if dtype.startswith("array") else F.col(name)
-        for name, dtype in df.dtypes
-    ]
-    return df.select(*columns)
+# How each analytics table is built from `film_soundtracks` (as written) and the matched albums;
+# the tables' names and orders are `gold_tables.GOLD_TABLES`.
+BUILDERS: dict[str, Callable[[DataFrame, DataFrame], DataFrame]] = {
+    "coverage_by_genre_decade": lambda film_df, albums_df: coverage_by_genre_decade(film_df),
+    "coverage_by_language": lambda film_df, albums_df: coverage_by_language(film_df),
+    "soundtrack_style_vs_film": lambda film_df, albums_df: style_vs_film(film_df),
+    "composers": lambda film_df, albums_df: composers(film_df),
+    "formats_by_year": lambda film_df, albums_df: formats_by_year(albums_df),
+}
 
 
-def run(spark: SparkSession, layers: storage.Layers, step: StepMetrics,
-        run_metrics: Optional[RunMetrics] = None) -> None:
-    """Read silver and gold matches, write the analytics tables (Parquet and CSV), then the report.
-
-    Args:
-        run_metrics: the running pipeline's metrics, when the runner passes them: the report is then
-            named after this run and shows its metrics. Without them the report takes the newest
-            metrics file under `metrics/` (see `scripts_spark.report.write_report`).
-    """
+def run(ctx: StepContext) -> None:
+    """Read silver and gold matches, write `film_soundtracks`, then every other table of
+    GOLD_TABLES from it (Parquet and CSV); record counts in the step's metrics."""
+    spark, layers, step = ctx.spark, ctx.layers, ctx.step_metrics
     films_df = spark.read.parquet(layers.silver("films"))
     albums_df = spark.read.parquet(layers.silver("albums"))
     matches_df = spark.read.parquet(layers.gold("soundtrack_matches"))
-    _write_table(film_soundtracks(films_df, matches_df, albums_df), layers, "film_soundtracks", partitions=None)
-    film_df = spark.read.parquet(layers.gold("film_soundtracks"))
+    first, *others = GOLD_TABLES
+    _write_table(film_soundtracks(films_df, matches_df, albums_df), layers, first)
+    film_df = spark.read.parquet(layers.gold(first.name))
     matched_albums_df = albums_df.join(matches_df.select("album_id"), on="album_id", how="left_semi")
-    tables = {
-        "coverage_by_genre_decade": coverage_by_genre_decade(film_df),
-        "coverage_by_language": coverage_by_language(film_df),
-        "soundtrack_style_vs_film": style_vs_film(film_df),
-        "composers": composers(film_df),
-        "formats_by_year": formats_by_year(matched_albums_df),
-    }
-    for name, df in tables.items():
-        _write_table(df, layers, name, partitions=1)
+    for table in others:
+        _write_table(BUILDERS[table.name](film_df, matched_albums_df), layers, table)
     step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
                     "soundtrack_matches": matches_df.count()}
-    step.rows_out = {name: spark.read.parquet(layers.gold(name)).count() for name in ["film_soundtracks", *tables]}
+    step.rows_out = {table.name: spark.read.parquet(layers.gold(table.name)).count() for table in GOLD_TABLES}
     with_st = film_df.filter("has_soundtrack").count()
-    films = step.rows_out["film_soundtracks"]
+    films = step.rows_out[first.name]
     step.details = {"films_with_soundtrack": with_st,
                     "soundtrack_coverage": round(with_st / films, 4) if films else 0.0,
                     "matched_albums": matched_albums_df.count()}
 
-    from scripts_spark import report
 
-    written = report.write_report(spark, layers, run_metrics=run_metrics)
-    step.details["report"] = written["html"]
-
-
-def _write_table(df: DataFrame, layers: storage.Layers, name: str, partitions: Optional[int]) -> None:
-    """Parquet in the table's total order, then the one-file CSV read back from it."""
-    order = table_order(name)
-    storage.write_parquet(df.orderBy(*order), layers.gold(name), partitions=partitions)
-    written = df.sparkSession.read.parquet(layers.gold(name))
-    _write_csv(csv_ready(written).orderBy(*order), layers.gold(f"{name}_csv"), f"{name}.csv")
+def _write_table(df: DataFrame, layers: storage.Layers, table: GoldTable) -> None:
+    storage.write_gold(df, layers, table.name, table_order(table.name), partitions=table.partitions, with_csv=True)
 
 
-def _write_csv(df: DataFrame, path: str, file_name: str) -> None:
-    """One CSV file `path/file_name` with a header, for spreadsheets; the row order of `df` is kept
-    (coalesce after a sort concatenates the sorted partitions in order)."""
-    spark = df.sparkSession
-    tmp = f"{path}.__writing"
-    storage.delete(spark, tmp)
-    df.coalesce(1).write.mode("overwrite").option("header", True).option("encoding", "UTF-8").csv(tmp)
-    parts = storage.list_files(spark, tmp, (".csv",))
-    if len(parts) != 1:
-        raise OSError(f"expected one CSV part file in {tmp}, found {len(parts)}")
-    storage.rename(spark, parts[0], storage.join(tmp, file_name))
-    storage.delete(spark, path)
-    storage.rename(spark, tmp, path)
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """Run this step alone: `python -m scripts_spark.step_05_aggregate [--data-root DIR]`."""
-    from scripts_spark.pipeline import main as pipeline_main
-
-    return pipeline_main(["--steps", "5", *(argv or [])])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run this step alone: `python -m scripts_spark.step_05_aggregate [--data-root DIR] ...` (see --help)."""
+    return runner.step_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -13,7 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,46 @@ def write_parquet(df: DataFrame, path: str, partitions: Optional[int] = None) ->
     delete(spark, tmp)
     out = df.coalesce(partitions) if partitions else df
     out.write.mode("overwrite").parquet(tmp)
+    delete(spark, path)
+    rename(spark, tmp, path)
+
+
+def write_gold(df: DataFrame, layers: Layers, name: str, order: Iterable[Column],
+               partitions: Optional[int] = 1, with_csv: bool = False) -> None:
+    """Publish gold table `name`: the one function every gold write goes through.
+
+    Parquet in the table's total order (atomically, see `write_parquet`); with `with_csv`, then
+    `gold/<name>_csv/<name>.csv`, one CSV file with a header read back from the written Parquet,
+    for spreadsheets. How gold becomes visible to readers is decided here, in one place.
+    """
+    order = list(order)
+    path = layers.gold(name)
+    write_parquet(df.orderBy(*order), path, partitions=partitions)
+    if with_csv:
+        written = df.sparkSession.read.parquet(path)
+        _write_csv(csv_ready(written).orderBy(*order), layers.gold(f"{name}_csv"), f"{name}.csv")
+
+
+def csv_ready(df: DataFrame) -> DataFrame:
+    """Arrays joined with "; " so the table fits a CSV file (which has no array type)."""
+    columns = [
+        F.array_join(F.col(name).cast("array<string>"), "; ").alias(name) if dtype.startswith("array") else F.col(name)
+        for name, dtype in df.dtypes
+    ]
+    return df.select(*columns)
+
+
+def _write_csv(df: DataFrame, path: str, file_name: str) -> None:
+    """One CSV file `path/file_name` with a header; the row order of `df` is kept (coalesce after a
+    sort concatenates the sorted partitions in order). Replaced as a whole, like a Parquet table."""
+    spark = df.sparkSession
+    tmp = f"{path}.__writing"
+    delete(spark, tmp)
+    df.coalesce(1).write.mode("overwrite").option("header", True).option("encoding", "UTF-8").csv(tmp)
+    parts = list_files(spark, tmp, (".csv",))
+    if len(parts) != 1:
+        raise OSError(f"expected one CSV part file in {tmp}, found {len(parts)}")
+    rename(spark, parts[0], join(tmp, file_name))
     delete(spark, path)
     rename(spark, tmp, path)
 

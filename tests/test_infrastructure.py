@@ -41,7 +41,7 @@ def test_vm_gets_the_manifest_python_and_the_ci_system_packages():
     python_default = _param_default("pythonVersion")
     assert python_default.startswith(manifest["python"] + ".")
     ci = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    for package in ("openjdk-17-jre-headless", "rsync", "git", "make", "util-linux", "procps"):
+    for package in ("openjdk-17-jre-headless", "rsync", "git", "make", "util-linux", "procps", "fonts-noto-cjk"):
         assert package in ci and f"  - {package}\n" in CLOUD_INIT
     assert "pyenv install -s __PYTHON_VERSION__" in CLOUD_INIT and "'__PYTHON_VERSION__', pythonVersion" in BICEP
     assert CLOUD_INIT.startswith("#cloud-config\n")

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 
-from scripts.settings import DEFAULT_SOUNDTRACK_GENRES, DEFAULT_SOUNDTRACK_STYLES
+from scripts.settings import DEFAULT_SOUNDTRACK_GENRES, DEFAULT_SOUNDTRACK_STYLES, load_settings
+from scripts_spark import storage
+from scripts_spark.context import StepContext
+from scripts_spark.metrics import RunMetrics, StepMetrics
 from scripts_spark.step_01_extract_tmdb import extract_tmdb
 from scripts_spark.step_02_extract_discogs import extract_discogs
 from scripts_spark.step_03_normalize import build_albums, normalize_albums, normalize_films
@@ -59,3 +62,10 @@ def silver(spark, films, masters=(), releases=()):
     albums_df = normalize_albums(build_albums(masters_df, releases_df), DEFAULT_SOUNDTRACK_GENRES,
                                  DEFAULT_SOUNDTRACK_STYLES)
     return films_df, albums_df
+
+
+def step_context(spark, root, step="test") -> StepContext:
+    """The context the runner would hand a step running on DATA_ROOT `root` (default settings)."""
+    run = RunMetrics(run_id="test", data_root=str(root))
+    return StepContext(spark=spark, layers=storage.Layers(str(root)), settings=load_settings({"DATA_ROOT": str(root)}),
+                       step_metrics=StepMetrics(step), run_metrics=run)

@@ -15,7 +15,7 @@ from scripts import acquire
 from scripts.lake import Lake
 from scripts.lake_transfer import download
 from scripts.settings import load_settings
-from scripts_spark import pipeline, storage
+from scripts_spark import pipeline, runner, storage
 from tests.lake_server import LakeServer
 from tests.scripts.fake_api_server import SKIP_REASON, FakeApiServer, install_discogs, install_tmdb, shared_data_present
 
@@ -43,8 +43,8 @@ def test_api_source_fetches_into_the_lake_then_runs(spark, tmp_path, monkeypatch
                 acquire.FetchTuning, discogs_max_calls=150, discogs_period=1.0, progress=False))
             settings = load_settings(env, dotenv_path=tmp_path / "no.env")
             layers = storage.Layers(settings.data_root)
-            assert pipeline.ensure_raw_input(settings, layers) == "fetched"
-            again = pipeline.ensure_raw_input(settings, layers)     # incremental: nothing new to fetch
+            assert runner.ensure_raw_input(settings, layers) == "fetched"
+            again = runner.ensure_raw_input(settings, layers)     # incremental: nothing new to fetch
             assert again == "fetched" and not api.violations
         stored = lake_server.files("soundtracks")
         tmdb_parts = [data for name, data in stored.items() if name.startswith("pipeline/raw/tmdb/api_movies_")]

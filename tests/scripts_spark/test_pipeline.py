@@ -1,29 +1,46 @@
 """The runner end to end: generated data, real data with labelled pairs, re-runs, failures."""
+import inspect
 import json
 import shutil
 
 import pytest
 from chispa import assert_df_equality
 
-from scripts_spark import pipeline
-from scripts_spark.pipeline import parse_steps
+from scripts_spark import pipeline, runner
+from scripts_spark.runner import parse_steps
 
 
 @pytest.mark.parametrize("text, steps", [("1-5", [1, 2, 3, 4, 5]), ("3", [3]), ("1,3-4", [1, 3, 4])])
 def test_parse_steps(text, steps):
-    assert parse_steps(text) == steps
+    assert parse_steps(text, 5) == steps
 
 
 @pytest.mark.parametrize("text", ["0", "4-2", "6", "x", ""])
 def test_parse_steps_rejects(text):
     with pytest.raises(ValueError):
-        parse_steps(text)
+        parse_steps(text, 5)
+
+
+def test_steps_are_counted_from_the_tuple(capsys):
+    """No literal step count: `--steps` is checked against the pipeline's STEPS."""
+    assert parse_steps("1-7", 7) == list(range(1, 8))
+    assert pipeline.main(["--dry-run", "--steps", f"1-{len(pipeline.STEPS) + 1}"]) == 2
+    assert f"within 1-{len(pipeline.STEPS)}" in capsys.readouterr().err
+
+
+def test_every_step_module_has_the_contract():
+    names = [step.NAME for step in pipeline.STEPS]
+    assert names == ["01_extract_tmdb", "02_extract_discogs", "03_normalize", "04_match", "05_aggregate"]
+    for step in pipeline.STEPS:
+        assert callable(step.run) and callable(step.main), step.__name__
+        assert list(inspect.signature(step.run).parameters) == ["ctx"], step.__name__
 
 
 def test_dry_run_starts_no_spark(tmp_path, capsys):
     assert pipeline.main(["--dry-run", "--data-root", str(tmp_path), "--steps", "3-5", "--source", "sample"]) == 0
     out = capsys.readouterr().out
-    assert "steps [3, 4, 5]" in out and "a sample data set of 2000 films would be generated" in out
+    assert "steps 03_normalize, 04_match, 05_aggregate would run" in out
+    assert "a sample data set of 2000 films would be generated" in out
     # An explicit DATA_ROOT gets sample data only when SOURCE=sample asks for it (issue 10 item 12).
     assert pipeline.main(["--dry-run", "--data-root", str(tmp_path)]) == 0
     assert "raw/ is empty and SOURCE=auto: the run would stop" in capsys.readouterr().out
@@ -108,7 +125,8 @@ def test_generated_run_is_complete_and_repeatable(spark, tmp_path, capsys):
     assert "a SAMPLE data set was generated" in out
     metrics = json.loads((tmp_path / "metrics" / "run_first.json").read_text())
     assert metrics["status"] == "ok" and metrics["input"] == "generated"
-    assert [s["step"] for s in metrics["steps"]] == list(pipeline.STEP_NAMES.values())
+    assert [s["step"] for s in metrics["steps"]] == [step.NAME for step in pipeline.STEPS]
+    assert metrics["report"]["status"] == "ok" and metrics["report"]["html"].endswith("report_first.html")
     assert metrics["steps"][0]["quarantined"]["tmdb"] == 3          # the generator's deliberate bad lines
     quality = metrics["quality"]
     assert quality["true_pairs"] > 50
@@ -141,6 +159,9 @@ def test_failed_step_is_recorded(spark, tmp_path, capsys):
     assert metrics["status"] == "failed"
     assert [(s["step"], s["status"]) for s in metrics["steps"]] == [("01_extract_tmdb", "ok"),
                                                                     ("02_extract_discogs", "failed")]
+    # The run included step 05, which did not run: no report of tables this run did not make.
+    assert metrics["report"]["status"] == "skipped"
+    assert not (tmp_path / "reports").exists()
 
 
 @pytest.mark.realdata
@@ -180,5 +201,5 @@ def test_real_tmdb_5000_and_discogs_dump(spark, shared_data, tmp_path):
 def test_one_line_reason_from_a_spark_traceback():
     exc = RuntimeError("\n  An exception was thrown from the Python worker.\nTraceback (most recent call last):\n"
                        '  File "x.py", line 1\nModuleNotFoundError: No module named \'scripts_spark\'\n')
-    assert pipeline.one_line(exc) == "RuntimeError: ModuleNotFoundError: No module named 'scripts_spark'"
-    assert pipeline.one_line(ValueError("plain message")) == "ValueError: plain message"
+    assert runner.one_line(exc) == "RuntimeError: ModuleNotFoundError: No module named 'scripts_spark'"
+    assert runner.one_line(ValueError("plain message")) == "ValueError: plain message"

@@ -16,7 +16,7 @@ from PIL import Image
 
 from scripts_spark import pipeline, report, storage
 from scripts_spark.metrics import RunMetrics, StepMetrics
-from scripts_spark.step_05_aggregate import TABLE_ORDER
+from scripts_spark.gold_tables import TABLE_ORDER
 from tests.scripts_spark.helpers import film, master, release
 
 RUN_ID = "r1"
@@ -104,8 +104,9 @@ def _write_jsonl(path: Path, records) -> None:
 
 @pytest.fixture(scope="module")
 def run_root(spark, tmp_path_factory):
-    """A data root after `pipeline.main` ran steps 1-5 in-process on the records above (step 5
-    writes the report), then `report.main` rebuilt it from the files, as `make report` does."""
+    """A data root after `pipeline.main` ran steps 1-5 in-process on the records above (the runner
+    writes the report after the metrics; a copy is kept in `runner_report/`), then `report.main`
+    rebuilt it from the files, as `make report` does."""
     root = tmp_path_factory.mktemp("report_run")
     _write_jsonl(root / "raw" / "tmdb" / "films.jsonl", FILMS)
     _write_jsonl(root / "raw" / "discogs" / "test_masters.jsonl", MASTERS)
@@ -115,6 +116,7 @@ def run_root(spark, tmp_path_factory):
         + "".join(f"{t},{'' if m is None else m},{r}\n" for t, m, r in TRUE_PAIRS)
     )
     assert pipeline.main(["--data-root", str(root), "--run-id", RUN_ID]) == 0
+    shutil.copytree(root / "reports", root / "runner_report")
     assert report.main(["--data-root", str(root)]) == 0
     return root
 
@@ -207,17 +209,24 @@ def _assert_rows(shown_rows: list[dict], gold_rows: list[dict], table: str) -> N
             assert _same(text, value, column), f"{table}.{column}: shown {text!r}, gold {value!r}"
 
 
-def test_step_5_wrote_tables_and_report_during_the_run(run_root):
+def test_the_runner_wrote_the_report_of_its_own_run(run_root):
+    """Step 05 writes tables only; the runner writes the report after the metrics, so the report
+    shows this run's figures (finished, with every step), and records the report's status."""
     metrics = json.loads((run_root / "metrics" / f"run_{RUN_ID}.json").read_text())
     step5 = metrics["steps"][-1]
     assert step5["step"] == "05_aggregate" and step5["status"] == "ok"
-    assert set(step5["rows_out"]) == set(GOLD_TABLES)
-    # The runner hands step 5 its metrics, so the run's own report is named after the run and
-    # shows the run's figures before the metrics file is written.
-    first = Path(step5["details"]["report"])
-    assert first.name == f"report_{RUN_ID}.html"
-    assert "No metrics file" not in first.read_text(encoding="utf-8")
+    assert set(step5["rows_out"]) == set(GOLD_TABLES) and "report" not in step5["details"]
     assert metrics["quality"]["true_pairs"] == len(TRUE_PAIRS)
+    assert metrics["report"]["status"] == "ok"
+    assert Path(metrics["report"]["html"]).name == f"report_{RUN_ID}.html"
+    assert Path(metrics["report"]["md"]).name == f"report_{RUN_ID}.md"
+    html = (run_root / "runner_report" / f"report_{RUN_ID}.html").read_text(encoding="utf-8")
+    md = (run_root / "runner_report" / f"report_{RUN_ID}.md").read_text(encoding="utf-8")
+    assert f"run_{RUN_ID}.json" in html and "No metrics file" not in html
+    assert f"finished {metrics['finished_at']}" in md and "in progress" not in md
+    for step in metrics["steps"]:
+        assert step["step"] in html
+    assert f"precision {metrics['quality']['precision']:.4f}" in md
 
 
 def test_csv_files_are_one_file_each_in_table_order(spark, run_root, gold):
@@ -326,14 +335,14 @@ def test_markdown_summary(run_root, gold):
     assert "precision 1.0000" in md or "precision 0." in md
 
 
-def test_report_with_the_running_pipelines_metrics(spark, run_root):
-    """The hook: step 05 handed the runner's metrics names the report after the run."""
+def test_report_with_the_runners_metrics(spark, run_root):
+    """Metrics handed in by the runner name the report after that run and are shown as they are."""
     run = RunMetrics(run_id="hooked", data_root=str(run_root), input="generated")
     run.steps.append(StepMetrics(step="05_aggregate", rows_out={"film_soundtracks": 14}))
     paths = report.write_report(spark, storage.Layers(str(run_root)), run_metrics=run)
     assert paths["html"].endswith("report_hooked.html")
     text = Path(paths["html"]).read_text(encoding="utf-8")
-    assert "in progress" in text and "The gold tables are newer" not in text
+    assert "run_hooked.json" in text and "The gold tables are newer" not in text
     assert "This run used the generated sample data set" in text
 
 
@@ -437,3 +446,36 @@ def test_page_renders_in_headless_chromium(run_root, tmp_path):
     # saturated pixels (links, rules); with them tens of thousands.
     saturated = sum(count for count, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 60)
     assert saturated > 30_000, f"only {saturated} coloured pixels: the charts did not render"
+
+
+CJK_NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+def _missing_glyphs(recorded) -> list[str]:
+    # "Glyph N (...) missing from current font." (matplotlib 3.7) / "... from font(s) X." (3.9+)
+    return [str(w.message) for w in recorded if re.search(r"Glyph \d+ .*missing from", str(w.message))]
+
+
+def test_charts_draw_japanese_and_korean_titles(recwarn):
+    """Every glyph of CJK titles and names comes from a font (none drawn as a box): matplotlib
+    warns "Glyph ... missing from font(s)" for each glyph it cannot draw."""
+    if not CJK_NOTO.exists():
+        pytest.skip(f"{CJK_NOTO} not installed (apt-get install -y fonts-noto-cjk; .ci/run does it)")
+    rows = [{"composer": name, "matched_films": 2, "credited_films": 3}
+            for name in ("久石譲", "조영욱", "Jóhann Jóhannsson", "Ennio Morricone")]
+    coverage = [{"original_language": title, "films": 12, "soundtrack_share": 0.5, "is_small_group": False}
+                for title in ("千と千尋の神隠し", "もののけ姫", "올드보이")]
+    with report.chart_fonts():
+        uris = [report._png_uri(report.chart_composers(rows)),
+                report._png_uri(report._share_bars(coverage, lambda r: r["original_language"], "言語 / 언어"))]
+    assert _missing_glyphs(recwarn) == []
+    assert all(uri.startswith("data:image/png;base64,") for uri in uris)
+
+
+def test_the_font_test_would_see_a_missing_glyph(recwarn):
+    """The check above can fail: with DejaVu Sans alone the same title warns."""
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": ["DejaVu Sans"]}):
+        report._png_uri(report.chart_composers([{"composer": "久石譲", "matched_films": 1, "credited_films": 1}]))
+    assert _missing_glyphs(recwarn)

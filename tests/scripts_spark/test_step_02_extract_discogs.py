@@ -5,12 +5,9 @@ import shutil
 
 import pytest
 
-from scripts.settings import load_settings
-from scripts_spark import storage
-from scripts_spark.metrics import StepMetrics
 from scripts_spark.ingest import MissingInputError
 from scripts_spark.step_02_extract_discogs import extract_discogs, run
-from tests.scripts_spark.helpers import lines, master, release
+from tests.scripts_spark.helpers import lines, master, release, step_context
 
 
 def test_release_columns_year_from_released_and_no_master(spark):
@@ -74,11 +71,9 @@ def test_run_on_real_dump_and_api_bodies(spark, shared_data, tmp_path):
                               "tests" / "res" / "releases" / "1.json").read_text())
     _write_jsonl_gz(raw / "api_releases_1.jsonl.gz", [api_release, api_release])   # a duplicate fetch
     _write_jsonl_gz(raw / "labels_dump.jsonl.gz", [{"id": 5, "name": "Svek"}])        # neither kind
-    layers = storage.Layers(str(tmp_path))
-    settings = load_settings({"DATA_ROOT": str(tmp_path)})
-
-    step = StepMetrics("02")
-    run(spark, layers, step, settings)
+    ctx = step_context(spark, tmp_path, "02")
+    layers, step = ctx.layers, ctx.step_metrics
+    run(ctx)
     masters = spark.read.parquet(layers.bronze("discogs_masters"))
     releases = spark.read.parquet(layers.bronze("discogs_releases"))
     star_trek = masters.filter("master_id = 129711").collect()[0]
@@ -93,12 +88,13 @@ def test_run_on_real_dump_and_api_bodies(spark, shared_data, tmp_path):
     assert step.rows_out == {"discogs_masters": 28, "discogs_releases": 37}
 
     # A second run reuses the conversions and gives the same tables.
-    again = StepMetrics("02")
-    run(spark, layers, again, settings)
+    again_ctx = step_context(spark, tmp_path, "02")
+    again = again_ctx.step_metrics
+    run(again_ctx)
     assert again.details["dump_files_converted"] == 0
     assert again.rows_out == step.rows_out and again.quarantined == step.quarantined
 
 
 def test_missing_input_is_a_clear_error(spark, tmp_path):
     with pytest.raises(MissingInputError, match="no Discogs input"):
-        run(spark, storage.Layers(str(tmp_path)), StepMetrics("02"), load_settings({"DATA_ROOT": str(tmp_path)}))
+        run(step_context(spark, tmp_path, "02"))

@@ -6,10 +6,12 @@ import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 
+from scripts_spark.gold_tables import ANY_SOUNDTRACK, GOLD_TABLES, NO_GENRE, NO_SOUNDTRACK, UNKNOWN_LANGUAGE
 from scripts_spark.step_05_aggregate import (
-    ANY_SOUNDTRACK, NO_GENRE, NO_SOUNDTRACK, UNKNOWN_LANGUAGE, composers, coverage_by_genre_decade,
-    coverage_by_language, csv_ready, film_soundtracks, formats_by_year, style_vs_film, t_critical_95,
+    BUILDERS, composers, coverage_by_genre_decade, coverage_by_language, film_soundtracks, formats_by_year,
+    style_vs_film, t_critical_95,
 )
+from scripts_spark.storage import csv_ready
 
 FILM_SCHEMA = (
     "tmdb_id long, genres array<string>, decade int, original_language string, has_soundtrack boolean, "
@@ -214,3 +216,11 @@ def test_csv_ready_joins_arrays(spark):
         "id long, labels string, years string, note string",
     )
     assert_df_equality(csv_ready(df), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_every_gold_table_has_one_builder():
+    """A gold table is one GOLD_TABLES entry plus one builder; `film_soundtracks` (first) is built
+    from silver, every other table by its builder."""
+    names = [table.name for table in GOLD_TABLES]
+    assert names[0] == "film_soundtracks" and len(set(names)) == len(names)
+    assert list(BUILDERS) == names[1:]

@@ -1,0 +1,37 @@
+"""What every command-line entry point shares: exit codes, settings with command-line overrides,
+and the logging setup. Nothing here imports another module of this package, so any entry point
+(the runner, a step, the report, the benchmark) can use it without an import circle.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Mapping, Optional
+
+from scripts.settings import Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROJECT_LOGGERS = ("scripts_spark", "scripts")
+
+
+def settings_with(overrides: Mapping[str, Optional[str]]) -> Settings:
+    """The settings from the environment and `.env`, with the command line's values on top
+    (None or "" leaves a setting as it is).
+
+    Raises:
+        ConfigError: a setting is invalid.
+    """
+    return load_settings(dict(os.environ, **{k: v for k, v in overrides.items() if v}))
+
+
+def configure_logging(level: str) -> None:
+    """Configure this project's loggers only (for every command-line entry point); Spark and py4j
+    keep their own settings, and the root logger is left alone."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in PROJECT_LOGGERS:
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(level)
+        log.propagate = False
