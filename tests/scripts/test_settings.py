@@ -76,4 +76,10 @@ def test_parse_steps(text, steps):
 @pytest.mark.parametrize("text", ["abc", "", "0", "6", "5-1", "1-", "-3", "1,,2", "1.5", "٣"])
 def test_parse_steps_rejects_with_a_message_naming_steps(text):
     with pytest.raises(ConfigError, match=r"STEPS=.* is not valid: use a step, a range or a list within 1-5"):
-        parse_steps(text)
+        parse_steps(text, 5)
+
+
+def test_parse_steps_without_a_count_checks_the_form_only():
+    assert parse_steps("6-7") == [6, 7]
+    with pytest.raises(ConfigError, match="list of step numbers"):
+        parse_steps("0")
