@@ -41,6 +41,30 @@ def _as_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return value
 
 
+def _as_float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds: fix it in .env") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}={value:g} is outside {minimum:g}..{maximum:g}: fix it in .env")
+    return value
+
+
+def _as_http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ConfigError(f"{name}={raw!r} is not a plain http(s) URL without credentials or query: fix it in .env")
+    return raw.rstrip("/")
+
+
 def _as_date(env: Mapping[str, str], name: str) -> Optional[str]:
     raw = env.get(name, "")
     if raw == "":
@@ -76,6 +100,18 @@ class Settings:
     vm_user: Optional[str] = None
     vm_key_file: Optional[str] = None
     vm_project_dir: Optional[str] = None
+    # --- API fetch (issue 12): where the APIs are, how fast and how patiently to ask them ---
+    tmdb_api_base: str = "https://api.themoviedb.org/3"
+    discogs_api_base: str = "https://api.discogs.com"
+    tmdb_rate_per_second: int = 40
+    tmdb_workers: int = 16
+    tmdb_read_timeout: float = 5.0
+    discogs_rate_ceiling: int = 600
+    discogs_workers: int = 4
+    discogs_read_timeout: float = 10.0
+    fetch_connect_timeout: float = 3.05
+    fetch_deadline: float = 30.0
+    fetch_retries: int = 6
 
     @property
     def is_remote_storage(self) -> bool:
@@ -137,4 +173,29 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         vm_user=merged.get("VM_USER") or None,
         vm_key_file=merged.get("VM_KEY_FILE") or None,
         vm_project_dir=merged.get("VM_PROJECT_DIR") or None,
+        **_fetch_settings(merged),
     )
+
+
+def _fetch_settings(merged: Mapping[str, str]) -> dict:
+    """The API fetch settings (issue 12), validated; defaults are the APIs' documented limits."""
+    values = dict(
+        tmdb_api_base=_as_http_url(merged, "TMDB_API_BASE", Settings.tmdb_api_base),
+        discogs_api_base=_as_http_url(merged, "DISCOGS_API_BASE", Settings.discogs_api_base),
+        tmdb_rate_per_second=_as_int(merged, "TMDB_RATE_PER_SECOND", Settings.tmdb_rate_per_second, minimum=1),
+        tmdb_workers=_as_int(merged, "TMDB_WORKERS", Settings.tmdb_workers, minimum=1),
+        tmdb_read_timeout=_as_float(merged, "TMDB_READ_TIMEOUT", Settings.tmdb_read_timeout, 0.1, 600.0),
+        discogs_rate_ceiling=_as_int(merged, "DISCOGS_RATE_CEILING", Settings.discogs_rate_ceiling, minimum=1),
+        discogs_workers=_as_int(merged, "DISCOGS_WORKERS", Settings.discogs_workers, minimum=1),
+        discogs_read_timeout=_as_float(merged, "DISCOGS_READ_TIMEOUT", Settings.discogs_read_timeout, 0.1, 600.0),
+        fetch_connect_timeout=_as_float(merged, "FETCH_CONNECT_TIMEOUT", Settings.fetch_connect_timeout, 0.1, 120.0),
+        fetch_deadline=_as_float(merged, "FETCH_DEADLINE", Settings.fetch_deadline, 0.5, 3600.0),
+        fetch_retries=_as_int(merged, "FETCH_RETRIES", Settings.fetch_retries, minimum=1),
+    )
+    if values["tmdb_workers"] > 64 or values["discogs_workers"] > 64:
+        raise ConfigError("TMDB_WORKERS and DISCOGS_WORKERS must be at most 64: lower them in .env")
+    for api in ("tmdb", "discogs"):
+        if values["fetch_deadline"] < values[f"{api}_read_timeout"]:
+            raise ConfigError(f"FETCH_DEADLINE={values['fetch_deadline']:g} is below {api.upper()}_READ_TIMEOUT="
+                              f"{values[f'{api}_read_timeout']:g}: a request could never wait out its read timeout")
+    return values

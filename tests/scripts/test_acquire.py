@@ -21,7 +21,7 @@ from scripts import acquire as acq
 from scripts.acquire import FetchTuning, RawStore, StoreBusyError, acquire, main
 from scripts.http_client import FetchError, RetryPolicy
 from scripts.settings import ConfigError, Settings
-from tests.scripts.fake_api_server import (
+from scripts.fake_api_server import (
     GENRES,
     SHARED_DATA,
     SKIP_REASON,
@@ -453,7 +453,7 @@ def test_cli_fetch_failure_exits_1_naming_the_endpoint(server, settings, tmp_pat
 
 
 def test_cli_refused_credentials_exit_2(server, settings, tmp_path, monkeypatch, capsys):
-    from tests.scripts.fake_api_server import Reply
+    from scripts.fake_api_server import Reply
 
     server.route("/3/genre/movie/list", Reply(401, {"status_code": 7, "status_message": "Invalid API key"}))
     monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")

@@ -10,7 +10,7 @@ import pytest
 from scripts.discogs_client import DiscogsClient, next_page_number
 from scripts.http_client import NotFoundError, RetryPolicy
 from scripts.settings import ConfigError, Settings
-from tests.scripts.fake_api_server import (
+from scripts.fake_api_server import (
     DISCOGS_RES,
     SKIP_REASON,
     DiscogsCatalogue,

@@ -23,7 +23,7 @@ from scripts.http_client import (
     register_secret,
     shared_limiter,
 )
-from tests.scripts.fake_api_server import FAULTS, FakeApiServer, Reply
+from scripts.fake_api_server import FAULTS, FakeApiServer, Reply
 
 SECRET_KEY = "v3key-0123456789abcdef"
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, read_timeout=0.3, connect_timeout=0.5)

@@ -15,7 +15,7 @@ from scripts.tmdb_client import (
     TmdbClient,
     iter_export_ids,
 )
-from tests.scripts.fake_api_server import (
+from scripts.fake_api_server import (
     GENRES,
     MOVIE_550,
     SKIP_REASON,

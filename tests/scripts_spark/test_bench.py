@@ -187,7 +187,7 @@ def test_quick_parse_run_writes_its_report(tmp_path, capsys):
 
 
 def test_fetch_section_against_the_local_server(tmp_path):
-    fake = pytest.importorskip("tests.scripts.fake_api_server")
+    fake = pytest.importorskip("scripts.fake_api_server")
     if not fake.shared_data_present():
         pytest.skip(fake.SKIP_REASON)
     plan = bench.Plan(parse_films=(1,), parse_repeats=1, tmdb_limit=5, tmdb_window=0.5, tmdb_requests=15,
