@@ -328,8 +328,9 @@ def install_tmdb(server: FakeApiServer, *, missing: tuple[int, ...] = (0,), cata
         gte = date.fromisoformat(request.param("primary_release_date.gte"))
         lte = date.fromisoformat(request.param("primary_release_date.lte"))
         page = int(request.param("page", "1"))
-        films = sorted((day, movie_id) for movie_id, day in (catalogue or {}).items()
-                       if gte <= date.fromisoformat(day) <= lte)
+        films = sorted(((day, movie_id) for movie_id, day in (catalogue or {}).items()
+                        if gte <= date.fromisoformat(day) <= lte),
+                       reverse=request.param("sort_by", "") == "primary_release_date.desc")
         total_pages = max(1, -(-len(films) // 20))
         if (lte - gte).days + 1 > dense_days:
             total_pages = 501
