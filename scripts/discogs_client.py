@@ -123,8 +123,8 @@ class DiscogsClient(ApiClient):
         `base_url` is given), rate ceiling, workers and timeouts; keyword arguments override them."""
         from scripts.tmdb_client import settings_policy
 
-        if kwargs.get("ceiling") is None:
-            kwargs["ceiling"] = settings.discogs_rate_ceiling
+        if kwargs.get("ceiling") is None:  # DISCOGS_RATE_CEILING is a minute's worth; scale it to the period
+            kwargs["ceiling"] = max(1, round(settings.discogs_rate_ceiling * kwargs.get("period", 60.0) / 60.0))
         kwargs.setdefault("pool_size", settings.discogs_workers)
         kwargs.setdefault("policy", settings_policy(settings, settings.discogs_read_timeout))
         return cls(token=settings.discogs_token, user_agent=settings.discogs_user_agent,

@@ -257,7 +257,7 @@ def test_a_hard_killed_fetch_subprocess_resumes_without_duplicates(server, setti
     assert 12 <= killed_count < 60
     with parts[-1].open("ab") as handle:  # as if the kill had hit in the middle of a line
         handle.write(b'{"adult":false,"id":259,"title":"half a li')
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     code = main(["tmdb", "--ids", ids, "--raw", str(raw), "--rate", "80", "--backoff", "0.01"], settings=settings)
     out = capsys.readouterr().out
     assert code == 0
@@ -279,7 +279,7 @@ def test_discover_range_is_split_walked_once_and_resumed_after_a_limit(server, s
                     tuning=tuning)["tmdb"]
     assert third.get("fetched", 0) == 0 and third.get("discover_pages", 0) == 0
     assert len(server.paths("/3/discover/movie")) == discover_requests  # a finished walk is not repeated
-    cursor = state_of(raw / "tmdb")["cursors"]["discover"]["2020-01-01..2020-12-31"]
+    cursor = state_of(raw / "tmdb")["cursors"]["discover"]["2020-01-01..2020-12-31|desc"]
     assert cursor["finished"] == date.today().isoformat()
     stale = acquire(settings, raw, discover_from="2020-01-01", discover_to="2020-12-31", sources=("tmdb",),
                     tuning=replace(tuning, search_max_age_days=0))["tmdb"]
@@ -374,7 +374,7 @@ def test_no_secret_reaches_logs_output_errors_or_raw_files(server, tuning, tmp_p
     with caplog.at_level(logging.DEBUG):
         summary = acquire(settings, raw, tmdb_ids=[1, 2, 3], tuning=replace(tuning, progress=True))
         with pytest.raises(FetchError) as info:
-            acquire(settings, raw, tmdb_ids=[9], sources=("tmdb",), tuning=tuning)
+            acquire(settings, raw, tmdb_ids=[9], sources=("tmdb",), tuning=replace(tuning, max_consecutive_failures=1))
     assert summary["tmdb"]["fetched"] == 3 and summary["discogs"]["masters"] == 2
     assert server.requests[0].query.get("api_key") == [API_KEY]  # the key did go to the server ...
     captured = capsys.readouterr()
@@ -411,7 +411,7 @@ def test_missing_keys_are_config_errors_naming_the_variable(tmp_path):
 
 
 def test_cli_tmdb_fetch_prints_a_summary(server, settings, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("4, 5\n6\n", encoding="utf-8")
     raw = tmp_path / "raw"
@@ -426,7 +426,7 @@ def test_cli_tmdb_fetch_prints_a_summary(server, settings, tmp_path, monkeypatch
 
 
 def test_cli_discogs_fetch_uses_the_data_root_by_default(server, settings, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DISCOGS_API_BASE", server.url)
+    settings = replace(settings, discogs_api_base=server.url)
     code = main(["discogs", "--max-pages", "1", "--rate", "100", "--backoff", "0.01"], settings=settings)
     assert code == 0
     assert "discogs: " in capsys.readouterr().out
@@ -443,7 +443,7 @@ def test_cli_missing_key_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_cli_fetch_failure_exits_1_naming_the_endpoint(server, settings, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     server.inject("/3/movie/8", *["500"] * 6)
     code = main(["tmdb", "--ids", "8", "--raw", str(tmp_path), "--backoff", "0.01", "--retries", "2"],
                 settings=settings)
@@ -456,7 +456,7 @@ def test_cli_refused_credentials_exit_2(server, settings, tmp_path, monkeypatch,
     from scripts.fake_api_server import Reply
 
     server.route("/3/genre/movie/list", Reply(401, {"status_code": 7, "status_message": "Invalid API key"}))
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     assert main(["tmdb", "--ids", "1", "--raw", str(tmp_path)], settings=settings) == 2
     assert "HTTP 401" in capsys.readouterr().err
 
@@ -525,3 +525,23 @@ def test_cli_kaggle_imports_the_csv_pair(settings, tmp_path, capsys):
     assert "written=4803" in capsys.readouterr().out
     with gzip.open(raw / "tmdb" / "2017_kaggle_tmdb_5000.jsonl.gz", "rt", encoding="utf-8") as handle:
         assert sum(1 for _ in handle) == 4803
+
+
+def test_one_look_up_failing_for_good_is_counted_and_asked_again_without_stopping_the_others(
+        server, settings, tuning, tmp_path):
+    raw = tmp_path / "raw"
+    server.inject("/3/movie/5", *["503"] * 8)  # more than FAST's attempts: it fails for good
+    first = acquire(settings, raw, tmdb_ids=range(1, 21), sources=("tmdb",), tuning=tuning)["tmdb"]
+    assert first["fetched"] == 19 and first["failed"] == 1 and first["failed_ids"] == [5]
+    assert "HTTP 503" in first["last_error"]
+    again = acquire(settings, raw, tmdb_ids=range(1, 21), sources=("tmdb",), tuning=tuning)["tmdb"]
+    assert again["fetched"] == 1 and again.get("failed", 0) == 0
+    assert_each_once(raw_ids(raw / "tmdb", "api_movies"), range(1, 21))
+
+
+def test_too_many_failures_in_a_row_stop_the_run(server, settings, tuning, tmp_path):
+    for movie_id in range(1, 6):
+        server.inject(f"/3/movie/{movie_id}", *["500"] * 8)
+    with pytest.raises(FetchError, match="HTTP 500"):
+        acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 6), sources=("tmdb",),
+                tuning=replace(tuning, max_consecutive_failures=3, tmdb_workers=1))
