@@ -1025,34 +1025,70 @@ def _listing_checksum_file(path: Path, checksum_file: Optional[Path]) -> Optiona
     return None
 
 
-def _place_file(source: Path, target: Path) -> str:
-    """Hard-link `source` as `target` (no copy of a multi-GB dump), or copy across file systems."""
-    if target.exists():
-        if target.samefile(source) or target.stat().st_size == source.stat().st_size:
-            return "already there"
+def _same_content(source: Path, target: Path, expected_sha256: Optional[str]) -> bool:
+    """Whether `target` already holds `source`: the same file, or (with a published sha256) a file
+    with that hash, or (without one) byte for byte the same. A size match alone proves nothing."""
+    from scripts.discogs_dump import sha256_of
+
+    if not target.is_file():
+        return False
+    if target.samefile(source):
+        return True
+    if target.stat().st_size != source.stat().st_size:
+        return False
+    if expected_sha256 is not None:
+        return sha256_of(target) == expected_sha256
+    return filecmp.cmp(source, target, shallow=False)
+
+
+def _place_file(source: Path, target: Path, expected_sha256: Optional[str] = None) -> str:
+    """Hard-link `source` as `target` (no copy of a multi-GB dump), or copy across file systems,
+    through a temporary name; with `expected_sha256`, the placed bytes are checked before they take
+    the target's name, so raw/ never holds a file that fails its published checksum.
+
+    Raises:
+        ChecksumMismatchError: the placed copy does not match (the temporary file is removed).
+    """
+    from scripts.discogs_dump import ChecksumMismatchError, sha256_of
+
+    if _same_content(source, target, expected_sha256):
+        return "already there"
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-        how = "linked"
-    except OSError:
-        shutil.copyfile(source, tmp)
-        how = "copied"
-    os.replace(tmp, target)
-    return how
+        try:
+            os.link(source, tmp)
+            how = "linked"
+        except OSError:
+            shutil.copyfile(source, tmp)
+            how = "copied"
+        if expected_sha256 is not None:
+            actual = sha256_of(tmp)
+            if actual != expected_sha256:
+                raise ChecksumMismatchError(f"{target}: the placed copy has sha256 {actual}, expected "
+                                            f"{expected_sha256}; nothing was placed, copy it again")
+        replaced = target.exists()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"{how} (replaced a different file)" if replaced else how
 
 
 def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optional[Path] = None,
                verify: bool = True) -> dict:
     """Put downloaded Discogs dump files into `raw_discogs` after checking their sha256.
 
-    The CHECKSUM file that lists a dump is placed beside it, so the Spark step (which converts the
-    XML) can verify it again. A dump no CHECKSUM file lists is placed with a warning.
+    The download is checked first (a damaged one is not placed at all), then what lands in
+    `raw_discogs` is checked again before it takes its name: a target already there counts only when
+    its own hash matches (a same-sized corrupt file is replaced). The CHECKSUM file that lists a dump
+    is placed beside it, so the Spark step (which converts the XML) can verify it again. A dump no
+    CHECKSUM file lists is placed with a warning (and compared byte for byte with a file already there).
 
     Raises:
         FileNotFoundError: a path does not exist.
         scripts.discogs_dump.ChecksumMismatchError: a file is damaged; nothing of it is placed.
     """
-    from scripts.discogs_dump import verify_checksum
+    from scripts.discogs_dump import _published_sha256, verify_checksum
 
     raw_discogs = Path(raw_discogs)
     raw_discogs.mkdir(parents=True, exist_ok=True)
@@ -1061,17 +1097,18 @@ def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optio
         if not path.is_file():
             raise FileNotFoundError(f"dump file {path} not found")
         listing = _listing_checksum_file(path, checksum_file)
+        expected = None
         if verify and listing is not None:
             verify_checksum(path, listing)
-            result["verified"] += 1
+            expected = _published_sha256(listing, path.name)
         else:
-            result["unverified"] += 1
             logger.warning("%s: %s; placed unverified", path.name,
                            "verification skipped (--no-verify)" if not verify else "no CHECKSUM file lists it")
-        how = _place_file(path, raw_discogs / path.name)
+        how = _place_file(path, raw_discogs / path.name, expected)
+        result["verified" if expected is not None else "unverified"] += 1
         if listing is not None:
             _place_file(listing, raw_discogs / listing.name)
-        logger.info("%s: %s into %s", path.name, how, raw_discogs)
+        logger.info("%s: %s into %s%s", path.name, how, raw_discogs, " (sha256 checked there)" if expected else "")
         result["placed"].append({"file": path.name, "how": how})
     return result
 

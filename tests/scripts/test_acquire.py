@@ -545,3 +545,42 @@ def test_too_many_failures_in_a_row_stop_the_run(server, settings, tuning, tmp_p
     with pytest.raises(FetchError, match="HTTP 500"):
         acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 6), sources=("tmdb",),
                 tuning=replace(tuning, max_consecutive_failures=3, tmdb_workers=1))
+
+
+def test_a_corrupt_file_of_the_same_size_in_raw_is_replaced_not_reported_verified(tmp_path):
+    downloads = tmp_path / "downloads"
+    shutil.copytree(SHARED_DATA / "discogs_dump_xml" / "tgmz_2025", downloads)
+    masters = downloads / "discogs_masters.xml.gz"
+    raw = tmp_path / "raw" / "discogs"
+    raw.mkdir(parents=True)
+    corrupt = bytearray(masters.read_bytes())
+    corrupt[-9] ^= 0xFF
+    (raw / masters.name).write_bytes(bytes(corrupt))  # same size, wrong bytes
+    result = acq.place_dump([masters], raw)
+    assert result["verified"] == 1
+    assert result["placed"][0]["how"].endswith("(replaced a different file)")
+    assert (raw / masters.name).read_bytes() == masters.read_bytes()
+    again = acq.place_dump([masters], raw)
+    assert again["placed"][0]["how"] == "already there" and again["verified"] == 1
+
+
+def test_a_copy_damaged_on_its_way_into_raw_is_not_placed(tmp_path, monkeypatch):
+    from scripts.discogs_dump import ChecksumMismatchError
+
+    downloads = tmp_path / "downloads"
+    shutil.copytree(SHARED_DATA / "discogs_dump_xml" / "tgmz_2025", downloads)
+    masters = downloads / "discogs_masters.xml.gz"
+    raw = tmp_path / "raw" / "discogs"
+
+    def no_link(*args):
+        raise OSError("cross-device link")
+
+    def bad_copy(source, target):  # a copy that loses its last bytes (full disk, flaky mount)
+        Path(target).write_bytes(Path(source).read_bytes()[:-10])
+
+    monkeypatch.setattr(acq.os, "link", no_link)
+    monkeypatch.setattr(acq.shutil, "copyfile", bad_copy)
+    with pytest.raises(ChecksumMismatchError, match="placed copy"):
+        acq.place_dump([masters], raw)
+    assert not (raw / masters.name).exists()
+    assert [p.name for p in raw.iterdir() if p.name.startswith(".")] == []
