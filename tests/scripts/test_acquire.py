@@ -584,3 +584,116 @@ def test_a_copy_damaged_on_its_way_into_raw_is_not_placed(tmp_path, monkeypatch)
         acq.place_dump([masters], raw)
     assert not (raw / masters.name).exists()
     assert [p.name for p in raw.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_stalled_response_does_not_idle_the_other_workers(settings, tuning, tmp_path):
+    """Issue 12 item 1: out-of-order completion. One request hangs past the read timeout; the other
+    look-ups are written meanwhile, and the hung one is retried and written last."""
+    with FakeApiServer(limit=200, stall=5.0) as srv:
+        install_tmdb(srv)
+        srv.inject("/3/movie/3", "stall")
+        srv.inject("/3/movie/7", "cut")
+        written: list[tuple[int, float]] = []
+        started = time.monotonic()
+        policy = RetryPolicy(max_attempts=3, backoff_base=0.01, read_timeout=1.0, connect_timeout=0.5)
+        summary = acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 41), sources=("tmdb",),
+                          tuning=replace(tuning, tmdb_base_url=srv.url + "/3", tmdb_workers=4, policy=policy,
+                                         on_record=lambda kind, i: written.append((i, time.monotonic() - started))))
+    assert summary["tmdb"]["fetched"] == 40 and summary["tmdb"]["truncated"] == 1
+    order = [i for i, _ in written]
+    assert order[-1] == 3  # the stalled film completes last, after its retry
+    at = dict(written)
+    assert max(t for i, t in written if i != 3) < at[3]  # everything else was written while it hung
+    assert at[3] < 4.0  # the read timeout (1 s), not the 5 s stall, decided the wait
+    assert_each_once(raw_ids(tmp_path / "raw" / "tmdb", "api_movies"), range(1, 41))
+
+
+def test_a_killed_discover_fetch_with_out_of_order_writes_resumes_without_loss(server, settings, tuning, tmp_path):
+    raw = tmp_path / "raw"
+    seen = []
+    server.inject("/3/movie/1003", "timeout")  # one slow look-up: later pages complete before it
+
+    def kill_after_20(kind, record_id):
+        seen.append(record_id)
+        if len(seen) == 20:
+            raise KeyboardInterrupt("simulated kill")
+
+    with pytest.raises(KeyboardInterrupt):
+        acquire(settings, raw, discover_from="2020-01-01", discover_to="2020-12-31", sources=("tmdb",),
+                tuning=replace(tuning, on_record=kill_after_20))
+    acquire(settings, raw, discover_from="2020-01-01", discover_to="2020-12-31", sources=("tmdb",), tuning=tuning)
+    assert_each_once(raw_ids(raw / "tmdb", "api_movies"), CATALOGUE_2020)
+
+
+def test_a_discover_limit_fetches_the_newest_films(server, settings, tuning, tmp_path):
+    summary = acquire(settings, tmp_path / "raw", discover_from="2020-01-01", discover_to="2020-12-31", limit=10,
+                      sources=("tmdb",), tuning=tuning)["tmdb"]
+    assert summary["fetched"] == 10
+    newest = sorted(CATALOGUE_2020, key=lambda i: CATALOGUE_2020[i], reverse=True)[:10]
+    assert sorted(raw_ids(tmp_path / "raw" / "tmdb", "api_movies")) == sorted(newest)
+
+
+def test_discogs_checkpoints_within_a_search_page(settings, tuning, tmp_path):
+    """Issue 12 item 6: the checkpoint follows the records (every `checkpoint_seconds`), not the pages."""
+    raw = tmp_path / "raw"
+    checkpointed: list[int] = []
+
+    def look(kind, record_id):  # the checkpoint on disk as each record is written
+        state = json.loads((raw / "discogs" / "_state.json").read_text(encoding="utf-8"))
+        checkpointed.append(sum(len(ids) for by_day in state["fetched"].values() for ids in by_day.values()))
+
+    cat = DiscogsCatalogue(releases={r: None for r in range(800, 840)})  # one search page of 40
+    with FakeApiServer(limit=200, discogs_headers=True) as srv:
+        install_discogs(srv, cat)
+        summary = acquire(replace(settings, soundtrack_styles=("Score",)), raw, sources=("discogs",),
+                          tuning=replace(tuning, discogs_base_url=srv.url, on_record=look))["discogs"]
+    assert summary["search_pages"] == 2 and summary["releases"] == 40
+    assert len(set(checkpointed)) >= 4  # the state on disk grew several times within the one page
+    assert checkpointed == sorted(checkpointed)
+
+
+def test_a_discogs_search_without_next_links_is_read_to_the_end_and_rewalk_forces_it_again(
+        settings, tuning, tmp_path, caplog):
+    raw = tmp_path / "raw"
+    cat = DiscogsCatalogue(releases={r: None for r in range(700, 706)}, per_page_override=2, omit_next=True)
+    one = replace(settings, soundtrack_styles=("Score",))
+    with FakeApiServer(limit=100, discogs_headers=True) as srv:
+        install_discogs(srv, cat)
+        small = replace(tuning, discogs_base_url=srv.url)
+        with caplog.at_level(logging.WARNING):
+            first = acquire(one, raw, sources=("discogs",), tuning=small)["discogs"]
+        assert first["releases"] == 6 and first["search_pages"] == 4  # 3 release pages + 1 empty master page
+        assert first["pagination_warnings"] == 2 and "no usable urls.next" in caplog.text
+        skipped = acquire(one, raw, sources=("discogs",), tuning=small)["discogs"]
+        assert skipped["searches_skipped"] == 2 and skipped["requests"] == 0
+        again = acquire(one, raw, sources=("discogs",), tuning=replace(small, search_max_age_days=0))["discogs"]
+        assert again["search_pages"] == 4 and again["already_had"] == 6
+    assert_each_once(raw_ids(raw / "discogs", "api_releases"), range(700, 706))
+
+
+def test_cli_rewalk_flag_walks_a_finished_search_now(server, settings, tmp_path, capsys):
+    settings = replace(settings, discogs_api_base=server.url)
+    assert main(["discogs", "--raw", str(tmp_path), "--backoff", "0.01", "--rate", "100"], settings=settings) == 0
+    assert "search_pages=4" in capsys.readouterr().out
+    assert main(["discogs", "--raw", str(tmp_path), "--rate", "100"], settings=settings) == 0
+    assert "searches_skipped=4" in capsys.readouterr().out
+    assert main(["discogs", "--raw", str(tmp_path), "--rate", "100", "--rewalk"], settings=settings) == 0
+    assert "search_pages=4" in capsys.readouterr().out
+
+
+def test_progress_is_logged_with_total_and_eta_when_not_on_a_terminal(server, settings, tuning, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="scripts.acquire"):
+        acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 31), sources=("tmdb",),
+                tuning=replace(tuning, progress=None, progress_seconds=0.0, tmdb_rate_per_second=40))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tmdb films:")]
+    assert lines and "/30 films (" in lines[0] and "ETA" in lines[0]
+    assert lines[-1].startswith("tmdb films: 30/30 films (100%)")
+    assert "up to 30 films to fetch at up to 40 requests/s: at least 0m00s" in caplog.text
+
+
+def test_the_expected_duration_is_said_before_a_long_fetch(caplog):
+    with caplog.at_level(logging.INFO, logger="scripts.acquire"):
+        acq.say_expected_duration("tmdb", 1_000_000, 40, "films")
+        acq.say_expected_duration("discogs", 10_000, 1, "albums")
+    assert "1000000 films to fetch at up to 40 requests/s: at least 6h56m" in caplog.text
+    assert "10000 albums to fetch at up to 1 requests/s: at least 2h46m" in caplog.text
