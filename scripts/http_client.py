@@ -159,6 +159,7 @@ class RateLimiter:
 
     `safety` widens the window by that fraction so that jitter between the moment a request starts
     here and the moment the server counts it cannot push two windows' worth into one of the server's.
+    Starts are also spaced at least `window / max_calls` apart (no bursts; see `acquire`).
     `defer()` lets response headers slow the pace further (Discogs' remaining-requests header).
     """
 
@@ -185,7 +186,10 @@ class RateLimiter:
             now = self._clock()
             start = max(now, self._not_before)
             if self._starts:
-                start = max(start, self._starts[-1])
+                # Evenly spaced, not in bursts: a burst queues up on the way (connection set-up, the
+                # server's accept loop), arrives spread out, and its late arrivals then share the
+                # server's window with the next burst's early ones: 429s although the client kept count.
+                start = max(start, self._starts[-1] + self.window / self.max_calls)
             if len(self._starts) >= self.max_calls:
                 start = max(start, self._starts[0] + self.window)
             self._starts.append(start)

@@ -141,10 +141,12 @@ def test_an_empty_user_agent_is_refused():
 def test_from_settings_uses_token_agent_base_url_and_ceiling_from_settings(server):
     settings = Settings(data_root="/tmp/unused", discogs_token=TOKEN, discogs_user_agent=USER_AGENT,
                         discogs_api_base=server.url, discogs_rate_ceiling=321, discogs_workers=3)
-    with DiscogsClient.from_settings(settings, max_calls=100, period=1.0, policy=FAST) as client:
+    with DiscogsClient.from_settings(settings, max_calls=100, period=60.0, policy=FAST) as client:
         client.master(4242)
     assert server.requests[0].headers["User-Agent"] == USER_AGENT
     assert client.ceiling == 321 and client.http.pool_size == 3
+    with DiscogsClient.from_settings(settings, max_calls=2, period=1.0, policy=FAST) as scaled:
+        assert scaled.ceiling == 5  # 321 a minute is 5 a second
 
 
 def test_announced_lower_limit_is_adopted(server, caplog):

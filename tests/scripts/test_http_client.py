@@ -97,16 +97,28 @@ class FakeClock:
         self.now += seconds
 
 
-def test_rate_limiter_allows_a_window_then_waits_for_the_oldest_start():
+def test_rate_limiter_spaces_starts_evenly_and_never_exceeds_the_window():
     clock = FakeClock()
     limiter = RateLimiter(3, 1.0, safety=0.0, clock=clock, sleep=clock.sleep)
-    waits = [limiter.acquire() for _ in range(3)]
-    assert waits == [0.0, 0.0, 0.0]
-    assert limiter.acquire() == pytest.approx(1.0)  # the 4th starts one period after the 1st
-    clock.now += 0.5  # t=101.5: the starts 100, 100 have left the window, 101 has not
-    assert [limiter.acquire(), limiter.acquire()] == [0.0, 0.0]
-    assert limiter.acquire() == pytest.approx(0.5)  # three starts in (101, 102) already
-    assert limiter.waited == pytest.approx(1.5)
+    waits = [limiter.acquire() for _ in range(4)]
+    # no burst: one start every period / max_calls, so arrivals do not queue up on the way
+    assert waits == pytest.approx([0.0, 1 / 3, 1 / 3, 1 / 3])
+    clock.now += 2.0  # idle: the next start is not held back
+    assert limiter.acquire() == 0.0
+    assert limiter.waited == pytest.approx(1.0)
+
+
+def test_rate_limiter_window_holds_when_starts_were_deferred():
+    clock = FakeClock()
+    limiter = RateLimiter(3, 1.0, safety=0.0, clock=clock, sleep=clock.sleep)
+    limiter.set_limit(3)
+    starts = []
+    for _ in range(7):
+        limiter.acquire()
+        starts.append(clock.now)
+        if len(starts) == 2:
+            limiter.defer(0.0)
+    assert all(starts[i + 3] - starts[i] >= 1.0 - 1e-9 for i in range(len(starts) - 3))
 
 
 def test_rate_limiter_defer_and_set_limit():
@@ -117,7 +129,7 @@ def test_rate_limiter_defer_and_set_limit():
     assert limiter.acquire() == pytest.approx(2.0)
     limiter.set_limit(1)
     assert limiter.max_calls == 1
-    assert limiter.acquire() == pytest.approx(11.0)
+    assert limiter.acquire() == pytest.approx(11.0)  # one call per 11 s window
     limiter.set_limit(0)  # never below one call
     assert limiter.max_calls == 1
     with pytest.raises(ValueError):
