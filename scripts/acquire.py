@@ -115,7 +115,7 @@ class FetchTuning:
     discogs_ceiling: Optional[int] = None
     discogs_workers: Optional[int] = None
     policy: Optional[RetryPolicy] = None
-    safety: float = 0.05
+    safety: float = 0.02
     checkpoint_seconds: float = 2.0
     batch_size: int = 100
     part_records: int = 50_000

@@ -100,7 +100,7 @@ class DiscogsClient(ApiClient):
 
     def __init__(self, *, token: Optional[str], user_agent: str, base_url: str = DEFAULT_BASE_URL,
                  max_calls: Optional[int] = None, period: float = 60.0, policy: RetryPolicy = RetryPolicy(),
-                 low_remaining: int = LOW_REMAINING, safety: float = 0.05, ceiling: Optional[int] = None,
+                 low_remaining: int = LOW_REMAINING, safety: float = 0.02, ceiling: Optional[int] = None,
                  pool_size: int = 4):
         if not user_agent or not user_agent.strip():
             raise ConfigError("DISCOGS_USER_AGENT is empty: Discogs requires one, set DISCOGS_USER_AGENT in .env")

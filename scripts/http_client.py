@@ -157,13 +157,15 @@ class RetryPolicy:
 class RateLimiter:
     """At most `max_calls` request starts in any `period` seconds (a sliding window), thread-safe.
 
-    `safety` widens the window by that fraction so that jitter between the moment a request starts
-    here and the moment the server counts it cannot push two windows' worth into one of the server's.
+    `safety` widens the window by that fraction (a margin for the server's own clock). Jitter between
+    the moment a request starts here and the moment the server counts it is handled by `confirm`:
+    the window counts each request from when its response began to arrive, by which time the server
+    has surely counted it.
     Starts are also spaced at least `window / max_calls` apart (no bursts; see `acquire`).
     `defer()` lets response headers slow the pace further (Discogs' remaining-requests header).
     """
 
-    def __init__(self, max_calls: int, period: float, *, safety: float = 0.05,
+    def __init__(self, max_calls: int, period: float, *, safety: float = 0.02,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         if max_calls < 1 or period <= 0:
             raise ValueError(f"rate limit needs max_calls >= 1 and period > 0, got {max_calls}/{period}s")
@@ -172,7 +174,8 @@ class RateLimiter:
         self.safety = float(safety)
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
-        self._starts: deque[float] = deque(maxlen=self.max_calls)
+        self._starts: deque[list] = deque(maxlen=self.max_calls)
+        self.max_confirm_delay = 0.25
         self._not_before = 0.0
         self.waited = 0.0
 
@@ -181,7 +184,12 @@ class RateLimiter:
         return self.period * (1.0 + self.safety)
 
     def acquire(self) -> float:
-        """Block until a request may start; return the seconds waited."""
+        """Block until a request may start; return the seconds waited. See `take` for the slot."""
+        return self.take()[0]
+
+    def take(self) -> tuple[float, list]:
+        """Block until a request may start; return the seconds waited and the request's slot, which
+        `confirm()` moves to when the server has surely seen the request."""
         with self._lock:
             now = self._clock()
             start = max(now, self._not_before)
@@ -189,15 +197,26 @@ class RateLimiter:
                 # Evenly spaced, not in bursts: a burst queues up on the way (connection set-up, the
                 # server's accept loop), arrives spread out, and its late arrivals then share the
                 # server's window with the next burst's early ones: 429s although the client kept count.
-                start = max(start, self._starts[-1] + self.window / self.max_calls)
+                start = max(start, self._starts[-1][0] + self.window / self.max_calls)
             if len(self._starts) >= self.max_calls:
-                start = max(start, self._starts[0] + self.window)
-            self._starts.append(start)
+                start = max(start, self._starts[0][0] + self.window)
+            slot = [start, start]  # [when the window counts it from, when it was planned]
+            self._starts.append(slot)
             wait = start - now
             self.waited += max(wait, 0.0)
         if wait > 0:
             self._sleep(wait)
-        return max(wait, 0.0)
+        return max(wait, 0.0), slot
+
+    def confirm(self, slot: list, at: Optional[float] = None) -> None:
+        """The response to the request of `slot` began to arrive at `at` (default now): the server
+        counted the request between its planned start and then. The window counts it from the later
+        of the two (up to `max_confirm_delay` of the window after the plan), so a thread that woke
+        late or a request that took long to reach the server cannot make the request `max_calls`
+        later land inside the server's window of this one."""
+        at = self._clock() if at is None else at
+        with self._lock:
+            slot[0] = max(slot[0], min(at, slot[1] + self.max_confirm_delay * self.period))
 
     def set_limit(self, max_calls: int) -> None:
         """Change the number of calls allowed per period (e.g. to what the server announces)."""
@@ -217,7 +236,7 @@ _shared_limiters: dict[tuple, RateLimiter] = {}
 _shared_limiters_lock = threading.Lock()
 
 
-def shared_limiter(api: str, base_url: str, max_calls: int, period: float, *, safety: float = 0.05) -> RateLimiter:
+def shared_limiter(api: str, base_url: str, max_calls: int, period: float, *, safety: float = 0.02) -> RateLimiter:
     """The process-wide limiter for one API at one base URL and limit.
 
     Clients created one after another (a fetch per call of `acquire`) then share one window: a fresh
@@ -369,7 +388,7 @@ class PoliteSession:
             ) from None
 
     def _attempt(self, url: str, shown: str) -> Any:
-        self.limiter.acquire()
+        _, slot = self.limiter.take()
         self.count("requests")
         started = time.monotonic()
         deadline = started + self.policy.deadline
@@ -383,6 +402,7 @@ class PoliteSession:
                 requests.exceptions.ContentDecodingError) as exc:
             self.count("connection_errors")
             raise _RetryableError(f"connection broken ({type(exc).__name__})") from None
+        self.limiter.confirm(slot)
         try:
             status = response.status_code
             self.count(f"status_{status}")

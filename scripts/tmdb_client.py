@@ -60,7 +60,7 @@ class TmdbClient(ApiClient):
 
     def __init__(self, *, token: Optional[str] = None, api_key: Optional[str] = None,
                  base_url: str = DEFAULT_BASE_URL, rate_per_second: int = DEFAULT_RATE_PER_SECOND,
-                 policy: RetryPolicy = RetryPolicy(), pool_size: int = 8, safety: float = 0.05):
+                 policy: RetryPolicy = RetryPolicy(), pool_size: int = 8, safety: float = 0.02):
         if not token and not api_key:
             raise missing_tmdb_key_error()
         headers = {"Accept": "application/json"}
