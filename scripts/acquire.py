@@ -28,6 +28,8 @@ Command line (exit codes: 0 ok, 1 a fetch or check failed, 2 usage error or miss
     python -m scripts.acquire tmdb [--ids 550,13475] [--ids-file F] [--id-export movie_ids_MM_DD_YYYY.json.gz]
                                    [--from YYYY-MM-DD --to YYYY-MM-DD] [--limit N] [--raw DIR]
     python -m scripts.acquire discogs [--max-pages N] [--limit N] [--raw DIR]
+    (both: [--rate N] [--workers N] [--timeout S] [--retries N] [--backoff S] [--max-age-days D] [--rewalk];
+    left out, rate, workers and timeouts come from Settings: TMDB_RATE_PER_SECOND, TMDB_WORKERS, ...)
     python -m scripts.acquire dump FILE [FILE ...] [--checksum CHECKSUM.txt] [--no-verify] [--raw DIR]
     python -m scripts.acquire kaggle MOVIES.csv [--credits CREDITS.csv] [--raw DIR]
 """
