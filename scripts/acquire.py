@@ -8,6 +8,13 @@ Whatever the source, the result is the `raw/` input contract of docs/contracts.m
 - `raw/discogs/<dump file>` (+ its CHECKSUM file) for `dump`; `raw/tmdb/2017_kaggle_tmdb_5000.jsonl.gz`
   for `kaggle`.
 
+Fetches keep the request pipeline full: detail look-ups run in a pool and are written as they
+complete, out of order, so one slow or broken response never idles the others (a retry waits in its
+own thread). Order matters only for the resume position: a discover or search position is saved as
+the oldest page whose look-ups are not all written, so a killed run loses nothing.
+Progress goes to a tqdm bar on a terminal and to a log line every `progress_seconds` otherwise, with
+a total and an ETA; the expected duration is logged before a long fetch starts.
+
 Fetches are resumable and incremental. Each folder has a checkpoint `_state.json` (ids fetched per
 day, ids not found, search/discover positions, committed byte length of every part file), replaced
 atomically after each batch (at most every `checkpoint_seconds`). Part files are append-only and a
@@ -21,24 +28,31 @@ Command line (exit codes: 0 ok, 1 a fetch or check failed, 2 usage error or miss
     python -m scripts.acquire tmdb [--ids 550,13475] [--ids-file F] [--id-export movie_ids_MM_DD_YYYY.json.gz]
                                    [--from YYYY-MM-DD --to YYYY-MM-DD] [--limit N] [--raw DIR]
     python -m scripts.acquire discogs [--max-pages N] [--limit N] [--raw DIR]
+    (both: [--rate N] [--workers N] [--timeout S] [--retries N] [--backoff S] [--max-age-days D] [--rewalk];
+    left out, rate, workers and timeouts come from Settings: TMDB_RATE_PER_SECOND, TMDB_WORKERS, ...)
     python -m scripts.acquire dump FILE [FILE ...] [--checksum CHECKSUM.txt] [--no-verify] [--raw DIR]
     python -m scripts.acquire kaggle MOVIES.csv [--credits CREDITS.csv] [--raw DIR]
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
+import filecmp
 import json
+import queue
+import threading
 import logging
 import os
 import shutil
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from tqdm import tqdm
 
@@ -77,23 +91,29 @@ class StoreBusyError(RuntimeError):
 
 @dataclass
 class FetchTuning:
-    """Knobs of a fetch; the defaults are the real APIs' limits, tests shrink the times.
+    """Knobs of a fetch. Rate, worker, timeout and base-URL fields left None come from `Settings`
+    (`FetchTuning.resolved`); tests and the benchmark set them to shrink the times.
 
-    `tmdb_rate_per_second` is shared by `tmdb_workers` threads; Discogs runs sequentially at
-    `discogs_max_calls` per `discogs_period` seconds (default 60 a minute with a token).
+    `tmdb_rate_per_second` is shared by `tmdb_workers` threads. Discogs starts at `discogs_max_calls`
+    per `discogs_period` seconds (default 60 a minute with a token) and follows the server's
+    announced limit up to `discogs_ceiling`, with `discogs_workers` threads.
     `max_age_days`: re-fetch records older than this (None: never). A finished search or discover
-    walk is walked again when older than `search_max_age_days`. `on_record(kind, id)` is called after
-    each record is written (progress hooks, tests).
+    walk is walked again when older than `search_max_age_days` (0: now, `--rewalk`).
+    `on_record(kind, id)` is called after each record is written (progress hooks, tests).
+    `max_consecutive_failures` look-ups failing for good in a row abort the run (the API is down);
+    fewer are counted in `failed` and asked again by the next run.
     """
 
     tmdb_base_url: Optional[str] = None
     discogs_base_url: Optional[str] = None
-    tmdb_rate_per_second: int = 40
-    tmdb_workers: int = 4
+    tmdb_rate_per_second: Optional[int] = None
+    tmdb_workers: Optional[int] = None
     discogs_max_calls: Optional[int] = None
     discogs_period: float = 60.0
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    safety: float = 0.05
+    discogs_ceiling: Optional[int] = None
+    discogs_workers: Optional[int] = None
+    policy: Optional[RetryPolicy] = None
+    safety: float = 0.02
     checkpoint_seconds: float = 2.0
     batch_size: int = 100
     part_records: int = 50_000
@@ -101,6 +121,8 @@ class FetchTuning:
     search_max_age_days: float = 7.0
     max_discover_pages: int = MAX_DISCOVER_PAGES
     progress: Optional[bool] = None
+    progress_seconds: float = 30.0
+    max_consecutive_failures: int = 20
     on_record: Optional[Callable[[str, int], None]] = None
 
 
@@ -333,11 +355,63 @@ class RawStore:
         return True
 
 
-def _progress(total: Optional[int], desc: str, unit: str, enabled: Optional[bool]):
-    """A tqdm bar (rate and ETA) on stderr, off when stderr is not a terminal unless forced."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, dynamic_ncols=True, smoothing=0.1,
-                file=sys.stderr)
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class Progress:
+    """Progress with a total and an ETA: a tqdm bar on a terminal, otherwise (logs, `make run`) one
+    log line every `every` seconds. `enabled`: None = bar only on a terminal; False = neither."""
+
+    def __init__(self, total: Optional[int], desc: str, unit: str, enabled: Optional[bool], every: float = 30.0):
+        self.total, self.desc, self.unit, self.every = total, desc, unit.strip(), every
+        self.done = 0
+        self._started = self._last_log = time.monotonic()
+        tty = sys.stderr.isatty()
+        show_bar = tty if enabled is None else enabled
+        self._log = enabled is not False and not show_bar
+        self._bar = tqdm(total=total, desc=desc, unit=unit, disable=not show_bar, dynamic_ncols=True, smoothing=0.1,
+                         file=sys.stderr)
+
+    def set_total(self, total: Optional[int]) -> None:
+        self.total = total
+        self._bar.total = total
+        self._bar.refresh()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n)
+        now = time.monotonic()
+        if self._log and now - self._last_log >= self.every:
+            self._last_log = now
+            logger.info("%s", self.line(now))
+
+    def line(self, now: Optional[float] = None) -> str:
+        elapsed = (now or time.monotonic()) - self._started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            eta = _duration((self.total - self.done) / rate) if rate > 0 else "?"
+            return (f"{self.desc}: {self.done}/{self.total} {self.unit} ({100 * self.done / self.total:.0f}%), "
+                    f"{rate:.1f}/s, ETA {eta}")
+        return f"{self.desc}: {self.done} {self.unit}, {rate:.1f}/s (total not known yet)"
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
+
+
+def say_expected_duration(api: str, count: Optional[int], per_second: float, what: str) -> None:
+    """Log, before a fetch starts, how long `count` look-ups take at least at the allowed rate."""
+    if not count:
+        logger.info("%s: fetching %s at up to %.3g requests/s; the total is not known before discovery", api,
+                    what, per_second)
+        return
+    logger.info("%s: up to %d %s to fetch at up to %.3g requests/s: at least %s", api, count, what, per_second,
+                _duration(count / per_second))
 
 
 def _as_date(value: Optional[DateLike], default: date) -> date:
@@ -363,110 +437,307 @@ def _write_genres(client: TmdbClient, folder) -> int:
     return len(body.get("genres") or [])
 
 
+_END = object()
+
+
+def _prefetch(make: Callable[[], Iterator], depth: int, stop: threading.Event) -> Iterator:
+    """Run the iterator `make()` returns in a thread of its own, up to `depth` items ahead.
+
+    Discover and search pages are requests too: fetched ahead, a slow page does not stall the
+    detail look-ups. Exceptions are re-raised in the consumer; `stop` ends the producer early.
+    """
+    items: queue.Queue = queue.Queue(maxsize=max(1, depth))
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in make():
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="acquire-pages", daemon=True)
+    thread.start()
+    while True:
+        kind, value = items.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
+
+
+class _PagePositions:
+    """The resume position of a paged walk (discover, search) while its pages' look-ups run out of order.
+
+    `opened(snapshot)` registers a page with the walk's cursor as it was when the page was handed
+    out (pointing at that page); `add`/`settle` count its look-ups; `safe()` is the snapshot of the
+    oldest page with look-ups not yet written, else the newest snapshot. A look-up that fails for good
+    stays unsettled, so the saved position keeps its page and the next run reads it again.
+    """
+
+    def __init__(self, saved: dict):
+        self.saved = saved
+        self._pages: dict[int, list] = {}  # token -> [snapshot, outstanding]
+        self._latest: Optional[dict] = None
+        self._next = 0
+
+    def opened(self, snapshot: dict) -> int:
+        token, self._next = self._next, self._next + 1
+        self._pages[token] = [snapshot, 0]
+        self._latest = snapshot
+        return token
+
+    def add(self, token: Optional[int]) -> None:
+        if token is not None:
+            self._pages[token][1] += 1
+
+    def settle(self, token: Optional[int]) -> None:
+        if token is not None:
+            self._pages[token][1] -= 1
+
+    def finished(self, final: dict) -> None:
+        self._latest = final
+
+    def publish(self) -> None:
+        """Copy the safe position into the checkpointed cursor (called before each checkpoint)."""
+        for token in sorted(self._pages):
+            if self._pages[token][1] > 0:
+                safe = self._pages[token][0]
+                break
+            if token != max(self._pages):  # fully written and not the newest: no longer needed
+                del self._pages[token]
+        else:
+            safe = self._latest
+        if safe is not None:
+            self.saved.clear()
+            self.saved.update(copy.deepcopy(safe))
+
+
+class _Pipeline:
+    """Look-ups in a thread pool, at most `depth` in flight, handed back as they complete."""
+
+    def __init__(self, pool: ThreadPoolExecutor, depth: int, max_consecutive_failures: int):
+        self.pool, self.depth = pool, max(1, depth)
+        self.max_consecutive_failures = max_consecutive_failures
+        self.in_flight: dict[Future, Any] = {}
+        self.consecutive_failures = 0
+
+    def submit(self, unit: Any, fn: Callable, *args) -> None:
+        self.in_flight[self.pool.submit(fn, *args)] = unit
+
+    def full(self) -> bool:
+        return len(self.in_flight) >= self.depth
+
+    def completed(self, block: bool) -> list[tuple[Any, Future]]:
+        if not self.in_flight:
+            return []
+        done, _ = wait(list(self.in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        return [(self.in_flight.pop(future), future) for future in done]
+
+    def failed(self, exc: FetchError) -> None:
+        """Count a look-up that failed for good; re-raise once too many fail in a row (the API is down)."""
+        if isinstance(exc, AuthError):
+            raise exc
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.max_consecutive_failures:
+            raise exc
+
+    def succeeded(self) -> None:
+        self.consecutive_failures = 0
+
+    def cancel(self) -> None:
+        for future in self.in_flight:
+            future.cancel()
+
+
 def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]] = None,
                id_export: Optional[Path] = None, discover: Optional[tuple[DateLike, DateLike]] = None,
                limit: Optional[int] = None, tuning: Optional[FetchTuning] = None) -> dict:
     """Fetch film details into `folder` (raw/tmdb) for explicit ids, an ID export and/or a discover range.
 
-    Each selection is walked in order; ids already in `folder` (and not older than
-    `tuning.max_age_days`) are skipped. `limit` bounds the detail look-ups of this call.
+    Each selection is walked in order (discover newest first); ids already in `folder` (and not
+    older than `tuning.max_age_days`) are skipped. Look-ups run `tuning.tmdb_workers` at a time and
+    are written as they complete. `limit` bounds the detail look-ups of this call.
 
     Returns:
-        counts: `fetched`, `already_had`, `not_found` (+ `not_found_ids`, first 50), `discover_pages`,
-        `discover_splits`, `export_bad_lines`, `genres`, `requests`, `retries`, `seconds`, `folder`.
+        counts: `fetched`, `already_had`, `not_found` (+ `not_found_ids`, first 50), `failed` (+
+        `failed_ids`: asked again next run), `discover_pages`, `discover_splits`, `export_bad_lines`,
+        `genres`, `requests`, `retries`, `truncated`, `timeouts`, `seconds`, `folder`.
 
     Raises:
-        FetchError: a request kept failing; what was written so far is checkpointed.
+        FetchError: the API kept failing (`max_consecutive_failures` in a row) or refused the
+            credentials; what was written so far is checkpointed.
     """
     tuning = tuning or FetchTuning()
+    workers = max(1, tuning.tmdb_workers or client.http.pool_size)
+    rate = client.http.limiter.max_calls / client.http.limiter.period
     started = time.monotonic()
     summary: Counter = Counter()
     not_found_ids: list[int] = []
+    failed_ids: list[int] = []
+    summary_text: dict = {}
+    stop = threading.Event()
     with RawStore(folder, TMDB_KINDS, part_records=tuning.part_records,
                   checkpoint_seconds=tuning.checkpoint_seconds) as store:
         summary["genres"] = _write_genres(client, folder)
-        batches: list[tuple[str, Iterable[list[int]]]] = []
+        sources: list[tuple[str, Callable[[], Iterator]]] = []
         total: Optional[int] = None
         if ids is not None:
             id_list = [int(i) for i in ids]
             total = len(id_list)
-            batches.append(("ids", _chunks(id_list, tuning.batch_size)))
+            sources.append(("ids", lambda: _chunks(id_list, tuning.batch_size)))
         if id_export is not None:
             export_stats = ExportStats()
             export_ids = list(iter_export_ids(Path(id_export), stats=export_stats))
             summary["export_bad_lines"] = export_stats.bad
             total = (total or 0) + len(export_ids)
-            batches.append(("export", _chunks(export_ids, tuning.batch_size)))
-        discover_cursor: Optional[dict] = None
+            sources.append(("export", lambda: _chunks(export_ids, tuning.batch_size)))
+        positions: Optional[_PagePositions] = None
+        saved_cursor: Optional[dict] = None
         if discover is not None:
             start, end = _as_date(discover[0], EARLIEST_RELEASE), _as_date(discover[1], date.today())
-            discover_cursor = store.cursor("discover").setdefault(f"{start.isoformat()}..{end.isoformat()}", {})
-            finished = discover_cursor.get("finished")
+            # "|desc": a cursor of the former oldest-first walk must not be resumed newest first.
+            saved_cursor = store.cursor("discover").setdefault(f"{start.isoformat()}..{end.isoformat()}|desc", {})
+            finished = saved_cursor.get("finished")
             if finished and _age_days(finished, date.today()) < tuning.search_max_age_days:
-                logger.info("tmdb discover %s..%s finished on %s: not walked again", start, end, finished)
+                logger.info("tmdb discover %s..%s finished on %s: not walked again (--rewalk to force)",
+                            start, end, finished)
             else:
                 if finished:
-                    discover_cursor.clear()
-                batches.append(("discover", client.iter_discover(start, end, discover_cursor,
-                                                                 max_pages=tuning.max_discover_pages)))
+                    saved_cursor.clear()
+                positions = _PagePositions(saved_cursor)
+                live = copy.deepcopy(saved_cursor)
+
+                def walk_discover() -> Iterator:
+                    for page_ids in client.iter_discover(start, end, live, max_pages=tuning.max_discover_pages):
+                        yield page_ids, copy.deepcopy(live)
+                    yield None, copy.deepcopy(live)
+
+                sources.append(("discover", walk_discover))
                 total = None
         if limit is not None:
             total = min(total, limit) if total is not None else limit
+        say_expected_duration("tmdb", total, rate, "films")
+
+        pipeline: Optional[_Pipeline] = None
 
         def budget() -> Optional[int]:
-            return None if limit is None else max(0, limit - summary["fetched"] - summary["not_found"])
+            if limit is None:
+                return None
+            busy = len(pipeline.in_flight) if pipeline else 0
+            return max(0, limit - summary["fetched"] - summary["not_found"] - summary["failed"] - busy)
 
-        def fetch_batch(pool: ThreadPoolExecutor, batch: list[int]) -> None:
-            todo = [i for i in dict.fromkeys(batch) if not store.is_done("movies", i, tuning.max_age_days)]
-            summary["already_had"] += len(batch) - len(todo)
-            if budget() is not None:
-                todo = todo[:budget()]
-            futures = [pool.submit(client.movie, movie_id) for movie_id in todo]
-            try:
-                # Written in request order, so a file's line order does not depend on thread timing.
-                for movie_id, future in zip(todo, futures):
-                    try:
-                        body = future.result()
-                    except NotFoundError:
-                        store.mark_missing("movies", movie_id)
-                        summary["not_found"] += 1
-                        if len(not_found_ids) < 50:
-                            not_found_ids.append(movie_id)
-                    else:
-                        store.write("movies", movie_id, body)
-                        summary["fetched"] += 1
-                        if tuning.on_record is not None:
-                            tuning.on_record("movies", movie_id)
+        def settle(block: bool) -> None:
+            for (movie_id, token), future in pipeline.completed(block):
+                try:
+                    body = future.result()
+                except NotFoundError:
+                    store.mark_missing("movies", movie_id)
+                    summary["not_found"] += 1
+                    if len(not_found_ids) < 50:
+                        not_found_ids.append(movie_id)
+                    pipeline.succeeded()
+                except FetchError as exc:
+                    summary["failed"] += 1
+                    if len(failed_ids) < 50:
+                        failed_ids.append(movie_id)
+                    summary_text["last_error"] = str(exc)
+                    logger.warning("tmdb film %d: %s; it is asked again by the next run", movie_id, exc)
+                    pipeline.failed(exc)
                     bar.update(1)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+                    continue  # its page stays unsettled: the saved position keeps it
+                else:
+                    store.write("movies", movie_id, body)
+                    summary["fetched"] += 1
+                    pipeline.succeeded()
+                    if tuning.on_record is not None:
+                        tuning.on_record("movies", movie_id)
+                if positions is not None:
+                    positions.settle(token)
+                bar.update(1)
+            checkpoint()
 
-        bar = _progress(total, "tmdb films", " films", tuning.progress)
+        def checkpoint(force: bool = False) -> None:
+            if positions is not None:
+                positions.publish()
+            store.checkpoint(force=force)
+
+        bar = Progress(total, "tmdb films", " films", tuning.progress, tuning.progress_seconds)
+        queued: set[int] = set()
         try:
-            with bar, ThreadPoolExecutor(max_workers=max(1, tuning.tmdb_workers)) as pool:
-                for source, source_batches in batches:
-                    for batch in source_batches:
-                        summary["discover_pages"] += source == "discover"
-                        fetch_batch(pool, batch)
-                        store.checkpoint()
+            with bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tmdb") as pool:
+                pipeline = _Pipeline(pool, 2 * workers, tuning.max_consecutive_failures)
+                try:
+                    for source, make in sources:
                         if budget() == 0:
                             break
-                    if budget() == 0:
-                        break
+                        stream = _prefetch(make, 4, stop) if source == "discover" else make()
+                        for item in stream:
+                            token = None
+                            if source == "discover":
+                                batch, snapshot = item
+                                if batch is None:
+                                    positions.finished(snapshot)
+                                    break
+                                token = positions.opened(snapshot)
+                                summary["discover_pages"] += 1
+                                if bar.total is None and snapshot.get("total_results"):
+                                    expected = snapshot["total_results"] if limit is None else \
+                                        min(limit, snapshot["total_results"])
+                                    bar.set_total(expected)
+                                    say_expected_duration("tmdb", expected, rate, "films (discover)")
+                            else:
+                                batch = item
+                            for movie_id in batch:
+                                if budget() == 0:
+                                    break
+                                if movie_id in queued or store.is_done("movies", movie_id, tuning.max_age_days):
+                                    summary["already_had"] += 1
+                                    continue
+                                while pipeline.full():
+                                    settle(block=True)
+                                queued.add(movie_id)
+                                if positions is not None:
+                                    positions.add(token)
+                                pipeline.submit((movie_id, token), client.movie, movie_id)
+                            settle(block=False)
+                            if budget() == 0:
+                                break
+                        stop.set()
+                        stop = threading.Event()
+                    while pipeline.in_flight:
+                        settle(block=True)
+                except BaseException:
+                    stop.set()
+                    pipeline.cancel()
+                    raise
+                finally:
+                    checkpoint(force=True)
         finally:
-            if discover_cursor is not None:
-                summary["discover_splits"] = discover_cursor.get("splits", 0)
-                summary["discover_capped_windows"] = discover_cursor.get("capped_windows", 0)
+            if saved_cursor is not None:
+                summary["discover_splits"] = saved_cursor.get("splits", 0)
+                summary["discover_capped_windows"] = saved_cursor.get("capped_windows", 0)
             summary.update({f"repaired_{k}": v for k, v in store.repaired.items()})
     result = dict(summary)
-    result.update(not_found_ids=not_found_ids, requests=client.http.stats["requests"],
-                  retries=client.http.stats["retries"], seconds=round(time.monotonic() - started, 2),
-                  folder=str(folder))
-    logger.info("tmdb: %d films fetched, %d already in %s, %d not found, %d requests, %d retries",
+    result.update(summary_text)
+    stats = client.http.stats
+    result.update(not_found_ids=not_found_ids, failed_ids=failed_ids, requests=stats["requests"],
+                  retries=stats["retries"], truncated=stats["truncated"], timeouts=stats["timeouts"],
+                  seconds=round(time.monotonic() - started, 2), folder=str(folder))
+    logger.info("tmdb: %d films fetched, %d already in %s, %d not found, %d failed, %d requests, %d retries",
                 result.get("fetched", 0), result.get("already_had", 0), folder, result.get("not_found", 0),
-                result["requests"], result["retries"])
+                result.get("failed", 0), result["requests"], result["retries"])
     if not_found_ids:
         logger.info("tmdb ids not found (404, skipped): %s", ", ".join(map(str, not_found_ids)))
     return result
@@ -481,40 +752,46 @@ def fetch_discogs(client: DiscogsClient, folder: Path, *, genres: Sequence[str],
     `max_pages` pages per search and run). A master is written after its main release, so a master
     in raw/ always has its main release there too. A release result that belongs to a master is
     taken as that master (plus main release); a release without master is fetched itself.
+    Look-ups run `tuning.discogs_workers` at a time and are written as they complete; the
+    checkpoint follows every few seconds (`checkpoint_seconds`), as for TMDB, not once per page.
     `limit` bounds the detail look-ups of this call.
 
     Returns:
         counts: `masters`, `releases` (written), `already_had`, `not_found` (+ `not_found_ids`, first 50),
-        `search_pages`, `searches_skipped`, `requests`, `retries`, `slowed_by_headers`, `seconds`, `folder`.
+        `failed` (+ `failed_ids`), `search_pages`, `searches_skipped`, `pagination_warnings`, `requests`,
+        `retries`, `slowed_by_headers`, `seconds`, `folder`.
     """
     tuning = tuning or FetchTuning()
+    workers = max(1, tuning.discogs_workers or client.http.pool_size)
     started = time.monotonic()
     summary: Counter = Counter()
     not_found_ids: list[str] = []
+    failed_ids: list[str] = []
+    summary_text: dict = {}
+    rate = client.limiter.max_calls / client.limiter.period
+    pipeline: Optional[_Pipeline] = None
 
     def budget_left() -> bool:
-        return limit is None or summary["masters"] + summary["releases"] + summary["not_found"] < limit
+        busy = len(pipeline.in_flight) if pipeline else 0
+        return limit is None or \
+            summary["masters"] + summary["releases"] + summary["not_found"] + summary["failed"] + busy < limit
 
     with RawStore(folder, DISCOGS_KINDS, part_records=tuning.part_records,
                   checkpoint_seconds=tuning.checkpoint_seconds) as store:
-        bar = _progress(limit, "discogs albums", " records", tuning.progress)
+        say_expected_duration("discogs", limit, rate, "albums (masters, releases)")
+        bar = Progress(limit, "discogs albums", " records", tuning.progress, tuning.progress_seconds)
+        queued: set[tuple[str, int]] = set()
+        searches: list[_PagePositions] = []
 
-        def take(kind: str, record_id: int) -> Optional[dict]:
-            """Fetch one body unless done; returns it (None when skipped or missing)."""
-            if store.is_done(kind, record_id, tuning.max_age_days):
-                summary["already_had"] += 1
-                return None
-            if not budget_left():
-                return None
-            try:
-                return client.master(record_id) if kind == "masters" else client.release(record_id)
-            except NotFoundError:
-                store.mark_missing(kind, record_id)
-                summary["not_found"] += 1
-                if len(not_found_ids) < 50:
-                    not_found_ids.append(f"{kind[:-1]} {record_id}")
-                bar.update(1)
-                return None
+        def lookup(kind: str, record_id: int) -> dict:
+            return client.master(record_id) if kind == "masters" else client.release(record_id)
+
+        def missing(kind: str, record_id: int) -> None:
+            store.mark_missing(kind, record_id)
+            summary["not_found"] += 1
+            if len(not_found_ids) < 50:
+                not_found_ids.append(f"{kind[:-1]} {record_id}")
+            bar.update(1)
 
         def keep(kind: str, record_id: int, body: dict) -> None:
             store.write(kind, record_id, body)
@@ -523,57 +800,129 @@ def fetch_discogs(client: DiscogsClient, folder: Path, *, genres: Sequence[str],
             if tuning.on_record is not None:
                 tuning.on_record(kind, record_id)
 
-        def take_release(release_id: int) -> None:
-            body = take("releases", release_id)
-            if body is not None:
-                keep("releases", release_id, body)
+        def want(kind: str, record_id: int) -> bool:
+            if (kind, record_id) in queued or store.is_done(kind, record_id, tuning.max_age_days):
+                summary["already_had"] += 1
+                return False
+            return budget_left()
 
-        def take_master(master_id: int) -> None:
-            body = take("masters", master_id)
-            if body is None:
-                return
-            if body.get("main_release"):
-                take_release(int(body["main_release"]))
-            keep("masters", master_id, body)
+        def start(unit: tuple) -> None:
+            """unit: (kind, id, page, master body waiting for this release or None)."""
+            while pipeline.full():
+                settle(block=True)
+            kind, record_id, page = unit[0], unit[1], unit[2]
+            queued.add((kind, record_id))
+            pipeline.submit(unit, lookup, kind, record_id)
 
-        with bar:
-            for genre in genres:
-                for style in styles:
-                    for kind in SEARCH_TYPES:
-                        if not budget_left():
-                            break
-                        cursor = store.cursor("search").setdefault(f"{kind}|{genre}|{style}", {})
-                        if cursor.get("completed") and \
-                                _age_days(cursor["completed"], date.today()) < tuning.search_max_age_days:
-                            summary["searches_skipped"] += 1
-                            continue
-                        if cursor.get("completed"):
-                            cursor.clear()
-                        for results in client.iter_search(genre=genre, style=style, kind=kind, cursor=cursor,
-                                                          max_pages=max_pages):
-                            summary["search_pages"] += 1
-                            for result in results:
-                                if not budget_left():
-                                    break
-                                if result.get("type") == "master" and result.get("id"):
-                                    take_master(int(result["id"]))
-                                elif result.get("type") == "release" and result.get("id"):
-                                    if result.get("master_id"):
-                                        take_master(int(result["master_id"]))
-                                    else:
-                                        take_release(int(result["id"]))
-                            store.checkpoint()
+        def settle(block: bool) -> None:
+            for unit, future in pipeline.completed(block):
+                kind, record_id, page, waiting_master = unit
+                try:
+                    body = future.result()
+                except NotFoundError:
+                    missing(kind, record_id)
+                    body = None
+                    pipeline.succeeded()
+                except FetchError as exc:
+                    summary["failed"] += 1
+                    if len(failed_ids) < 50:
+                        failed_ids.append(f"{kind[:-1]} {record_id}")
+                    summary_text["last_error"] = str(exc)
+                    logger.warning("discogs %s %d: %s; it is asked again by the next run", kind[:-1], record_id, exc)
+                    pipeline.failed(exc)
+                    bar.update(1)
+                    continue  # its page stays unsettled: the saved search position keeps it
+                else:
+                    pipeline.succeeded()
+                if kind == "masters" and body is not None:
+                    main = body.get("main_release")
+                    if main and want("releases", int(main)):
+                        start(("releases", int(main), page, (record_id, body)))
+                        continue  # the master is written once its main release is
+                    keep("masters", record_id, body)
+                elif kind == "releases":
+                    if body is not None:
+                        keep("releases", record_id, body)
+                    if waiting_master is not None:
+                        keep("masters", *waiting_master)
+                if page is not None:
+                    page[0].settle(page[1])
+            checkpoint()
+
+        def checkpoint(force: bool = False) -> None:
+            for positions in searches:
+                positions.publish()
+            store.checkpoint(force=force)
+
+        stop = threading.Event()
+        with bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discogs") as pool:
+            pipeline = _Pipeline(pool, 2 * workers, tuning.max_consecutive_failures)
+            try:
+                for genre in genres:
+                    for style in styles:
+                        for kind in SEARCH_TYPES:
                             if not budget_left():
                                 break
+                            saved = store.cursor("search").setdefault(f"{kind}|{genre}|{style}", {})
+                            if saved.get("completed") and \
+                                    _age_days(saved["completed"], date.today()) < tuning.search_max_age_days:
+                                summary["searches_skipped"] += 1
+                                continue
+                            if saved.get("completed"):
+                                saved.clear()
+                            positions = _PagePositions(saved)
+                            searches.append(positions)
+                            live = copy.deepcopy(saved)
+
+                            def walk(genre=genre, style=style, kind=kind, live=live) -> Iterator:
+                                for results in client.iter_search(genre=genre, style=style, kind=kind, cursor=live,
+                                                                  max_pages=max_pages):
+                                    yield results, copy.deepcopy(live)
+                                yield None, copy.deepcopy(live)
+
+                            for results, snapshot in _prefetch(walk, 2, stop):
+                                if results is None:
+                                    positions.finished(snapshot)
+                                    summary["pagination_warnings"] += snapshot.get("pagination_warnings", 0)
+                                    break
+                                page = (positions, positions.opened(snapshot))
+                                summary["search_pages"] += 1
+                                for result in results:
+                                    if not budget_left():
+                                        break
+                                    if result.get("type") == "master" and result.get("id"):
+                                        target = ("masters", int(result["id"]))
+                                    elif result.get("type") == "release" and result.get("id"):
+                                        target = ("masters", int(result["master_id"])) if result.get("master_id") \
+                                            else ("releases", int(result["id"]))
+                                    else:
+                                        continue
+                                    if want(*target):
+                                        positions.add(page[1])
+                                        start((*target, page, None))
+                                settle(block=False)
+                                if not budget_left():
+                                    break
+                            stop.set()
+                            stop = threading.Event()
+                while pipeline.in_flight:
+                    settle(block=True)
+            except BaseException:
+                stop.set()
+                pipeline.cancel()
+                raise
+            finally:
+                checkpoint(force=True)
         summary.update({f"repaired_{k}": v for k, v in store.repaired.items()})
     result = dict(summary)
-    result.update(not_found_ids=not_found_ids, requests=client.http.stats["requests"],
+    result.update(summary_text)
+    result.update(not_found_ids=not_found_ids, failed_ids=failed_ids, requests=client.http.stats["requests"],
                   retries=client.http.stats["retries"], slowed_by_headers=client.http.stats["slowed_by_headers"],
                   seconds=round(time.monotonic() - started, 2), folder=str(folder))
-    logger.info("discogs: %d masters and %d releases fetched, %d already in %s, %d not found, %d search pages, "
-                "%d requests, %d retries", result.get("masters", 0), result.get("releases", 0),
-                result.get("already_had", 0), folder, result.get("not_found", 0), result.get("search_pages", 0),
-                result["requests"], result["retries"])
+    logger.info("discogs: %d masters and %d releases fetched, %d already in %s, %d not found, %d failed, "
+                "%d search pages, %d requests, %d retries", result.get("masters", 0), result.get("releases", 0),
+                result.get("already_had", 0), folder, result.get("not_found", 0), result.get("failed", 0),
+                result.get("search_pages", 0), result["requests"], result["retries"])
     if not_found_ids:
         logger.info("discogs ids not found (404, skipped): %s", ", ".join(not_found_ids))
     return result
@@ -588,6 +937,11 @@ def require_keys(settings: Settings, sources: Iterable[str]) -> None:
         raise missing_discogs_token_error()
 
 
+def _given(**kwargs) -> dict:
+    """The keyword arguments that were set: the rest come from `Settings` (`from_settings`)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[int]] = None,
             tmdb_id_export: Optional[Path] = None, discover_from: Optional[DateLike] = None,
             discover_to: Optional[DateLike] = None, discogs_max_pages: Optional[int] = None,
@@ -597,7 +951,8 @@ def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[in
 
     TMDB films come from `tmdb_ids`, `tmdb_id_export` and/or the discover range
     `discover_from`..`discover_to`; with none of them, the whole catalogue is discovered (bounded by
-    `limit`). Discogs albums come from the soundtrack search of `settings.soundtrack_genres` x
+    `limit`, newest films first). Rates, workers, timeouts and base URLs come from `settings` unless
+    `tuning` sets them. Discogs albums come from the soundtrack search of `settings.soundtrack_genres` x
     `settings.soundtrack_styles`, `discogs_max_pages` pages per search. `limit` bounds detail
     look-ups per source.
 
@@ -619,15 +974,16 @@ def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[in
         discover = None
         if discover_from is not None or discover_to is not None or (tmdb_ids is None and tmdb_id_export is None):
             discover = (discover_from, discover_to)
-        with TmdbClient.from_settings(settings, base_url=tuning.tmdb_base_url,
-                                      rate_per_second=tuning.tmdb_rate_per_second, policy=tuning.policy,
-                                      pool_size=max(1, tuning.tmdb_workers), safety=tuning.safety) as client:
+        with TmdbClient.from_settings(settings, base_url=tuning.tmdb_base_url, safety=tuning.safety,
+                                      **_given(rate_per_second=tuning.tmdb_rate_per_second, policy=tuning.policy,
+                                               pool_size=tuning.tmdb_workers)) as client:
             summary["tmdb"] = fetch_tmdb(client, raw_dir / "tmdb", ids=tmdb_ids, id_export=tmdb_id_export,
                                          discover=discover, limit=limit, tuning=tuning)
     if "discogs" in sources:
-        with DiscogsClient.from_settings(settings, base_url=tuning.discogs_base_url,
-                                         max_calls=tuning.discogs_max_calls, period=tuning.discogs_period,
-                                         policy=tuning.policy, safety=tuning.safety) as client:
+        with DiscogsClient.from_settings(settings, base_url=tuning.discogs_base_url, max_calls=tuning.discogs_max_calls,
+                                         period=tuning.discogs_period, safety=tuning.safety,
+                                         ceiling=tuning.discogs_ceiling,
+                                         **_given(policy=tuning.policy, pool_size=tuning.discogs_workers)) as client:
             summary["discogs"] = fetch_discogs(client, raw_dir / "discogs", genres=settings.soundtrack_genres,
                                                styles=settings.soundtrack_styles, max_pages=discogs_max_pages,
                                                limit=limit, tuning=tuning)
@@ -646,34 +1002,70 @@ def _listing_checksum_file(path: Path, checksum_file: Optional[Path]) -> Optiona
     return None
 
 
-def _place_file(source: Path, target: Path) -> str:
-    """Hard-link `source` as `target` (no copy of a multi-GB dump), or copy across file systems."""
-    if target.exists():
-        if target.samefile(source) or target.stat().st_size == source.stat().st_size:
-            return "already there"
+def _same_content(source: Path, target: Path, expected_sha256: Optional[str]) -> bool:
+    """Whether `target` already holds `source`: the same file, or (with a published sha256) a file
+    with that hash, or (without one) byte for byte the same. A size match alone proves nothing."""
+    from scripts.discogs_dump import sha256_of
+
+    if not target.is_file():
+        return False
+    if target.samefile(source):
+        return True
+    if target.stat().st_size != source.stat().st_size:
+        return False
+    if expected_sha256 is not None:
+        return sha256_of(target) == expected_sha256
+    return filecmp.cmp(source, target, shallow=False)
+
+
+def _place_file(source: Path, target: Path, expected_sha256: Optional[str] = None) -> str:
+    """Hard-link `source` as `target` (no copy of a multi-GB dump), or copy across file systems,
+    through a temporary name; with `expected_sha256`, the placed bytes are checked before they take
+    the target's name, so raw/ never holds a file that fails its published checksum.
+
+    Raises:
+        ChecksumMismatchError: the placed copy does not match (the temporary file is removed).
+    """
+    from scripts.discogs_dump import ChecksumMismatchError, sha256_of
+
+    if _same_content(source, target, expected_sha256):
+        return "already there"
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-        how = "linked"
-    except OSError:
-        shutil.copyfile(source, tmp)
-        how = "copied"
-    os.replace(tmp, target)
-    return how
+        try:
+            os.link(source, tmp)
+            how = "linked"
+        except OSError:
+            shutil.copyfile(source, tmp)
+            how = "copied"
+        if expected_sha256 is not None:
+            actual = sha256_of(tmp)
+            if actual != expected_sha256:
+                raise ChecksumMismatchError(f"{target}: the placed copy has sha256 {actual}, expected "
+                                            f"{expected_sha256}; nothing was placed, copy it again")
+        replaced = target.exists()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"{how} (replaced a different file)" if replaced else how
 
 
 def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optional[Path] = None,
                verify: bool = True) -> dict:
     """Put downloaded Discogs dump files into `raw_discogs` after checking their sha256.
 
-    The CHECKSUM file that lists a dump is placed beside it, so the Spark step (which converts the
-    XML) can verify it again. A dump no CHECKSUM file lists is placed with a warning.
+    The download is checked first (a damaged one is not placed at all), then what lands in
+    `raw_discogs` is checked again before it takes its name: a target already there counts only when
+    its own hash matches (a same-sized corrupt file is replaced). The CHECKSUM file that lists a dump
+    is placed beside it, so the Spark step (which converts the XML) can verify it again. A dump no
+    CHECKSUM file lists is placed with a warning (and compared byte for byte with a file already there).
 
     Raises:
         FileNotFoundError: a path does not exist.
         scripts.discogs_dump.ChecksumMismatchError: a file is damaged; nothing of it is placed.
     """
-    from scripts.discogs_dump import verify_checksum
+    from scripts.discogs_dump import _published_sha256, verify_checksum
 
     raw_discogs = Path(raw_discogs)
     raw_discogs.mkdir(parents=True, exist_ok=True)
@@ -682,17 +1074,18 @@ def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optio
         if not path.is_file():
             raise FileNotFoundError(f"dump file {path} not found")
         listing = _listing_checksum_file(path, checksum_file)
+        expected = None
         if verify and listing is not None:
             verify_checksum(path, listing)
-            result["verified"] += 1
+            expected = _published_sha256(listing, path.name)
         else:
-            result["unverified"] += 1
             logger.warning("%s: %s; placed unverified", path.name,
                            "verification skipped (--no-verify)" if not verify else "no CHECKSUM file lists it")
-        how = _place_file(path, raw_discogs / path.name)
+        how = _place_file(path, raw_discogs / path.name, expected)
+        result["verified" if expected is not None else "unverified"] += 1
         if listing is not None:
             _place_file(listing, raw_discogs / listing.name)
-        logger.info("%s: %s into %s", path.name, how, raw_discogs)
+        logger.info("%s: %s into %s%s", path.name, how, raw_discogs, " (sha256 checked there)" if expected else "")
         result["placed"].append({"file": path.name, "how": how})
     return result
 
@@ -741,22 +1134,26 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N detail look-ups this run")
         p.add_argument("--max-age-days", type=float, metavar="D", help="re-fetch records older than D days")
         p.add_argument("--rate", type=_positive_int, metavar="N", help=rate_help)
-        p.add_argument("--retries", type=_positive_int, default=6, metavar="N", help="attempts per request (6)")
-        p.add_argument("--backoff", type=float, default=1.0, metavar="S", help="backoff base in seconds (1.0)")
-        p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="read timeout in seconds (30)")
+        p.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="requests in flight (TMDB_WORKERS / DISCOGS_WORKERS)")
+        p.add_argument("--retries", type=_positive_int, metavar="N", help="attempts per request (FETCH_RETRIES)")
+        p.add_argument("--backoff", type=float, metavar="S", help="backoff base in seconds (1.0)")
+        p.add_argument("--timeout", type=float, metavar="S",
+                       help="read timeout in seconds (TMDB_READ_TIMEOUT / DISCOGS_READ_TIMEOUT)")
+        p.add_argument("--rewalk", action="store_true",
+                       help="walk finished discover/search listings again now (default: after 7 days)")
 
     tmdb = sub.add_parser("tmdb", help="TMDB film details into raw/tmdb")
-    fetching(tmdb, "requests per second (40)")
+    fetching(tmdb, "requests per second (TMDB_RATE_PER_SECOND, 40)")
     tmdb.add_argument("--ids", type=_id_list, metavar="ID,ID", help="explicit TMDB ids")
     tmdb.add_argument("--ids-file", type=Path, metavar="FILE", help="a file of TMDB ids (whitespace or commas)")
     tmdb.add_argument("--id-export", type=Path, metavar="FILE", help="a TMDB daily export movie_ids_MM_DD_YYYY.json.gz")
     tmdb.add_argument("--from", dest="date_from", type=_iso_date, metavar="DATE",
                       help="discover from this release date")
     tmdb.add_argument("--to", dest="date_to", type=_iso_date, metavar="DATE", help="discover up to this date (today)")
-    tmdb.add_argument("--workers", type=_positive_int, default=4, metavar="N", help="parallel requests (4)")
 
     discogs = sub.add_parser("discogs", help="Discogs soundtrack masters and releases into raw/discogs")
-    fetching(discogs, "requests per minute (60 with a token)")
+    fetching(discogs, "starting requests per minute (60 with a token; then as X-Discogs-Ratelimit says)")
     discogs.add_argument("--max-pages", type=_positive_int, metavar="N", help="search pages per search this run")
 
     dump = sub.add_parser("dump", help="place verified Discogs dump files into raw/discogs")
@@ -789,24 +1186,39 @@ def _read_ids_file(path: Path) -> list[int]:
     return _id_list(path.read_text(encoding="utf-8"))
 
 
-def _tuning(args: argparse.Namespace) -> FetchTuning:
-    policy = RetryPolicy(max_attempts=args.retries, backoff_base=args.backoff, read_timeout=args.timeout)
-    tuning = FetchTuning(policy=policy, max_age_days=args.max_age_days)
+def _tuning(args: argparse.Namespace, settings: Settings) -> FetchTuning:
+    """Command-line overrides on top of the settings (flags left out keep the settings' values)."""
+    from scripts.tmdb_client import settings_policy
+
+    tuning = FetchTuning(max_age_days=args.max_age_days)
+    if args.rewalk:
+        tuning.search_max_age_days = 0.0
+    if args.retries is not None or args.backoff is not None or args.timeout is not None:
+        base = settings_policy(settings, settings.tmdb_read_timeout if args.command == "tmdb"
+                               else settings.discogs_read_timeout)
+        changes = {k: v for k, v in (("max_attempts", args.retries), ("backoff_base", args.backoff),
+                                     ("read_timeout", args.timeout)) if v is not None}
+        if args.timeout is not None:
+            changes["deadline"] = max(base.deadline, args.timeout)
+        tuning.policy = dataclasses.replace(base, **changes)
     if args.command == "tmdb":
         tuning.tmdb_workers = args.workers
-        if args.rate:
-            tuning.tmdb_rate_per_second = args.rate
-    elif args.rate:
+        tuning.tmdb_rate_per_second = args.rate
+    else:
+        tuning.discogs_workers = args.workers
         tuning.discogs_max_calls = args.rate
     return tuning
 
 
 def _describe(source: str, counts: Mapping) -> str:
-    shown = {k: v for k, v in counts.items() if k not in ("folder", "not_found_ids", "placed") and v}
+    hidden = ("folder", "not_found_ids", "failed_ids", "placed", "last_error")
+    shown = {k: v for k, v in counts.items() if k not in hidden and v}
     text = ", ".join(f"{k}={v}" for k, v in shown.items())
     line = f"{source}: {text or 'nothing to do'} -> {counts.get('folder', '')}"
     if counts.get("not_found_ids"):
         line += f"\n  not found (404, skipped): {', '.join(map(str, counts['not_found_ids']))}"
+    if counts.get("failed_ids"):
+        line += f"\n  failed (asked again by the next run): {', '.join(map(str, counts['failed_ids']))}"
     return line
 
 
@@ -851,7 +1263,8 @@ def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = No
                           discover_from=args.date_from, discover_to=args.date_to)
         else:
             kwargs = dict(discogs_max_pages=args.max_pages)
-        summary = acquire(settings, raw, limit=args.limit, sources=(args.command,), tuning=_tuning(args), **kwargs)
+        summary = acquire(settings, raw, limit=args.limit, sources=(args.command,), tuning=_tuning(args, settings),
+                          **kwargs)
     except (ConfigError, FileNotFoundError, StoreBusyError) as exc:
         print(f"error: {redact(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -867,6 +1280,11 @@ def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = No
         return EXIT_FAILED
     for source, counts in summary.items():
         print(_describe(source, counts))
+    failed = [counts for counts in summary.values() if counts.get("failed")]
+    if failed:
+        print(f"error: {failed[0].get('last_error', 'some look-ups failed')}; what was fetched is kept, run the same "
+              "command again to resume (it asks only for what is missing)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -5,7 +5,12 @@ What it adds to a `requests.Session`:
   included, passes through, so no window of `period` seconds ever holds more than `max_calls` requests;
 - retries with `tenacity`: 429 honours `Retry-After`; 5xx, timeouts, connection resets, truncated and
   malformed JSON bodies back off exponentially with full jitter, up to `RetryPolicy.max_attempts`;
-  then one `FetchError` whose one-line message names the endpoint and the last status;
+  then one `FetchError` whose one-line message names the endpoint and the last status. A retry
+  sleeps in its own thread: the callers run requests in a pool, so the others go on meanwhile;
+- time bounds sized to the API: a connect timeout, a read timeout (seconds without a byte) and a
+  deadline for the whole attempt, checked while the body is read in chunks, so a server that stalls
+  or trickles costs at most `deadline` seconds, never an unbounded wait. A body cut off by a closed
+  connection is reported as truncated (and counted), like one shorter than its Content-Length;
 - 404 raised at once as `NotFoundError` (callers count it), other 4xx as `FetchError` (401/403 as
   `AuthError`), never retried;
 - secret-free logging: every URL that reaches a log line or an exception goes through `redact()`, the
@@ -18,7 +23,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import os
 import random
 import re
 import threading
@@ -40,14 +44,6 @@ _SECRET_PARAM = re.compile(
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=-]+)")
 _known_secrets: set[str] = set()
 _known_secrets_lock = threading.Lock()
-
-
-def env_setting(name: str, default: str) -> str:
-    """`name` from the environment, else from the project's `.env`, else `default` (for settings such
-    as API base URLs that `scripts.settings.Settings` does not carry)."""
-    from scripts.settings import PROJECT_ROOT, read_dotenv
-
-    return os.environ.get(name) or read_dotenv(PROJECT_ROOT / ".env").get(name) or default
 
 
 def register_secret(value: Optional[str]) -> None:
@@ -133,14 +129,24 @@ class _RetryableError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try. Times in seconds; tests shrink them (e.g. `backoff_base=0.01`)."""
+    """How hard to try. Times in seconds; tests shrink them (e.g. `backoff_base=0.01`).
+
+    `read_timeout` is the longest silence while waiting for a byte; `deadline` bounds one whole
+    attempt (connect, headers and body). Both are sized to the API (a TMDB detail body arrives in
+    well under a second), so a hung request is given up and retried rather than waited on.
+    """
 
     max_attempts: int = 6
     backoff_base: float = 1.0
     backoff_max: float = 60.0
     max_retry_after: float = 300.0
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
+    connect_timeout: float = 3.05
+    read_timeout: float = 5.0
+    deadline: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or min(self.connect_timeout, self.read_timeout, self.deadline) <= 0:
+            raise ValueError(f"RetryPolicy needs max_attempts >= 1 and positive timeouts, got {self}")
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff before retry number `attempt` (1-based)."""
@@ -151,12 +157,15 @@ class RetryPolicy:
 class RateLimiter:
     """At most `max_calls` request starts in any `period` seconds (a sliding window), thread-safe.
 
-    `safety` widens the window by that fraction so that jitter between the moment a request starts
-    here and the moment the server counts it cannot push two windows' worth into one of the server's.
+    `safety` widens the window by that fraction (a margin for the server's own clock). Jitter between
+    the moment a request starts here and the moment the server counts it is handled by `confirm`:
+    the window counts each request from when its response began to arrive, by which time the server
+    has surely counted it.
+    Starts are also spaced at least `window / max_calls` apart (no bursts; see `acquire`).
     `defer()` lets response headers slow the pace further (Discogs' remaining-requests header).
     """
 
-    def __init__(self, max_calls: int, period: float, *, safety: float = 0.05,
+    def __init__(self, max_calls: int, period: float, *, safety: float = 0.02,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         if max_calls < 1 or period <= 0:
             raise ValueError(f"rate limit needs max_calls >= 1 and period > 0, got {max_calls}/{period}s")
@@ -165,7 +174,8 @@ class RateLimiter:
         self.safety = float(safety)
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
-        self._starts: deque[float] = deque(maxlen=self.max_calls)
+        self._starts: deque[list] = deque(maxlen=self.max_calls)
+        self.max_confirm_delay = 0.25
         self._not_before = 0.0
         self.waited = 0.0
 
@@ -174,20 +184,39 @@ class RateLimiter:
         return self.period * (1.0 + self.safety)
 
     def acquire(self) -> float:
-        """Block until a request may start; return the seconds waited."""
+        """Block until a request may start; return the seconds waited. See `take` for the slot."""
+        return self.take()[0]
+
+    def take(self) -> tuple[float, list]:
+        """Block until a request may start; return the seconds waited and the request's slot, which
+        `confirm()` moves to when the server has surely seen the request."""
         with self._lock:
             now = self._clock()
             start = max(now, self._not_before)
             if self._starts:
-                start = max(start, self._starts[-1])
+                # Evenly spaced, not in bursts: a burst queues up on the way (connection set-up, the
+                # server's accept loop), arrives spread out, and its late arrivals then share the
+                # server's window with the next burst's early ones: 429s although the client kept count.
+                start = max(start, self._starts[-1][0] + self.window / self.max_calls)
             if len(self._starts) >= self.max_calls:
-                start = max(start, self._starts[0] + self.window)
-            self._starts.append(start)
+                start = max(start, self._starts[0][0] + self.window)
+            slot = [start, start]  # [when the window counts it from, when it was planned]
+            self._starts.append(slot)
             wait = start - now
             self.waited += max(wait, 0.0)
         if wait > 0:
             self._sleep(wait)
-        return max(wait, 0.0)
+        return max(wait, 0.0), slot
+
+    def confirm(self, slot: list, at: Optional[float] = None) -> None:
+        """The response to the request of `slot` began to arrive at `at` (default now): the server
+        counted the request between its planned start and then. The window counts it from the later
+        of the two (up to `max_confirm_delay` of the window after the plan), so a thread that woke
+        late or a request that took long to reach the server cannot make the request `max_calls`
+        later land inside the server's window of this one."""
+        at = self._clock() if at is None else at
+        with self._lock:
+            slot[0] = max(slot[0], min(at, slot[1] + self.max_confirm_delay * self.period))
 
     def set_limit(self, max_calls: int) -> None:
         """Change the number of calls allowed per period (e.g. to what the server announces)."""
@@ -207,7 +236,7 @@ _shared_limiters: dict[tuple, RateLimiter] = {}
 _shared_limiters_lock = threading.Lock()
 
 
-def shared_limiter(api: str, base_url: str, max_calls: int, period: float, *, safety: float = 0.05) -> RateLimiter:
+def shared_limiter(api: str, base_url: str, max_calls: int, period: float, *, safety: float = 0.02) -> RateLimiter:
     """The process-wide limiter for one API at one base URL and limit.
 
     Clients created one after another (a fetch per call of `acquire`) then share one window: a fresh
@@ -359,24 +388,30 @@ class PoliteSession:
             ) from None
 
     def _attempt(self, url: str, shown: str) -> Any:
-        self.limiter.acquire()
+        _, slot = self.limiter.take()
         self.count("requests")
         started = time.monotonic()
+        deadline = started + self.policy.deadline
         timeout = (self.policy.connect_timeout, self.policy.read_timeout)
         try:
-            response = self._session().get(url, timeout=timeout)
+            response = self._session().get(url, timeout=timeout, stream=True)
         except requests.Timeout:
             self.count("timeouts")
-            raise _RetryableError(f"timed out after {self.policy.read_timeout:g}s") from None
+            raise _RetryableError(f"no answer within {self.policy.read_timeout:g}s") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             self.count("connection_errors")
             raise _RetryableError(f"connection broken ({type(exc).__name__})") from None
-        status = response.status_code
-        self.count(f"status_{status}")
+        self.limiter.confirm(slot)
+        try:
+            status = response.status_code
+            self.count(f"status_{status}")
+            if self.on_response is not None:
+                self.on_response(response)
+            body = self._read_body(response, status, deadline)
+        finally:
+            response.close()
         logger.debug("%s GET %s -> %d in %.0f ms", self.name, shown, status, 1000 * (time.monotonic() - started))
-        if self.on_response is not None:
-            self.on_response(response)
         if status == 429:
             raise _RetryableError("HTTP 429 rate limited", 429, parse_retry_after(response.headers.get("Retry-After")))
         if status >= 500:
@@ -387,21 +422,46 @@ class PoliteSession:
             raise AuthError(f"{self.name} GET {shown}: HTTP {status}, the credentials were refused",
                             endpoint=shown, status=status)
         if status >= 400:
-            raise FetchError(f"{self.name} GET {shown}: HTTP {status} {self.redact(response.text[:200])!r}",
+            text = body[:200].decode("utf-8", errors="replace")
+            raise FetchError(f"{self.name} GET {shown}: HTTP {status} {self.redact(text)!r}",
                              endpoint=shown, status=status)
-        body = response.content
-        declared = response.headers.get("Content-Length")
-        # urllib3 1.26 does not enforce Content-Length: a body cut short by a closed connection
-        # arrives without error, so compare (only meaningful when the body was not decompressed).
-        plain = not response.headers.get("Content-Encoding")
-        if declared and declared.isdigit() and plain and len(body) < int(declared):
-            self.count("truncated")
-            raise _RetryableError(f"truncated body ({len(body)} of {declared} bytes)", status)
         try:
             return json.loads(body)
         except ValueError:
             self.count("bad_json")
             raise _RetryableError(f"malformed JSON body ({len(body)} bytes)", status) from None
+
+    def _read_body(self, response: requests.Response, status: int, deadline: float) -> bytes:
+        """The whole body, read in chunks against the attempt's deadline.
+
+        A server that stops sending mid-body (read timeout), closes the connection mid-body, sends
+        fewer bytes than its Content-Length, or trickles past the deadline gives a retryable
+        "truncated"/"too slow" error, never a silent short body or an unbounded wait.
+        """
+        declared = response.headers.get("Content-Length")
+        # Compare lengths only for a body sent as is: requests decompresses gzip bodies as it reads.
+        expected = int(declared) if declared and declared.isdigit() and \
+            not response.headers.get("Content-Encoding") else None
+        chunks: list[bytes] = []
+        got = 0
+        try:
+            for chunk in response.iter_content(chunk_size=65536):
+                chunks.append(chunk)
+                got += len(chunk)
+                if time.monotonic() > deadline:
+                    self.count("deadline_exceeded")
+                    raise _RetryableError(f"body too slow: {got} bytes in the {self.policy.deadline:g}s deadline",
+                                          status)
+        except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError,
+                requests.exceptions.ContentDecodingError, requests.Timeout) as exc:
+            self.count("truncated")
+            of = f" of {expected}" if expected is not None else ""
+            raise _RetryableError(f"truncated body ({got}{of} bytes; {type(exc).__name__})", status) from None
+        body = b"".join(chunks)
+        if expected is not None and len(body) < expected:
+            self.count("truncated")
+            raise _RetryableError(f"truncated body ({len(body)} of {expected} bytes)", status)
+        return body
 
 
 class ApiClient:

@@ -112,6 +112,28 @@ def _as_spark_conf(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], 
             raise ConfigError(f"{name}: {item!r} is not spark.some.key=value: fix {name} in .env")
         pairs.append((key, value))
     return tuple(pairs)
+def _as_float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds: fix it in .env") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}={value:g} is outside {minimum:g}..{maximum:g}: fix it in .env")
+    return value
+
+
+def _as_http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ConfigError(f"{name}={raw!r} is not a plain http(s) URL without credentials or query: fix it in .env")
+    return raw.rstrip("/")
 
 
 def _as_date(env: Mapping[str, str], name: str) -> Optional[str]:
@@ -165,6 +187,18 @@ class Settings:
     azure_storage_sas_token: Optional[str] = field(default=None, repr=False)
     azure_storage_connection_string: Optional[str] = field(default=None, repr=False)
     azure_key_vault_url: Optional[str] = None
+    # --- API fetch (issue 12): where the APIs are, how fast and how patiently to ask them ---
+    tmdb_api_base: str = "https://api.themoviedb.org/3"
+    discogs_api_base: str = "https://api.discogs.com"
+    tmdb_rate_per_second: int = 40
+    tmdb_workers: int = 16
+    tmdb_read_timeout: float = 5.0
+    discogs_rate_ceiling: int = 600
+    discogs_workers: int = 4
+    discogs_read_timeout: float = 10.0
+    fetch_connect_timeout: float = 3.05
+    fetch_deadline: float = 30.0
+    fetch_retries: int = 6
 
     @property
     def is_remote_storage(self) -> bool:
@@ -272,6 +306,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         spark_conf=_as_spark_conf(merged, "SPARK_CONF"),
         **_sync_settings(merged),
         **_azure_settings(merged, data_root),
+        **_fetch_settings(merged),
     )
 
 
@@ -295,3 +330,27 @@ def _azure_settings(merged: Mapping[str, str], data_root: str) -> dict:
                 azure_storage_sas_token=sas or None,
                 azure_storage_connection_string=merged.get("AZURE_STORAGE_CONNECTION_STRING") or None,
                 azure_key_vault_url=vault.rstrip("/") or None)
+
+
+def _fetch_settings(merged: Mapping[str, str]) -> dict:
+    """The API fetch settings (issue 12), validated; defaults are the APIs' documented limits."""
+    values = dict(
+        tmdb_api_base=_as_http_url(merged, "TMDB_API_BASE", Settings.tmdb_api_base),
+        discogs_api_base=_as_http_url(merged, "DISCOGS_API_BASE", Settings.discogs_api_base),
+        tmdb_rate_per_second=_as_int(merged, "TMDB_RATE_PER_SECOND", Settings.tmdb_rate_per_second, minimum=1),
+        tmdb_workers=_as_int(merged, "TMDB_WORKERS", Settings.tmdb_workers, minimum=1),
+        tmdb_read_timeout=_as_float(merged, "TMDB_READ_TIMEOUT", Settings.tmdb_read_timeout, 0.1, 600.0),
+        discogs_rate_ceiling=_as_int(merged, "DISCOGS_RATE_CEILING", Settings.discogs_rate_ceiling, minimum=1),
+        discogs_workers=_as_int(merged, "DISCOGS_WORKERS", Settings.discogs_workers, minimum=1),
+        discogs_read_timeout=_as_float(merged, "DISCOGS_READ_TIMEOUT", Settings.discogs_read_timeout, 0.1, 600.0),
+        fetch_connect_timeout=_as_float(merged, "FETCH_CONNECT_TIMEOUT", Settings.fetch_connect_timeout, 0.1, 120.0),
+        fetch_deadline=_as_float(merged, "FETCH_DEADLINE", Settings.fetch_deadline, 0.5, 3600.0),
+        fetch_retries=_as_int(merged, "FETCH_RETRIES", Settings.fetch_retries, minimum=1),
+    )
+    if values["tmdb_workers"] > 64 or values["discogs_workers"] > 64:
+        raise ConfigError("TMDB_WORKERS and DISCOGS_WORKERS must be at most 64: lower them in .env")
+    for api in ("tmdb", "discogs"):
+        if values["fetch_deadline"] < values[f"{api}_read_timeout"]:
+            raise ConfigError(f"FETCH_DEADLINE={values['fetch_deadline']:g} is below {api.upper()}_READ_TIMEOUT="
+                              f"{values[f'{api}_read_timeout']:g}: a request could never wait out its read timeout")
+    return values

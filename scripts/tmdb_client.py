@@ -5,7 +5,9 @@ key, TMDB wants it as the `api_key` query parameter; it is then masked in every 
 by `scripts.http_client.redact`.
 
 `/discover/movie` serves at most 500 pages of 20 films per query, so `iter_discover` walks release-date
-windows and splits a window in halves while its `total_pages` exceeds the cap. Its progress lives in a
+windows and splits a window in halves while its `total_pages` exceeds the cap. It walks newest first
+(`sort_by=primary_release_date.desc`, later halves before earlier ones): a fetch bounded by a limit
+gets the most recent films, which is what a user of a film catalogue expects. Its progress lives in a
 caller-owned JSON-safe `cursor` dict, which makes the walk resumable.
 """
 from __future__ import annotations
@@ -18,17 +20,22 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from scripts.http_client import ApiClient, PoliteSession, RetryPolicy, env_setting, shared_limiter
+from scripts.http_client import ApiClient, PoliteSession, RetryPolicy, shared_limiter
 from scripts.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
-BASE_URL_ENV = "TMDB_API_BASE"
 DETAIL_APPENDS = "credits,keywords,external_ids"
 MAX_DISCOVER_PAGES = 500
 DEFAULT_RATE_PER_SECOND = 40
 EARLIEST_RELEASE = date(1874, 1, 1)  # the oldest films TMDB lists are from the 1870s
+
+
+def settings_policy(settings: Settings, read_timeout: float) -> RetryPolicy:
+    """The retry policy the settings ask for, with the API's own read timeout."""
+    return RetryPolicy(max_attempts=settings.fetch_retries, connect_timeout=settings.fetch_connect_timeout,
+                       read_timeout=read_timeout, deadline=settings.fetch_deadline)
 
 
 def missing_tmdb_key_error() -> ConfigError:
@@ -53,7 +60,7 @@ class TmdbClient(ApiClient):
 
     def __init__(self, *, token: Optional[str] = None, api_key: Optional[str] = None,
                  base_url: str = DEFAULT_BASE_URL, rate_per_second: int = DEFAULT_RATE_PER_SECOND,
-                 policy: RetryPolicy = RetryPolicy(), pool_size: int = 8, safety: float = 0.05):
+                 policy: RetryPolicy = RetryPolicy(), pool_size: int = 8, safety: float = 0.02):
         if not token and not api_key:
             raise missing_tmdb_key_error()
         headers = {"Accept": "application/json"}
@@ -69,10 +76,13 @@ class TmdbClient(ApiClient):
 
     @classmethod
     def from_settings(cls, settings: Settings, base_url: Optional[str] = None, **kwargs) -> "TmdbClient":
-        """A client with the settings' credentials; base URL from the argument, `TMDB_API_BASE` (environment
-        or .env), or TMDB's."""
+        """A client with the settings' credentials, base URL (`TMDB_API_BASE`, unless `base_url` is
+        given), rate, workers and timeouts; keyword arguments override the settings."""
+        kwargs.setdefault("rate_per_second", settings.tmdb_rate_per_second)
+        kwargs.setdefault("pool_size", settings.tmdb_workers)
+        kwargs.setdefault("policy", settings_policy(settings, settings.tmdb_read_timeout))
         return cls(token=settings.tmdb_api_token, api_key=settings.tmdb_api_key,
-                   base_url=base_url or env_setting(BASE_URL_ENV, DEFAULT_BASE_URL), **kwargs)
+                   base_url=base_url or settings.tmdb_api_base, **kwargs)
 
     def genres(self) -> dict:
         """The `/genre/movie/list` body: `{"genres": [{"id", "name"}, ...]}`."""
@@ -91,7 +101,7 @@ class TmdbClient(ApiClient):
         return self.http.get_json("/discover/movie", {
             "primary_release_date.gte": gte,
             "primary_release_date.lte": lte,
-            "sort_by": "primary_release_date.asc",
+            "sort_by": "primary_release_date.desc",
             "include_adult": "false",
             "include_video": "false",
             "page": page,
@@ -103,8 +113,10 @@ class TmdbClient(ApiClient):
 
         The walk keeps its position in `cursor` (mutated in place, JSON-safe): `pending` windows,
         the `current` window with its next `page`, `windows_done`, `splits` and, at the end,
-        `finished` (ISO date). A page's position advances only after the consumer asks for the next
-        page, so a cursor saved while a page is being processed points at that page again.
+        `finished` (ISO date), and `total_results` (TMDB's count for the whole range, from its first
+        page: the total a progress bar needs). A page's position advances only after the consumer
+        asks for the next page, so a cursor saved while a page is being processed points at that
+        page again. Windows are walked newest first.
         A one-day window that still exceeds `max_pages` cannot be split: its first `max_pages` pages
         are read and `capped_windows` counts it.
         """
@@ -118,11 +130,14 @@ class TmdbClient(ApiClient):
             current = cursor["current"]
             body = self.discover_page(current["gte"], current["lte"], current["page"])
             total_pages = int(body.get("total_pages") or 0)
+            if cursor.get("total_results") is None:
+                cursor["total_results"] = int(body.get("total_results") or 0)
             start, end = date.fromisoformat(current["gte"]), date.fromisoformat(current["lte"])
             if total_pages > max_pages and start < end:
                 middle = start + timedelta(days=(end - start).days // 2)
-                halves = [[start.isoformat(), middle.isoformat()],
-                          [(middle + timedelta(days=1)).isoformat(), end.isoformat()]]
+                # Newest first: the later half is walked before the earlier one.
+                halves = [[(middle + timedelta(days=1)).isoformat(), end.isoformat()],
+                          [start.isoformat(), middle.isoformat()]]
                 logger.info("tmdb discover %s..%s has %d pages (cap %d): split into %s..%s and %s..%s",
                             current["gte"], current["lte"], total_pages, max_pages, *halves[0], *halves[1])
                 cursor["pending"][:0] = halves

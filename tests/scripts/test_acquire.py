@@ -21,7 +21,7 @@ from scripts import acquire as acq
 from scripts.acquire import FetchTuning, RawStore, StoreBusyError, acquire, main
 from scripts.http_client import FetchError, RetryPolicy
 from scripts.settings import ConfigError, Settings
-from tests.scripts.fake_api_server import (
+from scripts.fake_api_server import (
     GENRES,
     SHARED_DATA,
     SKIP_REASON,
@@ -180,7 +180,8 @@ def test_tmdb_ids_are_fetched_exactly_once_through_every_kind_of_fault(server, s
     server.inject("/3/genre/movie/list", "503")
     summary = acquire(settings, raw, tmdb_ids=ids, sources=("tmdb",), tuning=tuning)["tmdb"]
     assert summary["fetched"] == 40 and summary["not_found"] == 1 and summary["not_found_ids"] == [0]
-    assert summary["retries"] == 9 and summary["genres"] == 19
+    # 9 injected faults; a busy machine may add a read timeout (FAST waits only 0.3 s)
+    assert summary["retries"] >= 9 and summary["genres"] == 19
     assert_each_once(raw_ids(raw / "tmdb", "api_movies"), range(1, 41))
     assert json.loads((raw / "tmdb" / "_genres.json").read_text(encoding="utf-8")) == \
         json.loads(GENRES.read_text(encoding="utf-8"))
@@ -257,7 +258,7 @@ def test_a_hard_killed_fetch_subprocess_resumes_without_duplicates(server, setti
     assert 12 <= killed_count < 60
     with parts[-1].open("ab") as handle:  # as if the kill had hit in the middle of a line
         handle.write(b'{"adult":false,"id":259,"title":"half a li')
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     code = main(["tmdb", "--ids", ids, "--raw", str(raw), "--rate", "80", "--backoff", "0.01"], settings=settings)
     out = capsys.readouterr().out
     assert code == 0
@@ -279,7 +280,7 @@ def test_discover_range_is_split_walked_once_and_resumed_after_a_limit(server, s
                     tuning=tuning)["tmdb"]
     assert third.get("fetched", 0) == 0 and third.get("discover_pages", 0) == 0
     assert len(server.paths("/3/discover/movie")) == discover_requests  # a finished walk is not repeated
-    cursor = state_of(raw / "tmdb")["cursors"]["discover"]["2020-01-01..2020-12-31"]
+    cursor = state_of(raw / "tmdb")["cursors"]["discover"]["2020-01-01..2020-12-31|desc"]
     assert cursor["finished"] == date.today().isoformat()
     stale = acquire(settings, raw, discover_from="2020-01-01", discover_to="2020-12-31", sources=("tmdb",),
                     tuning=replace(tuning, search_max_age_days=0))["tmdb"]
@@ -374,7 +375,7 @@ def test_no_secret_reaches_logs_output_errors_or_raw_files(server, tuning, tmp_p
     with caplog.at_level(logging.DEBUG):
         summary = acquire(settings, raw, tmdb_ids=[1, 2, 3], tuning=replace(tuning, progress=True))
         with pytest.raises(FetchError) as info:
-            acquire(settings, raw, tmdb_ids=[9], sources=("tmdb",), tuning=tuning)
+            acquire(settings, raw, tmdb_ids=[9], sources=("tmdb",), tuning=replace(tuning, max_consecutive_failures=1))
     assert summary["tmdb"]["fetched"] == 3 and summary["discogs"]["masters"] == 2
     assert server.requests[0].query.get("api_key") == [API_KEY]  # the key did go to the server ...
     captured = capsys.readouterr()
@@ -411,7 +412,7 @@ def test_missing_keys_are_config_errors_naming_the_variable(tmp_path):
 
 
 def test_cli_tmdb_fetch_prints_a_summary(server, settings, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("4, 5\n6\n", encoding="utf-8")
     raw = tmp_path / "raw"
@@ -426,7 +427,7 @@ def test_cli_tmdb_fetch_prints_a_summary(server, settings, tmp_path, monkeypatch
 
 
 def test_cli_discogs_fetch_uses_the_data_root_by_default(server, settings, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DISCOGS_API_BASE", server.url)
+    settings = replace(settings, discogs_api_base=server.url)
     code = main(["discogs", "--max-pages", "1", "--rate", "100", "--backoff", "0.01"], settings=settings)
     assert code == 0
     assert "discogs: " in capsys.readouterr().out
@@ -443,7 +444,7 @@ def test_cli_missing_key_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_cli_fetch_failure_exits_1_naming_the_endpoint(server, settings, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     server.inject("/3/movie/8", *["500"] * 6)
     code = main(["tmdb", "--ids", "8", "--raw", str(tmp_path), "--backoff", "0.01", "--retries", "2"],
                 settings=settings)
@@ -453,10 +454,10 @@ def test_cli_fetch_failure_exits_1_naming_the_endpoint(server, settings, tmp_pat
 
 
 def test_cli_refused_credentials_exit_2(server, settings, tmp_path, monkeypatch, capsys):
-    from tests.scripts.fake_api_server import Reply
+    from scripts.fake_api_server import Reply
 
     server.route("/3/genre/movie/list", Reply(401, {"status_code": 7, "status_message": "Invalid API key"}))
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
+    settings = replace(settings, tmdb_api_base=server.url + "/3")
     assert main(["tmdb", "--ids", "1", "--raw", str(tmp_path)], settings=settings) == 2
     assert "HTTP 401" in capsys.readouterr().err
 
@@ -526,3 +527,175 @@ def test_cli_kaggle_imports_the_csv_pair(settings, tmp_path, capsys):
     assert "written=4803" in capsys.readouterr().out
     with gzip.open(raw / "tmdb" / "2017_kaggle_tmdb_5000.jsonl.gz", "rt", encoding="utf-8") as handle:
         assert sum(1 for _ in handle) == 4803
+
+
+def test_one_look_up_failing_for_good_is_counted_and_asked_again_without_stopping_the_others(
+        server, settings, tuning, tmp_path):
+    raw = tmp_path / "raw"
+    server.inject("/3/movie/5", *["503"] * 8)  # more than FAST's attempts: it fails for good
+    first = acquire(settings, raw, tmdb_ids=range(1, 21), sources=("tmdb",), tuning=tuning)["tmdb"]
+    assert first["fetched"] == 19 and first["failed"] == 1 and first["failed_ids"] == [5]
+    assert "HTTP 503" in first["last_error"]
+    again = acquire(settings, raw, tmdb_ids=range(1, 21), sources=("tmdb",), tuning=tuning)["tmdb"]
+    assert again["fetched"] == 1 and again.get("failed", 0) == 0
+    assert_each_once(raw_ids(raw / "tmdb", "api_movies"), range(1, 21))
+
+
+def test_too_many_failures_in_a_row_stop_the_run(server, settings, tuning, tmp_path):
+    for movie_id in range(1, 6):
+        server.inject(f"/3/movie/{movie_id}", *["500"] * 8)
+    with pytest.raises(FetchError, match="HTTP 500"):
+        acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 6), sources=("tmdb",),
+                tuning=replace(tuning, max_consecutive_failures=3, tmdb_workers=1))
+
+
+def test_a_corrupt_file_of_the_same_size_in_raw_is_replaced_not_reported_verified(tmp_path):
+    downloads = tmp_path / "downloads"
+    shutil.copytree(SHARED_DATA / "discogs_dump_xml" / "tgmz_2025", downloads)
+    masters = downloads / "discogs_masters.xml.gz"
+    raw = tmp_path / "raw" / "discogs"
+    raw.mkdir(parents=True)
+    corrupt = bytearray(masters.read_bytes())
+    corrupt[-9] ^= 0xFF
+    (raw / masters.name).write_bytes(bytes(corrupt))  # same size, wrong bytes
+    result = acq.place_dump([masters], raw)
+    assert result["verified"] == 1
+    assert result["placed"][0]["how"].endswith("(replaced a different file)")
+    assert (raw / masters.name).read_bytes() == masters.read_bytes()
+    again = acq.place_dump([masters], raw)
+    assert again["placed"][0]["how"] == "already there" and again["verified"] == 1
+
+
+def test_a_copy_damaged_on_its_way_into_raw_is_not_placed(tmp_path, monkeypatch):
+    from scripts.discogs_dump import ChecksumMismatchError
+
+    downloads = tmp_path / "downloads"
+    shutil.copytree(SHARED_DATA / "discogs_dump_xml" / "tgmz_2025", downloads)
+    masters = downloads / "discogs_masters.xml.gz"
+    raw = tmp_path / "raw" / "discogs"
+
+    def no_link(*args):
+        raise OSError("cross-device link")
+
+    def bad_copy(source, target):  # a copy that loses its last bytes (full disk, flaky mount)
+        Path(target).write_bytes(Path(source).read_bytes()[:-10])
+
+    monkeypatch.setattr(acq.os, "link", no_link)
+    monkeypatch.setattr(acq.shutil, "copyfile", bad_copy)
+    with pytest.raises(ChecksumMismatchError, match="placed copy"):
+        acq.place_dump([masters], raw)
+    assert not (raw / masters.name).exists()
+    assert [p.name for p in raw.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_stalled_response_does_not_idle_the_other_workers(settings, tuning, tmp_path):
+    """Issue 12 item 1: out-of-order completion. One request hangs past the read timeout; the other
+    look-ups are written meanwhile, and the hung one is retried and written last."""
+    with FakeApiServer(limit=200, stall=5.0) as srv:
+        install_tmdb(srv)
+        srv.inject("/3/movie/3", "stall")
+        srv.inject("/3/movie/7", "cut")
+        written: list[tuple[int, float]] = []
+        started = time.monotonic()
+        policy = RetryPolicy(max_attempts=3, backoff_base=0.01, read_timeout=1.0, connect_timeout=0.5)
+        summary = acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 41), sources=("tmdb",),
+                          tuning=replace(tuning, tmdb_base_url=srv.url + "/3", tmdb_workers=4, policy=policy,
+                                         on_record=lambda kind, i: written.append((i, time.monotonic() - started))))
+    assert summary["tmdb"]["fetched"] == 40 and summary["tmdb"]["truncated"] == 1
+    order = [i for i, _ in written]
+    assert order[-1] == 3  # the stalled film completes last, after its retry
+    at = dict(written)
+    assert max(t for i, t in written if i != 3) < at[3]  # everything else was written while it hung
+    assert at[3] < 4.0  # the read timeout (1 s), not the 5 s stall, decided the wait
+    assert_each_once(raw_ids(tmp_path / "raw" / "tmdb", "api_movies"), range(1, 41))
+
+
+def test_a_killed_discover_fetch_with_out_of_order_writes_resumes_without_loss(server, settings, tuning, tmp_path):
+    raw = tmp_path / "raw"
+    seen = []
+    server.inject("/3/movie/1003", "timeout")  # one slow look-up: later pages complete before it
+
+    def kill_after_20(kind, record_id):
+        seen.append(record_id)
+        if len(seen) == 20:
+            raise KeyboardInterrupt("simulated kill")
+
+    with pytest.raises(KeyboardInterrupt):
+        acquire(settings, raw, discover_from="2020-01-01", discover_to="2020-12-31", sources=("tmdb",),
+                tuning=replace(tuning, on_record=kill_after_20))
+    acquire(settings, raw, discover_from="2020-01-01", discover_to="2020-12-31", sources=("tmdb",), tuning=tuning)
+    assert_each_once(raw_ids(raw / "tmdb", "api_movies"), CATALOGUE_2020)
+
+
+def test_a_discover_limit_fetches_the_newest_films(server, settings, tuning, tmp_path):
+    summary = acquire(settings, tmp_path / "raw", discover_from="2020-01-01", discover_to="2020-12-31", limit=10,
+                      sources=("tmdb",), tuning=tuning)["tmdb"]
+    assert summary["fetched"] == 10
+    newest = sorted(CATALOGUE_2020, key=lambda i: CATALOGUE_2020[i], reverse=True)[:10]
+    assert sorted(raw_ids(tmp_path / "raw" / "tmdb", "api_movies")) == sorted(newest)
+
+
+def test_discogs_checkpoints_within_a_search_page(settings, tuning, tmp_path):
+    """Issue 12 item 6: the checkpoint follows the records (every `checkpoint_seconds`), not the pages."""
+    raw = tmp_path / "raw"
+    checkpointed: list[int] = []
+
+    def look(kind, record_id):  # the checkpoint on disk as each record is written
+        state = json.loads((raw / "discogs" / "_state.json").read_text(encoding="utf-8"))
+        checkpointed.append(sum(len(ids) for by_day in state["fetched"].values() for ids in by_day.values()))
+
+    cat = DiscogsCatalogue(releases={r: None for r in range(800, 840)})  # one search page of 40
+    with FakeApiServer(limit=200, discogs_headers=True) as srv:
+        install_discogs(srv, cat)
+        summary = acquire(replace(settings, soundtrack_styles=("Score",)), raw, sources=("discogs",),
+                          tuning=replace(tuning, discogs_base_url=srv.url, on_record=look))["discogs"]
+    assert summary["search_pages"] == 2 and summary["releases"] == 40
+    assert len(set(checkpointed)) >= 4  # the state on disk grew several times within the one page
+    assert checkpointed == sorted(checkpointed)
+
+
+def test_a_discogs_search_without_next_links_is_read_to_the_end_and_rewalk_forces_it_again(
+        settings, tuning, tmp_path, caplog):
+    raw = tmp_path / "raw"
+    cat = DiscogsCatalogue(releases={r: None for r in range(700, 706)}, per_page_override=2, omit_next=True)
+    one = replace(settings, soundtrack_styles=("Score",))
+    with FakeApiServer(limit=100, discogs_headers=True) as srv:
+        install_discogs(srv, cat)
+        small = replace(tuning, discogs_base_url=srv.url)
+        with caplog.at_level(logging.WARNING):
+            first = acquire(one, raw, sources=("discogs",), tuning=small)["discogs"]
+        assert first["releases"] == 6 and first["search_pages"] == 4  # 3 release pages + 1 empty master page
+        assert first["pagination_warnings"] == 2 and "no usable urls.next" in caplog.text
+        skipped = acquire(one, raw, sources=("discogs",), tuning=small)["discogs"]
+        assert skipped["searches_skipped"] == 2 and skipped["requests"] == 0
+        again = acquire(one, raw, sources=("discogs",), tuning=replace(small, search_max_age_days=0))["discogs"]
+        assert again["search_pages"] == 4 and again["already_had"] == 6
+    assert_each_once(raw_ids(raw / "discogs", "api_releases"), range(700, 706))
+
+
+def test_cli_rewalk_flag_walks_a_finished_search_now(server, settings, tmp_path, capsys):
+    settings = replace(settings, discogs_api_base=server.url)
+    assert main(["discogs", "--raw", str(tmp_path), "--backoff", "0.01", "--rate", "100"], settings=settings) == 0
+    assert "search_pages=4" in capsys.readouterr().out
+    assert main(["discogs", "--raw", str(tmp_path), "--rate", "100"], settings=settings) == 0
+    assert "searches_skipped=4" in capsys.readouterr().out
+    assert main(["discogs", "--raw", str(tmp_path), "--rate", "100", "--rewalk"], settings=settings) == 0
+    assert "search_pages=4" in capsys.readouterr().out
+
+
+def test_progress_is_logged_with_total_and_eta_when_not_on_a_terminal(server, settings, tuning, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="scripts.acquire"):
+        acquire(settings, tmp_path / "raw", tmdb_ids=range(1, 31), sources=("tmdb",),
+                tuning=replace(tuning, progress=None, progress_seconds=0.0, tmdb_rate_per_second=40))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tmdb films:")]
+    assert lines and "/30 films (" in lines[0] and "ETA" in lines[0]
+    assert lines[-1].startswith("tmdb films: 30/30 films (100%)")
+    assert "up to 30 films to fetch at up to 40 requests/s: at least 0m00s" in caplog.text
+
+
+def test_the_expected_duration_is_said_before_a_long_fetch(caplog):
+    with caplog.at_level(logging.INFO, logger="scripts.acquire"):
+        acq.say_expected_duration("tmdb", 1_000_000, 40, "films")
+        acq.say_expected_duration("discogs", 10_000, 1, "albums")
+    assert "1000000 films to fetch at up to 40 requests/s: at least 6h56m" in caplog.text
+    assert "10000 albums to fetch at up to 1 requests/s: at least 2h46m" in caplog.text

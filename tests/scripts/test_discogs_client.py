@@ -10,7 +10,7 @@ import pytest
 from scripts.discogs_client import DiscogsClient, next_page_number
 from scripts.http_client import NotFoundError, RetryPolicy
 from scripts.settings import ConfigError, Settings
-from tests.scripts.fake_api_server import (
+from scripts.fake_api_server import (
     DISCOGS_RES,
     SKIP_REASON,
     DiscogsCatalogue,
@@ -138,12 +138,15 @@ def test_an_empty_user_agent_is_refused():
         DiscogsClient(token=TOKEN, user_agent="  ")
 
 
-def test_from_settings_uses_token_agent_and_base_url_from_the_environment(server, monkeypatch):
-    monkeypatch.setenv("DISCOGS_API_BASE", server.url)
-    settings = Settings(data_root="/tmp/unused", discogs_token=TOKEN, discogs_user_agent=USER_AGENT)
-    with DiscogsClient.from_settings(settings, max_calls=100, period=1.0, policy=FAST) as client:
+def test_from_settings_uses_token_agent_base_url_and_ceiling_from_settings(server):
+    settings = Settings(data_root="/tmp/unused", discogs_token=TOKEN, discogs_user_agent=USER_AGENT,
+                        discogs_api_base=server.url, discogs_rate_ceiling=321, discogs_workers=3)
+    with DiscogsClient.from_settings(settings, max_calls=100, period=60.0, policy=FAST) as client:
         client.master(4242)
     assert server.requests[0].headers["User-Agent"] == USER_AGENT
+    assert client.ceiling == 321 and client.http.pool_size == 3
+    with DiscogsClient.from_settings(settings, max_calls=2, period=1.0, policy=FAST) as scaled:
+        assert scaled.ceiling == 5  # 321 a minute is 5 a second
 
 
 def test_announced_lower_limit_is_adopted(server, caplog):
@@ -152,7 +155,36 @@ def test_announced_lower_limit_is_adopted(server, caplog):
         client.master(4242)
         assert client.server_limit == 25
         assert client.limiter.max_calls == 25
-    assert "lowering the client limit from 150" in caplog.text
+    assert "client limit 150 -> 25" in caplog.text
+
+
+def test_the_announced_limit_is_followed_up_and_down_within_the_ceiling():
+    with FakeApiServer(limit=10, window=1.0, discogs_headers=True) as srv:
+        install_discogs(srv, catalogue())
+        with client_for(srv, max_calls=10, ceiling=40) as client:
+            client.master(4242)
+            assert client.limiter.max_calls == 10
+            srv.set_limit(30)  # the server raises the limit: follow it
+            client.master(4242)
+            assert client.limiter.max_calls == 30
+            srv.set_limit(100)  # beyond the ceiling: stop at the ceiling
+            client.master(4242)
+            assert client.limiter.max_calls == 40
+            srv.set_limit(5)  # lowered: follow it down at once
+            client.master(4242)
+            assert client.limiter.max_calls == 5
+
+
+def test_a_raised_announced_limit_is_used_without_a_429():
+    with FakeApiServer(limit=40, window=1.0, discogs_headers=True) as srv:
+        install_discogs(srv, catalogue())
+        with client_for(srv, max_calls=10, ceiling=40) as client:
+            started = time.monotonic()
+            for _ in range(60):
+                client.master(4242)
+            elapsed = time.monotonic() - started
+    assert srv.violations == []
+    assert elapsed < 4.0  # 60 requests at 10 a second would take 5 s or more
 
 
 def test_few_remaining_requests_space_the_next_ones_out(server):
@@ -187,17 +219,39 @@ def test_429_from_discogs_is_honoured(server):
     assert client.http.stats["status_429"] == 1 and client.http.stats["retries"] == 2
 
 
-@pytest.mark.parametrize("pagination, page, expected", [
-    ({"page": 1, "pages": 2, "urls": {"next": "/artists/1/releases?per_page=50&page=2"}}, 1, 2),
-    ({"page": 2, "pages": 2, "urls": {"prev": "/x?page=1"}}, 2, None),
-    ({"page": 1, "pages": 1, "urls": {}}, 1, None),
-    ({"page": 3, "pages": 9}, 3, 4),
-    ({"page": 9, "pages": 9}, 9, None),
-    ({"urls": {"next": "https://api.discogs.com/database/search?q=x&page=5"}}, 4, 5),
-    ({"urls": {"next": "https://api.discogs.com/database/search?q=x"}}, 4, 5),
-    ({"urls": {"next": "https://api.discogs.com/database/search?page=abc"}}, 4, 5),
-    ({"urls": {"next": "https://api.discogs.com/database/search?page=2"}}, 4, None),
-    ({}, 1, None),
+@pytest.mark.parametrize("pagination, page, expected, warns", [
+    ({"page": 1, "pages": 2, "urls": {"next": "/artists/1/releases?per_page=50&page=2"}}, 1, 2, False),
+    ({"page": 2, "pages": 2, "urls": {"prev": "/x?page=1"}}, 2, None, False),
+    ({"page": 1, "pages": 1, "urls": {}}, 1, None, False),
+    ({"page": 3, "pages": 9}, 3, 4, False),
+    ({"page": 9, "pages": 9}, 9, None, False),
+    ({"page": 1, "pages": 3, "urls": {}}, 1, 2, True),  # next link missing: go on by count, warn
+    ({"page": 1, "pages": 3, "urls": {"last": "/x?page=3"}}, 1, 2, True),
+    ({"page": 3, "pages": 3, "urls": {"next": "/x?page=4"}}, 3, 4, True),  # the two disagree the other way
+    ({"urls": {"next": "https://api.discogs.com/database/search?q=x&page=5"}}, 4, 5, False),
+    ({"urls": {"next": "https://api.discogs.com/database/search?q=x"}}, 4, 5, False),
+    ({"urls": {"next": "https://api.discogs.com/database/search?page=abc"}}, 4, 5, False),
+    ({"urls": {"next": "https://api.discogs.com/database/search?page=2"}}, 4, None, False),
+    ({"pages": "9", "urls": {}}, 1, None, False),
+    ({}, 1, None, False),
 ])
-def test_next_page_number(pagination, page, expected):
-    assert next_page_number(pagination, page) == expected
+def test_next_page_number(pagination, page, expected, warns):
+    following, warning = next_page_number(pagination, page)
+    assert following == expected
+    assert bool(warning) is warns
+
+
+def test_a_search_without_next_links_is_read_to_its_last_page_with_a_warning(caplog):
+    cat = catalogue()
+    cat.releases = {100 + i: None for i in range(30)}
+    cat.per_page_override = 10
+    cat.omit_next = True
+    with FakeApiServer(limit=200) as srv:
+        install_discogs(srv, cat)
+        cursor: dict = {}
+        with caplog.at_level(logging.WARNING), client_for(srv) as client:
+            pages = list(client.iter_search(genre="Stage & Screen", style="Soundtrack", kind="release",
+                                            cursor=cursor))
+    assert [r["id"] for page in pages for r in page] == list(range(100, 130))
+    assert cursor["completed"] and cursor["pagination_warnings"] == 2
+    assert "no usable urls.next on page 1 although pagination.pages is 3" in caplog.text

@@ -17,13 +17,12 @@ from scripts.http_client import (
     RateLimiter,
     RedactingFilter,
     RetryPolicy,
-    env_setting,
     parse_retry_after,
     redact,
     register_secret,
     shared_limiter,
 )
-from tests.scripts.fake_api_server import FAULTS, FakeApiServer, Reply
+from scripts.fake_api_server import FAULTS, FakeApiServer, Reply
 
 SECRET_KEY = "v3key-0123456789abcdef"
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, read_timeout=0.3, connect_timeout=0.5)
@@ -32,7 +31,7 @@ BODY = {"id": 550, "title": "Fight Club", "genres": [{"id": 18, "name": "Drama"}
 
 @pytest.fixture()
 def server():
-    with FakeApiServer(limit=100, delay=0.6) as srv:
+    with FakeApiServer(limit=100, delay=0.6, stall=0.6) as srv:
         srv.route("/3/movie/550", Reply(200, BODY))
         yield srv
 
@@ -64,18 +63,6 @@ def test_redact_masks_given_and_registered_secret_values_anywhere():
     register_secret("registered-secret-77")
     assert redact("oops registered-secret-77 leaked") == "oops *** leaked"
     assert redact(None) == "None"
-
-
-def test_env_setting_prefers_the_environment_then_the_dotenv_file(tmp_path, monkeypatch):
-    import scripts.settings
-
-    (tmp_path / ".env").write_text("TMDB_API_BASE=http://127.0.0.1:1/3\n", encoding="utf-8")
-    monkeypatch.setattr(scripts.settings, "PROJECT_ROOT", tmp_path)
-    monkeypatch.delenv("TMDB_API_BASE", raising=False)
-    assert env_setting("TMDB_API_BASE", "https://api.themoviedb.org/3") == "http://127.0.0.1:1/3"
-    monkeypatch.setenv("TMDB_API_BASE", "http://127.0.0.1:2/3")
-    assert env_setting("TMDB_API_BASE", "https://api.themoviedb.org/3") == "http://127.0.0.1:2/3"
-    assert env_setting("NOT_SET_ANYWHERE_42", "fallback") == "fallback"
 
 
 def test_redacting_filter_rewrites_formatted_messages(caplog):
@@ -110,16 +97,28 @@ class FakeClock:
         self.now += seconds
 
 
-def test_rate_limiter_allows_a_window_then_waits_for_the_oldest_start():
+def test_rate_limiter_spaces_starts_evenly_and_never_exceeds_the_window():
     clock = FakeClock()
     limiter = RateLimiter(3, 1.0, safety=0.0, clock=clock, sleep=clock.sleep)
-    waits = [limiter.acquire() for _ in range(3)]
-    assert waits == [0.0, 0.0, 0.0]
-    assert limiter.acquire() == pytest.approx(1.0)  # the 4th starts one period after the 1st
-    clock.now += 0.5  # t=101.5: the starts 100, 100 have left the window, 101 has not
-    assert [limiter.acquire(), limiter.acquire()] == [0.0, 0.0]
-    assert limiter.acquire() == pytest.approx(0.5)  # three starts in (101, 102) already
-    assert limiter.waited == pytest.approx(1.5)
+    waits = [limiter.acquire() for _ in range(4)]
+    # no burst: one start every period / max_calls, so arrivals do not queue up on the way
+    assert waits == pytest.approx([0.0, 1 / 3, 1 / 3, 1 / 3])
+    clock.now += 2.0  # idle: the next start is not held back
+    assert limiter.acquire() == 0.0
+    assert limiter.waited == pytest.approx(1.0)
+
+
+def test_rate_limiter_window_holds_when_starts_were_deferred():
+    clock = FakeClock()
+    limiter = RateLimiter(3, 1.0, safety=0.0, clock=clock, sleep=clock.sleep)
+    limiter.set_limit(3)
+    starts = []
+    for _ in range(7):
+        limiter.acquire()
+        starts.append(clock.now)
+        if len(starts) == 2:
+            limiter.defer(0.0)
+    assert all(starts[i + 3] - starts[i] >= 1.0 - 1e-9 for i in range(len(starts) - 3))
 
 
 def test_rate_limiter_defer_and_set_limit():
@@ -130,7 +129,7 @@ def test_rate_limiter_defer_and_set_limit():
     assert limiter.acquire() == pytest.approx(2.0)
     limiter.set_limit(1)
     assert limiter.max_calls == 1
-    assert limiter.acquire() == pytest.approx(11.0)
+    assert limiter.acquire() == pytest.approx(11.0)  # one call per 11 s window
     limiter.set_limit(0)  # never below one call
     assert limiter.max_calls == 1
     with pytest.raises(ValueError):
@@ -189,7 +188,8 @@ def test_server_does_count_violations_when_the_client_ignores_the_limit():
     assert len(srv.violations) == 3
 
 
-@pytest.mark.parametrize("fault", ["500", "503", "timeout", "reset", "close", "truncate", "malformed"])
+@pytest.mark.parametrize("fault", ["500", "503", "timeout", "reset", "close", "truncate", "malformed", "stall",
+                                   "cut", "dribble"])
 def test_each_transient_fault_is_retried_until_the_body_arrives(server, fault, caplog):
     server.inject("/3/movie/550", fault)
     with caplog.at_level(logging.WARNING, logger="scripts.http_client"), session_for(server) as session:
@@ -249,7 +249,7 @@ def test_exhausted_timeouts_report_no_status(server):
     policy = RetryPolicy(max_attempts=2, backoff_base=0.01, read_timeout=0.2)
     with session_for(server, policy=policy) as session, pytest.raises(FetchError) as info:
         session.get_json("/movie/550")
-    assert "last: no HTTP status (timed out after 0.2s)" in str(info.value)
+    assert "last: no HTTP status (no answer within 0.2s)" in str(info.value)
     assert info.value.status is None
 
 
@@ -302,6 +302,70 @@ def test_urllib3_debug_log_never_shows_the_key(server, caplog):
 
 
 def test_every_fault_name_is_known_to_the_server():
-    assert set(FAULTS) == {"429", "500", "503", "timeout", "reset", "close", "truncate", "malformed", "404"}
+    assert set(FAULTS) == {"429", "500", "503", "timeout", "reset", "close", "truncate", "malformed", "404",
+                           "stall", "cut", "dribble"}
     with pytest.raises(ValueError):
         FakeApiServer().inject("/x", "explode")
+
+
+def test_a_body_cut_off_with_the_connection_closed_counts_as_truncated_not_broken(server, caplog):
+    server.inject("/3/movie/550", "cut")
+    with caplog.at_level(logging.WARNING, logger="scripts.http_client"), session_for(server) as session:
+        assert session.get_json("/movie/550") == BODY
+    assert session.stats["truncated"] == 1 and session.stats["connection_errors"] == 0
+    assert "truncated body" in caplog.text and "connection broken" not in caplog.text
+
+
+def test_a_body_that_stops_mid_way_waits_only_the_read_timeout(server):
+    server.stall = 5.0
+    server.inject("/3/movie/550", "dribble")
+    policy = RetryPolicy(max_attempts=2, backoff_base=0.01, read_timeout=0.3, connect_timeout=0.5)
+    with session_for(server, policy=policy) as session:
+        started = time.monotonic()
+        assert session.get_json("/movie/550") == BODY
+        assert time.monotonic() - started < 2.0  # not the 5 s stall
+    assert session.stats["truncated"] == 1
+
+
+def test_the_deadline_bounds_a_body_that_trickles_in(server):
+    def trickle(request):
+        return Reply(200, b" " * 400_000 + b'{"id": 550}')
+
+    server.route("/3/slow", trickle)
+    policy = RetryPolicy(max_attempts=1, backoff_base=0.01, read_timeout=5.0, deadline=0.5)
+    session = session_for(server, policy=policy)
+    real = session._read_body
+
+    def slow_read(response, status, deadline):  # the client reading slowly is the same race
+        time.sleep(0.6)
+        return real(response, status, deadline)
+
+    session._read_body = slow_read
+    with session, pytest.raises(FetchError) as info:
+        session.get_json("/slow")
+    assert "body too slow" in str(info.value)
+    assert session.stats["deadline_exceeded"] == 1
+
+
+def test_a_retry_waits_in_its_own_thread_while_others_complete(server):
+    server.stall = 3.0
+    server.inject("/3/movie/550", "stall")
+    server.route("/3/movie/1", Reply(200, {"id": 1}))
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.01, read_timeout=0.5, connect_timeout=0.5)
+    done: list[tuple[str, float]] = []
+    with session_for(server, policy=policy) as session:
+        started = time.monotonic()
+
+        def get(path):
+            session.get_json(path)
+            done.append((path, time.monotonic() - started))
+
+        threads = [threading.Thread(target=get, args=("/movie/550",))]
+        threads += [threading.Thread(target=get, args=("/movie/1",)) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.01)
+        for thread in threads:
+            thread.join()
+    assert [path for path, _ in done][-1] == "/movie/550"
+    assert all(at < 0.5 for path, at in done if path == "/movie/1")

@@ -83,3 +83,34 @@ def test_parse_steps_without_a_count_checks_the_form_only():
     assert parse_steps("6-7") == [6, 7]
     with pytest.raises(ConfigError, match="list of step numbers"):
         parse_steps("0")
+# --- API fetch settings (issue 12) ---
+
+def test_fetch_settings_have_the_documented_defaults_and_are_validated_once():
+    from pathlib import Path as _Path
+
+    from scripts.settings import ConfigError as _ConfigError, load_settings as _load
+
+    nowhere = _Path("/nonexistent/.env")
+    settings = _load({"DATA_ROOT": "/tmp/x"}, dotenv_path=nowhere)
+    assert (settings.tmdb_api_base, settings.discogs_api_base) == ("https://api.themoviedb.org/3",
+                                                                    "https://api.discogs.com")
+    assert (settings.tmdb_rate_per_second, settings.tmdb_workers, settings.discogs_rate_ceiling) == (40, 16, 600)
+    assert _load({"DATA_ROOT": "/tmp/x", "TMDB_API_BASE": "http://127.0.0.1:8080/3/"},
+                 dotenv_path=nowhere).tmdb_api_base == "http://127.0.0.1:8080/3"
+    for name, value in [("TMDB_API_BASE", "ftp://example.org"), ("DISCOGS_API_BASE", "https://u:p@api.discogs.com"),
+                        ("TMDB_API_BASE", "https://api.themoviedb.org/3?api_key=x"), ("TMDB_WORKERS", "0"),
+                        ("TMDB_WORKERS", "65"), ("TMDB_READ_TIMEOUT", "soon"), ("FETCH_DEADLINE", "2"),
+                        ("DISCOGS_RATE_CEILING", "-1"), ("FETCH_CONNECT_TIMEOUT", "0")]:
+        with pytest.raises(_ConfigError, match=name):
+            _load({"DATA_ROOT": "/tmp/x", name: value}, dotenv_path=nowhere)
+
+
+def test_every_fetch_setting_is_in_env_example_and_readme():
+    from scripts.settings import PROJECT_ROOT as _ROOT
+
+    example = (_ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (_ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("TMDB_API_BASE", "DISCOGS_API_BASE", "TMDB_RATE_PER_SECOND", "TMDB_WORKERS", "TMDB_READ_TIMEOUT",
+                 "DISCOGS_RATE_CEILING", "DISCOGS_WORKERS", "DISCOGS_READ_TIMEOUT", "FETCH_CONNECT_TIMEOUT",
+                 "FETCH_DEADLINE", "FETCH_RETRIES"):
+        assert f"\n{name}=" in example and f"`{name}`" in readme, name

@@ -6,6 +6,7 @@ import logging
 from datetime import date, timedelta
 
 import pytest
+from pathlib import Path
 
 from scripts.http_client import FetchError, NotFoundError, RetryPolicy
 from scripts.settings import ConfigError, Settings
@@ -15,7 +16,7 @@ from scripts.tmdb_client import (
     TmdbClient,
     iter_export_ids,
 )
-from tests.scripts.fake_api_server import (
+from scripts.fake_api_server import (
     GENRES,
     MOVIE_550,
     SKIP_REASON,
@@ -97,12 +98,19 @@ def test_token_wins_over_key_and_missing_credentials_are_a_config_error(server):
         TmdbClient()
 
 
-def test_from_settings_reads_the_base_url_from_the_environment(server, monkeypatch):
-    monkeypatch.setenv("TMDB_API_BASE", server.url + "/3")
-    settings = Settings(data_root="/tmp/unused", tmdb_api_token=TOKEN)
-    with TmdbClient.from_settings(settings, policy=FAST) as client:
+def test_from_settings_takes_base_url_rate_workers_and_timeouts_from_settings(server):
+    from scripts.settings import load_settings
+
+    settings = load_settings({"DATA_ROOT": "/tmp/unused", "TMDB_API_TOKEN": TOKEN,
+                              "TMDB_API_BASE": server.url + "/3/", "TMDB_RATE_PER_SECOND": "33",
+                              "TMDB_WORKERS": "7", "TMDB_READ_TIMEOUT": "2.5", "FETCH_DEADLINE": "12",
+                              "FETCH_RETRIES": "3"}, dotenv_path=Path("/nonexistent/.env"))
+    with TmdbClient.from_settings(settings) as client:
         assert client.genres()["genres"]
     assert client.http.base_url == server.url + "/3"
+    assert client.http.limiter.max_calls == 33 and client.http.pool_size == 7
+    assert (client.http.policy.read_timeout, client.http.policy.deadline, client.http.policy.max_attempts) == \
+        (2.5, 12.0, 3)
 
 
 def test_discover_splits_windows_over_the_page_cap_and_finds_every_film_once(server):
@@ -122,13 +130,14 @@ def test_discover_splits_windows_over_the_page_cap_and_finds_every_film_once(ser
             date.fromisoformat(request.param("primary_release_date.lte"))
         if int(request.param("page")) > 1:
             assert (lte - gte).days + 1 <= 16
-    assert {r.param("sort_by") for r in discover} == {"primary_release_date.asc"}
+    assert {r.param("sort_by") for r in discover} == {"primary_release_date.desc"}
+    assert cursor["total_results"] == 501 * 20  # the dense whole-year window's count, kept for progress
     assert {r.param("include_adult") for r in discover} == {"false"}
 
 
 def test_discover_resumes_from_its_cursor_without_losing_or_repeating_pages():
-    films = {2000 + i: "2021-03-01" for i in range(50)}  # one day, 3 pages
-    films.update({3000 + i: "2021-03-02" for i in range(5)})
+    films = {2000 + i: "2021-03-02" for i in range(50)}  # the newer day (walked first), 3 pages
+    films.update({3000 + i: "2021-03-01" for i in range(5)})
     with FakeApiServer(limit=200) as srv:
         install_tmdb(srv, catalogue=films, dense_days=1)
         cursor: dict = {}
@@ -182,3 +191,17 @@ def test_iter_export_ids_reads_an_uncompressed_export_and_skips_blank_lines(tmp_
     stats = ExportStats()
     assert list(iter_export_ids(path, stats=stats)) == [42]
     assert stats.bad == 1 and stats.lines == 2
+
+
+def test_discover_walks_newest_first_so_a_limit_gets_the_latest_films():
+    films = {100 + i: f"2019-0{1 + i % 9}-1{i % 9}" for i in range(40)}
+    films.update({900 + i: f"2020-0{1 + i % 9}-2{i % 9}" for i in range(40)})
+    with FakeApiServer(limit=200) as srv:
+        install_tmdb(srv, catalogue=films, dense_days=200)
+        with client_for(srv) as client:
+            walk = client.iter_discover(date(2019, 1, 1), date(2020, 12, 31), {})
+            first_page = next(walk)
+            walk.close()
+    first_days = sorted((films[i] for i in first_page), reverse=True)
+    assert [films[i] for i in first_page] == first_days  # newest first within the page
+    assert all(films[i] >= "2020-01-01" for i in first_page)

@@ -14,6 +14,8 @@ import pytest
 
 from scripts_spark import bench
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 
 def _positive(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
@@ -187,7 +189,7 @@ def test_quick_parse_run_writes_its_report(tmp_path, capsys):
 
 
 def test_fetch_section_against_the_local_server(tmp_path):
-    fake = pytest.importorskip("tests.scripts.fake_api_server")
+    fake = pytest.importorskip("scripts.fake_api_server")
     if not fake.shared_data_present():
         pytest.skip(fake.SKIP_REASON)
     plan = bench.Plan(parse_films=(1,), parse_repeats=1, tmdb_limit=5, tmdb_window=0.5, tmdb_requests=15,
@@ -195,9 +197,23 @@ def test_fetch_section_against_the_local_server(tmp_path):
     result = bench.run_fetch(plan, tmp_path)
     assert [r["api"] for r in result["runs"]] == ["tmdb", "discogs"]
     for run in result["runs"]:
-        assert run["records"] > 0 and run["violations_429"] >= 0
+        assert run["records"] > 0 and run["violations_429"] >= 0 and run["faults"] >= 0
         assert _positive(run["rate"]["fraction"]) and _positive(run["rate"]["rate_per_s"])
+        assert run["rate"]["p5_p95_s"] <= run["rate"]["seconds"]
     assert len(result["checks"]) == 4
+
+
+def test_sustained_rate_is_not_decided_by_one_slow_tail_request():
+    paced = [i * 0.1 for i in range(100)]  # 10 a second for 10 s, the limit being 10 per 1 s
+    with_tail = paced + [30.0]  # one retry of a stalled request, 20 s later
+    assert bench.sustained_rate(with_tail, limit=10, window=1.0)["fraction"] == pytest.approx(1.0, abs=0.02)
+    assert bench.sustained_rate(paced[::2] + [30.0], limit=10, window=1.0)["fraction"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_shipped_code_never_imports_tests():
+    for path in list((PROJECT_ROOT / "scripts").glob("*.py")) + list((PROJECT_ROOT / "scripts_spark").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "from tests" not in text and "import tests" not in text, path
 
 
 def test_ensure_splink_overlay_reuses_a_complete_folder(tmp_path, monkeypatch):
