@@ -34,9 +34,9 @@ Catalogue
   - release_date "" for 2 % of films; composer credit ("Original Music Composer", sometimes a
     second one, 12 % job "Music" instead) on 88 % of films with an album, 60 % of the others;
     a "Music Supervisor" credit on 15 %.
-Albums of a catalogue film: 38 % of films have >= 1 (of those 80 % one, 17 % two: score + songs,
+Albums of a catalogue film: 31 % of films have >= 1 (of those 80 % one, 17 % two: score + songs,
 3 % three); 1.2 % of films with an album share a two-film album "X / Y" with the previous one.
-Album shape: 72 % masters (25 % of masters get 1-3 reissue releases 10-40 years later, not main),
+Album shape: 72 % masters (20 % of masters get 1-3 reissue releases 10-40 years later, not main),
 28 % releases without master.
 Habits, applied independently to true albums:
   1. filed under another genre: 11 % of albums whose title carries a soundtrack qualifier get
@@ -57,22 +57,28 @@ Habits, applied independently to true albums:
   4. year: film year +0 65 %, +1 17 %, -1 3 %, +3..+10 6 % (late release / re-recording),
      unknown (0, `released` empty) 5 %, +2 4 %; reissues under the same master 10-40 years later;
   5. sequel traps: sequel albums belong to the sequel (in the catalogue 70 %, a ghost 30 %);
-  6. ghosts: 6 % of families get a ghost remake (same title, other year) with an album, 14 %-30 %
-     of sequels are ghosts; their albums are never in true_pairs;
+  6. ghosts: 6 % of families get a ghost remake (same title, 8-30 years apart) with an album
+     (90 % of ghosts have one), 30 % of sequels are ghosts (and every film past --films); their
+     albums carry the same habits as true ones and are never in true_pairs;
   7. noise: a non-soundtrack album (Rock / Pop / Electronic ...) titled like a common-title film
-     for 30 % of such families, plus 0.1 per film of ordinary albums, 0.015 per film of
-     film-theme compilations ("Greatest Movie Themes", Various, "Stage & Screen", style Theme);
-     true albums: main artist the composer 50 %, "Various" 30 %, a band / orchestra 20 %;
-     composer in extraartists with "Composed By" 40 %, "Music By" 25 %, "Score" 15 %,
-     "Composed By, Conductor" 10 %, "Written-By" 10 %;
+     for 30 % of such families, plus 0.06 per family (a family is 1.2 films on average) of
+     ordinary albums with pattern titles, 0.015 per family of film-theme compilations ("Greatest
+     Movie Themes", Various, "Stage & Screen", style Theme); the main artist of a score album is
+     the composer 50 %, "Various" 30 %, a band / orchestra 20 % (songs albums 20 / 70 / 10); the
+     composer is in extraartists whenever not main artist (else half the time), with role
+     "Composed By" 40 %, "Music By" 25 %, "Score" 15 %, "Composed By, Conductor" 10 %,
+     "Written-By" 10 %;
   8. composer name on Discogs: as on TMDB 68 %, with a numbering suffix "(n)" 14 %, an ANV
      (initial + surname, or surname) 10 %, accents dropped 8 % (only when the name has some);
-  9. several albums per film and two-film albums: see "Albums of a catalogue film" above.
+     and always "(n)" when the name is shared with another composer (the pool holds films / 6
+     composers, skewed so a few score many films, over ~45k name combinations);
+  9. several albums per film and two-film albums: see "Albums of a catalogue film" above; a
+     two-film album gives one true_pairs row per film.
 
 Command line::
 
     python -m scripts.eval_world --films N --seed S --out DIR [--prefix discogs_20250901]
-                                 [--titles-csv PATH | --no-reference-titles]
+                                 [--tmdb-gzip] [--titles-csv PATH | --no-reference-titles]
 """
 from __future__ import annotations
 
@@ -701,7 +707,7 @@ class EvalWorld:
         rng = self.rng
         has_master = rng.random() < 0.72
         label, label_id = rng.choice(LABELS)
-        n_reissues = rng.choice((1, 1, 2, 3)) if has_master and allow_reissue and rng.random() < 0.25 else 0
+        n_reissues = rng.choice((1, 1, 2, 3)) if has_master and allow_reissue and rng.random() < 0.2 else 0
         master_id = self._master_id() if has_master else None
         release_ids = [self._release_id() for _ in range(1 + n_reissues)]
         if n_reissues:
@@ -775,7 +781,7 @@ class EvalWorld:
                 self.films_written += 1
             else:
                 film["in_catalogue"] = False
-            film["has_album"] = rng.random() < (0.38 if film["in_catalogue"] else 0.9)
+            film["has_album"] = rng.random() < (0.31 if film["in_catalogue"] else 0.9)
         films[0]["has_sequels"] = len([f for f in films if f["sequel_of"]]) > 0
         for film in films:
             if film["in_catalogue"]:
@@ -804,7 +810,7 @@ class EvalWorld:
             self._noise_album(films[0]["title"], "namesake_record", sinks)
         if rng.random() < 0.015:
             self._noise_album(rng.choice(COMPILATIONS), "compilation", sinks)
-        if rng.random() < 0.10:
+        if rng.random() < 0.06:
             title, _ = self._base_title()
             self._noise_album(discogs_case(title), "ordinary", sinks)
 
@@ -824,12 +830,14 @@ class EvalWorld:
 
 
 def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
-             reference_titles: Sequence[str] = ()) -> dict:
+             reference_titles: Sequence[str] = (), tmdb_gzip: bool = False) -> dict:
     """Write the world under `out` (raw/ and eval/) and return the summary counts.
 
     Files are written under `out/.eval_world.part/` and moved into place only when complete, so an
-    interrupted run never leaves a half-written world that looks whole.
+    interrupted run never leaves a half-written world that looks whole. `tmdb_gzip` writes
+    `raw/tmdb/films.jsonl.gz` instead of the plain (splittable, but ~1.7 kB a film) `films.jsonl`.
     """
+    films_name = "raw/tmdb/films.jsonl.gz" if tmdb_gzip else "raw/tmdb/films.jsonl"
     out = Path(out)
     work = out / ".eval_world.part"
     if work.exists():
@@ -840,7 +848,7 @@ def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
     world = EvalWorld(films, seed, reference_titles)
     started = time.monotonic()
     sinks = {
-        "films": _TextSink(work / "raw" / "tmdb" / "films.jsonl"),
+        "films": (_GzipSink if tmdb_gzip else _TextSink)(work / films_name),
         "masters": _GzipSink(work / "raw" / "discogs" / f"{prefix}_masters.xml.gz"),
         "releases": _GzipSink(work / "raw" / "discogs" / f"{prefix}_releases.xml.gz"),
         "pairs": _TextSink(work / "raw" / "true_pairs.csv"),
@@ -854,7 +862,7 @@ def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
     summary = {"films": films, "seed": seed, "prefix": prefix, "reference_titles": len(reference_titles),
                "seconds": round(time.monotonic() - started, 1), "counts": dict(sorted(world.counts.items()))}
     (work / "eval" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    for sub in ("raw/tmdb/films.jsonl", f"raw/discogs/{prefix}_masters.xml.gz",
+    for sub in (films_name, f"raw/discogs/{prefix}_masters.xml.gz",
                 f"raw/discogs/{prefix}_releases.xml.gz", "raw/true_pairs.csv", "eval/album_labels.csv.gz",
                 "eval/summary.json"):
         dest = out / sub
@@ -871,6 +879,7 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="dump file prefix (default %(default)s)")
+    parser.add_argument("--tmdb-gzip", action="store_true", help="write raw/tmdb/films.jsonl.gz (about 7x smaller)")
     titles = parser.add_mutually_exclusive_group()
     titles.add_argument("--titles-csv", type=Path, default=DEFAULT_TITLES_CSV,
                         help="TMDB 5000 movies CSV to borrow titles from (default: ../shared/data/tmdb_5000, if present)")
@@ -890,7 +899,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     reference = () if args.no_reference_titles else load_reference_titles(args.titles_csv)
     if not args.no_reference_titles and not reference:
         logger.info("no reference titles at %s: built-in vocabulary only", args.titles_csv)
-    summary = generate(args.out, args.films, args.seed, prefix=args.prefix, reference_titles=reference)
+    summary = generate(args.out, args.films, args.seed, prefix=args.prefix, reference_titles=reference,
+                       tmdb_gzip=args.tmdb_gzip)
     counts = summary["counts"]
     logger.info("%d films, %d albums, %d true pairs in %.1f s -> %s", counts.get("films", 0),
                 counts.get("albums", 0), counts.get("true_pairs", 0), summary["seconds"], args.out)

@@ -392,6 +392,10 @@ def test_cli_writes_a_world_and_rejects_bad_arguments(tmp_path, capsys):
     assert ew.main(["--films", "50", "--seed", "3", "--out", str(tmp_path / "w"), "--no-reference-titles"]) == 0
     assert len((tmp_path / "w" / "raw" / "tmdb" / "films.jsonl").read_text(encoding="utf-8").splitlines()) == 50
     assert not (tmp_path / "w" / ".eval_world.part").exists()
+    assert ew.main(["--films", "50", "--seed", "3", "--out", str(tmp_path / "z"), "--no-reference-titles",
+                    "--tmdb-gzip"]) == 0
+    with gzip.open(tmp_path / "z" / "raw" / "tmdb" / "films.jsonl.gz", "rt", encoding="utf-8") as handle:
+        assert handle.read() == (tmp_path / "w" / "raw" / "tmdb" / "films.jsonl").read_text(encoding="utf-8")
     for bad in (["--films", "0", "--out", str(tmp_path / "x")], ["--films", "5", "--out", str(tmp_path / "x"),
                                                                   "--prefix", "../evil"]):
         with pytest.raises(SystemExit) as exc:
