@@ -35,7 +35,9 @@ Catalogue
     second one, 12 % job "Music" instead) on 88 % of films with an album, 60 % of the others;
     a "Music Supervisor" credit on 15 %.
 Albums of a catalogue film: 31 % of films have >= 1 (of those 80 % one, 17 % two: score + songs,
-3 % three); 1.2 % of films with an album share a two-film album "X / Y" with the previous one.
+3 % three); two-film albums "X / Y": 20 % of catalogue sequels with an album share one with the
+previous catalogue film of their family ("X / X 2"), 0.6 % of other films with an album with the
+film generated before them (a double-feature release).
 Album shape: 72 % masters (20 % of masters get 1-3 reissue releases 10-40 years later, not main),
 28 % releases without master.
 Habits, applied independently to true albums:
@@ -287,6 +289,21 @@ def load_reference_titles(path: Optional[Path]) -> tuple[str, ...]:
 
 # --- text habits -------------------------------------------------------------------------------
 
+def plural(noun: str) -> str:
+    """English plural of the vocabulary's nouns ("Witnesses", "Skies", "Women")."""
+    if noun.endswith("man"):
+        return noun[:-3] + "men"
+    if noun.endswith("Man"):
+        return noun[:-3] + "Men"
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    if noun.endswith("f"):
+        return noun[:-1] + "ves"
+    return noun + "s"
+
+
 def discogs_case(text: str) -> str:
     """Discogs capitalises every word of an English title ("Lord Of The Rings")."""
     return " ".join(word[:1].upper() + word[1:] for word in text.split(" "))
@@ -462,7 +479,7 @@ class EvalWorld:
         pattern = rng.randrange(9)
         a, n, n2 = rng.choice(ADJECTIVES), rng.choice(NOUNS), rng.choice(NOUNS)
         title = (f"The {a} {n}", f"{n} of the {n2}", f"{rng.choice(NAMES)}'s {n}", f"A {n} in {rng.choice(PLACES)}",
-                 f"{n} {n2}", f"The {n}", f"{a} {n}s", f"Return to {rng.choice(PLACES)}",
+                 f"{n} {n2}", f"The {n}", f"{a} {plural(n)}", f"Return to {rng.choice(PLACES)}",
                  f"Last {n} in {rng.choice(PLACES)}")[pattern]
         return title, "pattern"
 
@@ -673,7 +690,7 @@ class EvalWorld:
             habits.append("songs_album")
         tag = next(h[5:] for h in habits if h.startswith("form_"))
         genres, styles = self._genres(tag, habits)
-        year = self._album_year(film["year"], habits)
+        year = self._album_year(max(f["year"] for f in films), habits)
         who = _weighted(rng, ("composer", "various", "band"), (20, 70, 10) if kind == "songs" else (50, 30, 20))
         if tag == "composer_prefix":
             who = "various"  # the composer is only in the title and the credits
@@ -783,7 +800,9 @@ class EvalWorld:
                 film["in_catalogue"] = False
             film["has_album"] = rng.random() < (0.31 if film["in_catalogue"] else 0.9)
         films[0]["has_sequels"] = len([f for f in films if f["sequel_of"]]) > 0
+        family_prev: Optional[dict] = None  # the previous catalogue film of this family
         for film in films:
+            previous_in_family, family_prev = family_prev, (film if film["in_catalogue"] else family_prev)
             if film["in_catalogue"]:
                 sinks["films"].write(json.dumps(self._tmdb_body(film), ensure_ascii=False,
                                                 separators=(",", ":")) + "\n")
@@ -798,8 +817,10 @@ class EvalWorld:
                 continue
             if film["in_catalogue"]:
                 self._count("films_with_album")
-            if (film["in_catalogue"] and self.prev_film is not None and rng.random() < 0.012):
-                self._soundtrack_album([self.prev_film, film], "score", sinks)
+            if film["in_catalogue"] and film["sequel_of"] and previous_in_family and rng.random() < 0.2:
+                self._soundtrack_album([previous_in_family, film], "score", sinks)  # "X / X 2"
+            elif film["in_catalogue"] and self.prev_film is not None and rng.random() < 0.006:
+                self._soundtrack_album([self.prev_film, film], "score", sinks)  # a double-feature release
             n = _weighted(rng, (1, 2, 3), (80, 17, 3))
             for i in range(n):
                 self._soundtrack_album([film], "songs" if i == 1 else "score", sinks)

@@ -365,6 +365,16 @@ def test_habit9_several_albums_and_two_film_albums(world):
         for tmdb_id in ids:
             assert {"tmdb_id": tmdb_id, "discogs_master_id": row["discogs_master_id"],
                     "discogs_release_id": row["discogs_release_id"]} in world["pairs"]
+    sequel_pairs = 0
+    for row in two:
+        first, second = (world["films"][int(i)] for i in row["tmdb_ids"].split(";"))
+        sequel_pairs += second["title"].startswith(first["title"]) and second["title"] != first["title"]
+    assert 0 < sequel_pairs < len(two) or len(two) < 3
+
+
+def test_plural_of_vocabulary_nouns():
+    assert [ew.plural(n) for n in ("Witness", "Sky", "Woman", "Wolf", "Day", "Star")] == [
+        "Witnesses", "Skies", "Women", "Wolves", "Days", "Stars"]
 
 
 def test_common_titles_and_remakes_share_titles(world):
