@@ -80,7 +80,7 @@ Habits, applied independently to true albums:
 Command line::
 
     python -m scripts.eval_world --films N --seed S --out DIR [--prefix discogs_20250901]
-                                 [--tmdb-gzip] [--titles-csv PATH | --no-reference-titles]
+                                 [--tmdb-gzip] [--overwrite] [--titles-csv PATH | --no-reference-titles]
 """
 from __future__ import annotations
 
@@ -850,8 +850,29 @@ class EvalWorld:
         sinks["releases"].write("</releases>\n")
 
 
+class OutputExistsError(FileExistsError):
+    """`--out` already holds a world (or other raw files) that this run would mix with."""
+
+
+def _check_target(out: Path, names: Sequence[str], overwrite: bool) -> None:
+    """Refuse to mix a new world with raw files already under `out`.
+
+    A pipeline reads every `raw/tmdb/*.jsonl*` and `raw/discogs/*` file, so a leftover file from
+    another run would silently join the new world. Only the files this run writes may be replaced,
+    and only with `overwrite`.
+    """
+    raw = out / "raw"
+    existing = sorted(str(p.relative_to(out)) for p in raw.rglob("*") if p.is_file()) if raw.is_dir() else []
+    foreign = [name for name in existing if name not in names]
+    if foreign:
+        raise OutputExistsError(f"{raw} holds files this run would not replace ({', '.join(foreign[:5])}); "
+                                "choose an empty --out")
+    if existing and not overwrite:
+        raise OutputExistsError(f"{raw} already holds a world; pass --overwrite to replace it")
+
+
 def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
-             reference_titles: Sequence[str] = (), tmdb_gzip: bool = False) -> dict:
+             reference_titles: Sequence[str] = (), tmdb_gzip: bool = False, overwrite: bool = False) -> dict:
     """Write the world under `out` (raw/ and eval/) and return the summary counts.
 
     Files are written under `out/.eval_world.part/` and moved into place only when complete, so an
@@ -859,7 +880,10 @@ def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
     `raw/tmdb/films.jsonl.gz` instead of the plain (splittable, but ~1.7 kB a film) `films.jsonl`.
     """
     films_name = "raw/tmdb/films.jsonl.gz" if tmdb_gzip else "raw/tmdb/films.jsonl"
+    names = (films_name, f"raw/discogs/{prefix}_masters.xml.gz", f"raw/discogs/{prefix}_releases.xml.gz",
+             "raw/true_pairs.csv", "eval/album_labels.csv.gz", "eval/summary.json")
     out = Path(out)
+    _check_target(out, names, overwrite)
     work = out / ".eval_world.part"
     if work.exists():
         shutil.rmtree(work)
@@ -876,16 +900,18 @@ def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
         "labels": _GzipSink(work / "eval" / "album_labels.csv.gz"),
     }
     try:
-        world.write(sinks)
-    finally:
-        for sink in sinks.values():
-            sink.close()
+        try:
+            world.write(sinks)
+        finally:
+            for sink in sinks.values():
+                sink.close()
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # our own scratch folder, never a published file
+        raise
     summary = {"films": films, "seed": seed, "prefix": prefix, "reference_titles": len(reference_titles),
                "seconds": round(time.monotonic() - started, 1), "counts": dict(sorted(world.counts.items()))}
     (work / "eval" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    for sub in (films_name, f"raw/discogs/{prefix}_masters.xml.gz",
-                f"raw/discogs/{prefix}_releases.xml.gz", "raw/true_pairs.csv", "eval/album_labels.csv.gz",
-                "eval/summary.json"):
+    for sub in names:
         dest = out / sub
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(work / sub, dest)
@@ -900,6 +926,7 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="dump file prefix (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a world generated before in DIR")
     parser.add_argument("--tmdb-gzip", action="store_true", help="write raw/tmdb/films.jsonl.gz (about 7x smaller)")
     titles = parser.add_mutually_exclusive_group()
     titles.add_argument("--titles-csv", type=Path, default=DEFAULT_TITLES_CSV,
@@ -920,8 +947,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     reference = () if args.no_reference_titles else load_reference_titles(args.titles_csv)
     if not args.no_reference_titles and not reference:
         logger.info("no reference titles at %s: built-in vocabulary only", args.titles_csv)
-    summary = generate(args.out, args.films, args.seed, prefix=args.prefix, reference_titles=reference,
-                       tmdb_gzip=args.tmdb_gzip)
+    try:
+        summary = generate(args.out, args.films, args.seed, prefix=args.prefix, reference_titles=reference,
+                           tmdb_gzip=args.tmdb_gzip, overwrite=args.overwrite)
+    except OutputExistsError as exc:
+        logger.error("%s", exc)
+        return 2
     counts = summary["counts"]
     logger.info("%d films, %d albums, %d true pairs in %.1f s -> %s", counts.get("films", 0),
                 counts.get("albums", 0), counts.get("true_pairs", 0), summary["seconds"], args.out)

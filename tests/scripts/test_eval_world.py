@@ -413,6 +413,22 @@ def test_cli_writes_a_world_and_rejects_bad_arguments(tmp_path, capsys):
         assert exc.value.code == 2
 
 
+def test_refuses_to_mix_with_files_already_there(tmp_path):
+    ew.generate(tmp_path / "w", 20, 1)
+    with pytest.raises(ew.OutputExistsError, match="--overwrite"):
+        ew.generate(tmp_path / "w", 20, 1)
+    before = (tmp_path / "w" / "raw" / "true_pairs.csv").read_bytes()
+    ew.generate(tmp_path / "w", 20, 2, overwrite=True)
+    assert (tmp_path / "w" / "raw" / "true_pairs.csv").read_bytes() != before
+    with pytest.raises(ew.OutputExistsError, match="films.jsonl"):
+        ew.generate(tmp_path / "w", 20, 2, overwrite=True, tmdb_gzip=True)  # would leave two film files
+    (tmp_path / "w" / "raw" / "tmdb" / "films.jsonl").unlink()
+    (tmp_path / "v" / "raw" / "discogs").mkdir(parents=True)
+    (tmp_path / "v" / "raw" / "discogs" / "mine.jsonl").write_text("{}\n", encoding="utf-8")
+    assert ew.main(["--films", "5", "--out", str(tmp_path / "v"), "--overwrite"]) == 2
+    assert (tmp_path / "v" / "raw" / "discogs" / "mine.jsonl").read_text(encoding="utf-8") == "{}\n"
+
+
 def test_memory_stays_flat_as_the_world_grows(tmp_path):
     peaks = {}
     for films in (600, 4800):
