@@ -176,10 +176,6 @@ def test_habit1_soundtracks_filed_under_another_genre(world):
     assert {g[0] for _, g in elsewhere} == set(ew.OTHER_GENRES)
 
 
-def _discogs_title_of(film):
-    return ew.discogs_case(film["title"])
-
-
 def test_habit2_typos_in_the_film_part(world):
     typos = [row for row in _true_labels(world) if "typo_" in row["habits"]]
     assert 0.03 < _share(len(typos), len(_true_labels(world))) < 0.1
