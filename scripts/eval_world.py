@@ -72,8 +72,8 @@ Habits, applied independently to true albums:
      "Written-By" 10 %;
   8. composer name on Discogs: as on TMDB 68 %, with a numbering suffix "(n)" 14 %, an ANV
      (initial + surname, or surname) 10 %, accents dropped 8 % (only when the name has some);
-     and always "(n)" when the name is shared with another composer (the pool holds films / 6
-     composers, skewed so a few score many films, over ~45k name combinations);
+     and always "(n)" for the 4 % of composer picks that are a namesake of another composer (the
+     pool holds films / 6 composers, at most ~45k, skewed so a few score many films);
   9. several albums per film and two-film albums: see "Albums of a catalogue film" above; a
      two-film album gives one true_pairs row per film.
 
@@ -213,6 +213,7 @@ TMDB_GENRES = ((28, "Action"), (12, "Adventure"), (16, "Animation"), (35, "Comed
                (99, "Documentary"), (18, "Drama"), (10751, "Family"), (14, "Fantasy"), (36, "History"),
                (27, "Horror"), (10402, "Music"), (9648, "Mystery"), (10749, "Romance"),
                (878, "Science Fiction"), (53, "Thriller"), (10752, "War"), (37, "Western"))
+NAME_COMBINATIONS = len(FIRST_NAMES) * len(LAST_NAMES) * 27  # 27: no middle initial, or A..Z
 ROMAN = {2: "II", 3: "III", 4: "IV", 5: "V"}
 ORDINAL = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}
 
@@ -429,7 +430,9 @@ class EvalWorld:
         self.n_films = films
         self.rng = _FastRandom(seed)
         self.reference_titles = tuple(reference_titles)
-        self.composer_pool = max(60, films // 6)
+        # One composer per ~6 films, capped below the number of distinct names so that the share
+        # of same-name composers does not grow with the world (see _pick_composer).
+        self.composer_pool = max(60, min(films // 6, NAME_COMBINATIONS - 1))
         self.next_tmdb = 11
         self.next_master = 10_003
         self.next_release = 100_007
@@ -465,8 +468,12 @@ class EvalWorld:
                 "discogs_name": f"{name} ({clash + 1})" if clash else name}
 
     def _pick_composer(self) -> dict:
-        # A few composers score many films: a skewed pick over the pool.
-        return self.composer(int(self.composer_pool * self.rng.random() ** 2.5))
+        # A few composers score many films: a skewed pick over the pool. 4 % of picks are a
+        # lesser-known namesake of a pool composer (same name, other person: "(2)".."(4)" on Discogs).
+        k = int(self.composer_pool * self.rng.random() ** 2.5)
+        if self.rng.random() < 0.04:
+            k += NAME_COMBINATIONS * self.rng.randint(1, 3)
+        return self.composer(k)
 
     # --- titles --------------------------------------------------------------------------------
     def _base_title(self) -> tuple[str, str]:
