@@ -546,7 +546,8 @@ def convert_dump(
             with gzip.GzipFile(filename="", mode="wb", fileobj=tmp, mtime=0) if compress else nullcontext(tmp) as sink:
                 prefilter = None if keep_all else functools.partial(
                     element_is_candidate, genres=frozenset(genres), styles=frozenset(styles))
-                if workers > 1:
+                # Below two chunks there is nothing to share out; starting processes would cost more.
+                if workers > 1 and src.stat().st_size > 2 * chunk_bytes:
                     _convert_parallel(src, kind, stats, sink, genres=genres, styles=styles, keep_all=keep_all,
                                       workers=workers, chunk_bytes=chunk_bytes)
                 else:

@@ -54,9 +54,12 @@ IN_FLIGHT_PER_WORKER = 2
 SOUNDTRACK_MARKER_WORDS: tuple[str, ...] = (
     # English, and the words many languages borrow
     "soundtrack", "soundtrak", "score", "motion", "film", "movie",
-    "cinema", "musical", "original",
-    # French, Spanish, Portuguese, Italian, Catalan
-    "bande", "banda", "colonna", "sonora", "sonore", "trilha",
+    "cinema", "musical",
+    # French, Spanish, Portuguese, Italian, Catalan ("original" is left out on purpose: it is in
+    # every "Original Mix" and would send a quarter of all records to the parser; every qualifier
+    # with "original" carries one of the other words: Original Soundtrack / Score / Motion Picture /
+    # Cast, Bande Originale, Trilha Sonora Original, Original Film Music)
+    "bande", "banda", "colonna", "sonora", "sonore", "trilha", "pel\u00edcula",
     # German, Dutch, Scandinavian, Slavic and Baltic languages (most contain "film")
     "kino", "hudba",
     # Cyrillic, Greek
@@ -74,8 +77,9 @@ SOUNDTRACK_MARKER_WORDS: tuple[str, ...] = (
     "\uc0ac\uc6b4\ub4dc\ud2b8\ub799",  # 사운드트랙
     "\uc601\ud654",  # 영화
 )
-# Short abbreviations: matched only as whole words, or every "most" and "host" would hit.
-SOUNDTRACK_MARKER_ABBREVIATIONS: tuple[str, ...] = ("ost", "o.s.t", "bof", "b.o.f", "bso", "b.s.o")
+# Short words and abbreviations: matched only as whole words, or every "most", "host" and
+# "broadcast" would hit.
+SOUNDTRACK_MARKER_WHOLE_WORDS: tuple[str, ...] = ("ost", "o.s.t", "bof", "b.o.f", "bso", "b.s.o", "cast")
 
 def _record_start_pattern(tag: str) -> re.Pattern:
     """`<release` followed by what can end a tag name, so `<releases>` and `<master_id` never match."""
@@ -162,7 +166,7 @@ def soundtrack_marker_regex(words: tuple[str, ...]) -> str:
     is its UTF-8 byte sequence, and `(?i)` folds ASCII (and Latin-1) letters, which can only add hits.
     """
     parts = [_marker_regex(word) for word in words]
-    parts += [r"\b" + _marker_regex(abbr) + r"\b" for abbr in SOUNDTRACK_MARKER_ABBREVIATIONS]
+    parts += [r"\b" + _marker_regex(abbr) + r"\b" for abbr in SOUNDTRACK_MARKER_WHOLE_WORDS]
     parts.append(r"<!\[CDATA\[")
     return "(?i)" + "|".join(parts)
 
@@ -384,6 +388,8 @@ def run_ordered(chunks: Iterator[bytes], job: ChunkJob, workers: int,
     At most `workers * IN_FLIGHT_PER_WORKER` chunks are submitted and not yet consumed, so memory is
     bounded by that many chunks whatever the stream's length.
     """
+    import pyarrow.compute  # noqa: F401  (imported once here, inherited by forked workers)
+
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     limit = max(1, workers) * IN_FLIGHT_PER_WORKER
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
