@@ -627,11 +627,24 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the .jsonl.gz files")
     parser.add_argument("--keep-all", action="store_true", help="keep every record, not only soundtrack candidates")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against *CHECKSUM.txt")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="parser processes (default: DUMP_WORKERS, else the number of cores; 1 = sequential)")
     parser.add_argument("--genre", action="append", dest="genres", metavar="GENRE",
                         help=f"soundtrack genre, repeatable (default: {', '.join(DEFAULT_SOUNDTRACK_GENRES)})")
     parser.add_argument("--style", action="append", dest="styles", metavar="STYLE",
                         help=f"soundtrack style, repeatable (default: {', '.join(DEFAULT_SOUNDTRACK_STYLES)})")
     return parser.parse_args(argv)
+
+
+def _default_workers() -> int:
+    """DUMP_WORKERS from the settings, or the number of cores when the settings cannot be loaded."""
+    from scripts.settings import ConfigError, load_settings
+
+    try:
+        return load_settings().dump_workers
+    except ConfigError as exc:
+        logger.warning("settings not loaded (%s): using one parser process per core", exc)
+        return os.cpu_count() or 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -653,6 +666,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      ", ".join(f"{stem}.jsonl.gz" for stem in clashes))
         return EXIT_USAGE
 
+    if args.workers is not None and args.workers < 1:
+        logger.error("--workers must be 1 or more, got %d", args.workers)
+        return EXIT_USAGE
+    workers = args.workers if args.workers is not None else _default_workers()
     exit_code = EXIT_OK
     for src, stem in zip(args.sources, stems):
         dest = args.out / f"{stem}.jsonl.gz"
@@ -666,6 +683,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 genres=args.genres or DEFAULT_SOUNDTRACK_GENRES,
                 styles=args.styles or DEFAULT_SOUNDTRACK_STYLES,
                 keep_all=args.keep_all,
+                workers=workers,
             )
         except (ChecksumMismatchError, DumpFormatError) as exc:
             logger.error("%s", exc)

@@ -76,6 +76,8 @@ class Settings:
     vm_user: Optional[str] = None
     vm_key_file: Optional[str] = None
     vm_project_dir: Optional[str] = None
+    # Issue 13: processes that parse a Discogs dump in step 02 (1 = the sequential converter).
+    dump_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
     def is_remote_storage(self) -> bool:
@@ -137,4 +139,5 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         vm_user=merged.get("VM_USER") or None,
         vm_key_file=merged.get("VM_KEY_FILE") or None,
         vm_project_dir=merged.get("VM_PROJECT_DIR") or None,
+        dump_workers=_as_int(merged, "DUMP_WORKERS", os.cpu_count() or 1, minimum=1),
     )

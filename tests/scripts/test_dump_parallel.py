@@ -333,3 +333,32 @@ def test_prefilter_passes_every_title_the_soundtrack_terms_accept():
             if not _passes(raw, DEFAULT_SOUNDTRACK_GENRES, DEFAULT_SOUNDTRACK_STYLES):
                 missed.append(spelling)
     assert missed == [], "add a word of each to SOUNDTRACK_MARKER_WORDS in scripts/dump_parallel.py"
+
+
+# Configuration ------------------------------------------------------------------------------------
+
+
+def test_dump_workers_setting_defaults_to_the_cores_and_is_validated(tmp_path):
+    import os
+
+    from scripts.settings import ConfigError, load_settings
+
+    no_dotenv = tmp_path / "absent.env"
+    assert load_settings({}, dotenv_path=no_dotenv).dump_workers == (os.cpu_count() or 1)
+    assert load_settings({"DUMP_WORKERS": "3"}, dotenv_path=no_dotenv).dump_workers == 3
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ConfigError, match="DUMP_WORKERS"):
+            load_settings({"DUMP_WORKERS": bad}, dotenv_path=no_dotenv)
+
+
+def test_cli_workers_option(tmp_path):
+    from scripts.discogs_dump import EXIT_OK, EXIT_USAGE, main
+
+    records = [_release(i, "<styles><style>Score</style></styles>" if i % 7 == 0 else "") for i in range(1, 400)]
+    src = _write(tmp_path / "c_releases.xml", _stream(records))
+    assert main([str(src), "--out", str(tmp_path / "one"), "--no-verify", "--workers", "1"]) == EXIT_OK
+    assert main([str(src), "--out", str(tmp_path / "two"), "--no-verify", "--workers", "2"]) == EXIT_OK
+    one = (tmp_path / "one" / "c_releases.jsonl.gz").read_bytes()
+    assert one == (tmp_path / "two" / "c_releases.jsonl.gz").read_bytes()
+    assert len(gzip.decompress(one).splitlines()) == 57
+    assert main([str(src), "--out", str(tmp_path / "bad"), "--workers", "0"]) == EXIT_USAGE
