@@ -530,14 +530,18 @@ def _dump_row(label: str, path: Path, info: dict, workers: int, folder: Path) ->
     from scripts.discogs_dump import DumpStats, convert_dump
 
     xml_mb = info["xml_bytes"] / 1e6
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     bare_records = bare_iterparse(path)
     bare_s = time.perf_counter() - started
+    bare_cpu = _cpu_seconds() - cpu_before
     stats = DumpStats()
     with _TreePeak() as peak:
+        cpu_before = _cpu_seconds()
         started = time.perf_counter()
         convert_dump(path, folder / "dump_out.jsonl.gz", kind="releases", stats=stats, workers=workers)
         ours_s = time.perf_counter() - started
+        ours_cpu = _cpu_seconds() - cpu_before
     if bare_records != info["releases"] or stats.records_seen != info["releases"] \
             or stats.records_kept != info["soundtracks"]:
         raise BenchError(f"{label}: {info['releases']} releases / {info['soundtracks']} soundtracks written, "
@@ -547,7 +551,16 @@ def _dump_row(label: str, path: Path, info: dict, workers: int, folder: Path) ->
             "xml_mb": round(xml_mb, 1), "workers": workers, "bare_s": round(bare_s, 2),
             "bare_mb_s": round(xml_mb / bare_s, 1), "ours_s": round(ours_s, 2),
             "ours_mb_s": round(xml_mb / ours_s, 1), "ratio": round(bare_s / ours_s, 4),
-            "tree_peak_mb": peak.peak_mb, "load_after": round(os.getloadavg()[0], 2)}
+            "tree_peak_mb": peak.peak_mb, "bare_cpu_s": round(bare_cpu, 2), "ours_cpu_s": round(ours_cpu, 2),
+            "load_after": round(os.getloadavg()[0], 2)}
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the pool's workers are
+    joined when `convert_dump` returns). On a loaded machine the wall-clock ratio also measures how
+    the scheduler shares the cores among processes; CPU seconds per MB do not."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_dump_parse(plan: Plan, scratch: Path) -> dict:
@@ -600,9 +613,10 @@ def _say_dump(dump: dict) -> None:
     _say(f"\n== parse: generated releases stream ({DUMP_SOUNDTRACK_SHARE:.0%} soundtracks, templates from "
          f"{dump['templates']}), bare iterparse on 1 core vs convert_dump on all cores ==")
     _say(format_table(
-        ["stream", "releases", "XML MB", "workers", "bare MB/s", "convert_dump MB/s", "ratio", "tree peak MB"],
+        ["stream", "releases", "XML MB", "workers", "bare MB/s", "convert_dump MB/s", "ratio", "bare CPU s",
+         "convert_dump CPU s", "tree peak MB", "load"],
         [[r["stream"], r["releases"], r["xml_mb"], r["workers"], r["bare_mb_s"], r["ours_mb_s"], r["ratio"],
-          r["tree_peak_mb"]] for r in dump["rows"]]))
+          r["bare_cpu_s"], r["ours_cpu_s"], r["tree_peak_mb"], r["load_after"]] for r in dump["rows"]]))
     _say(f"extrapolated to the real releases dump ({REAL_DUMP_XML_GB:.0f} GB of XML, .xml.gz): "
          f"{dump['extrapolated_minutes']} minutes")
 
