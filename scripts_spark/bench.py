@@ -9,6 +9,11 @@ same run, never an absolute time. Three sections, chosen with `--only`:
   read from a plain `.xml` copy (parser cost alone) and from the `.xml.gz` (what a real dump costs);
   target ours / bare >= 0.7. Peak memory: the RSS high-water mark of a fresh subprocess per size and
   parser; target: flat (at most +20 % while the file grows 4x).
+  Then (issue 13) a generated releases stream of the real record size with 3 % soundtracks
+  (`scripts_spark.dump_stream`; 5 M releases, ~24 GB of XML, written to the scratch folder and
+  deleted): `convert_dump` on all cores against one core's bare iterparse, same file, same process;
+  target >= 1.4x. Also a smaller stream as .xml.gz, the process tree's peak RSS (large / small
+  stream <= 1.2) and the minutes the real 80 GB dump would take at the .xml.gz rate (<= 20).
 - `fetch` (issue 3): our TMDB and Discogs fetches against the local `FakeApiServer` (sliding-window
   rate limit, counts every request over it); target: the rate kept up (`sustained_rate`) >= 0.9 of
   the allowed rate, with zero 429s. Skipped with the reason when ../shared/data (the recorded bodies) is absent.
