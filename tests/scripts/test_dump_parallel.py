@@ -362,3 +362,14 @@ def test_cli_workers_option(tmp_path):
     assert one == (tmp_path / "two" / "c_releases.jsonl.gz").read_bytes()
     assert len(gzip.decompress(one).splitlines()) == 57
     assert main([str(src), "--out", str(tmp_path / "bad"), "--workers", "0"]) == EXIT_USAGE
+
+
+def test_a_latin1_dump_falls_back_to_the_sequential_reader_with_the_same_result(tmp_path):
+    records = [_release(i, "<styles><style>Score</style></styles>" if i % 5 == 0 else "<notes>caf\u00e9</notes>")
+               for i in range(1, 300)]
+    text = _stream(records).replace("UTF-8", "ISO-8859-1")
+    src = tmp_path / "l_releases.xml"
+    src.write_bytes(text.encode("latin-1"))
+    assert dp.header_is_supported(text[:60].encode("latin-1")) == "declared encoding ISO-8859-1"
+    one, one_stats, many, many_stats = _convert_both(src, tmp_path)
+    assert many == one and many_stats == one_stats and many_stats["records_kept"] == 59
