@@ -54,7 +54,7 @@ IN_FLIGHT_PER_WORKER = 2
 SOUNDTRACK_MARKER_WORDS: tuple[str, ...] = (
     # English, and the words many languages borrow
     "soundtrack", "soundtrak", "score", "motion", "film", "movie",
-    "cinema", "musical",
+    "cinema", "musical", "television",
     # French, Spanish, Portuguese, Italian, Catalan ("original" is left out on purpose: it is in
     # every "Original Mix" and would send a quarter of all records to the parser; every qualifier
     # with "original" carries one of the other words: Original Soundtrack / Score / Motion Picture /

@@ -299,6 +299,9 @@ QUALIFIER_PHRASES = (
     "\uc601\ud654 \uc74c\uc545", "\uc0ac\uc6b4\ub4dc\ud2b8\ub799", "\u0421\u0430\u0443\u043d\u0434\u0442\u0440\u0435\u043a",
     "\u041c\u0443\u0437\u044b\u043a\u0430 \u0438\u0437 \u0444\u0438\u043b\u044c\u043c\u0430",
     "Original TV Soundtrack", "Music From The Motion Picture Score", "Original Music From The Film",
+    "Theme From Shaft", "Music From The Television Series", "Original Television Soundtrack", "Songs From The Film",
+    "Music Inspired By The Film", "Original Broadway Cast", "Musique Originale du Film", "M\u00fasica de la Pel\u00edcula",
+    "Filmzene", "Muzyka z filmu", "Hudba z filmu", "Video Game Soundtrack", "Original Game Score",
 )
 
 
