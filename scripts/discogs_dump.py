@@ -11,9 +11,14 @@ empty) and the 2025 files (no images, empty fields left out, `<master_id>0</mast
 without master, `status` sometimes missing, extra artists without an id). Absent values come out as
 `""`, `0`, `None` or `[]` exactly as the contract says, so both generations yield the same shape.
 
+`convert_dump(..., workers=N)` spreads the parsing over N processes (`scripts.dump_parallel`: a
+reader splits the XML at record tags, workers drop records without any soundtrack marker in their raw
+bytes and parse the rest); the output and the counters are the same as with one. Step 02 passes
+`DUMP_WORKERS`; figures in docs/performance.md.
+
 Command line::
 
-    python -m scripts.discogs_dump SRC [SRC ...] --out DIR [--keep-all] [--no-verify]
+    python -m scripts.discogs_dump SRC [SRC ...] --out DIR [--keep-all] [--no-verify] [--workers N]
 
 Exit codes: 0 all files converted, 1 a data error (checksum mismatch, truncated or corrupt file,
 not a masters/releases dump), 2 a usage error (bad arguments, missing input file).
