@@ -11,9 +11,14 @@ empty) and the 2025 files (no images, empty fields left out, `<master_id>0</mast
 without master, `status` sometimes missing, extra artists without an id). Absent values come out as
 `""`, `0`, `None` or `[]` exactly as the contract says, so both generations yield the same shape.
 
+`convert_dump(..., workers=N)` spreads the parsing over N processes (`scripts.dump_parallel`: a
+reader splits the XML at record tags, workers drop records without any soundtrack marker in their raw
+bytes and parse the rest); the output and the counters are the same as with one. Step 02 passes
+`DUMP_WORKERS`; figures in docs/performance.md.
+
 Command line::
 
-    python -m scripts.discogs_dump SRC [SRC ...] --out DIR [--keep-all] [--no-verify]
+    python -m scripts.discogs_dump SRC [SRC ...] --out DIR [--keep-all] [--no-verify] [--workers N]
 
 Exit codes: 0 all files converted, 1 a data error (checksum mismatch, truncated or corrupt file,
 not a masters/releases dump), 2 a usage error (bad arguments, missing input file).
@@ -38,6 +43,7 @@ from typing import IO, Callable, Iterable, Iterator, Optional, Sequence
 
 from lxml import etree
 
+from scripts import dump_parallel as dp
 from scripts.settings import DEFAULT_SOUNDTRACK_GENRES, DEFAULT_SOUNDTRACK_STYLES
 
 logger = logging.getLogger(__name__)
@@ -419,6 +425,81 @@ def is_soundtrack_candidate(
     )
 
 
+def record_line(record: dict, genres: Sequence[str], styles: Sequence[str], keep_all: bool) -> Optional[bytes]:
+    """The JSON line `convert_dump` writes for `record`, or None when the soundtrack filter drops it."""
+    if not keep_all and not is_soundtrack_candidate(record, genres, styles):
+        return None
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _convert_parallel(src: Path, kind: Optional[str], stats: DumpStats, sink: IO[bytes], *, genres: tuple,
+                      styles: tuple, keep_all: bool, workers: int, chunk_bytes: int) -> None:
+    """`convert_dump`'s loop on `workers` processes: same lines, same counters (see scripts.dump_parallel)."""
+    kind = kind or detect_kind(src)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    tag = RECORD_TAG[kind]
+    started = time.monotonic()
+    stats.files.append(str(src))
+    element_index = 0
+    unsupported: Optional[str] = "not started"
+
+    def write(result: "dp.ChunkResult") -> None:
+        nonlocal element_index
+        for index, reason, snippet in result.bad:
+            stats.add_bad(str(src), element_index + index, reason, snippet)
+        sink.write(result.lines)
+        stats.records_kept += result.records_kept
+        stats.records_seen += result.records_seen
+        element_index += result.records_seen
+
+    prefilter = None if keep_all else functools.partial(
+        element_is_candidate, genres=frozenset(genres), styles=frozenset(styles))
+    try:
+        with _open_maybe_gzip(src) as raw:
+            reader = _CountingReader(raw)
+            try:
+                try:
+                    header, chunks = dp.split_stream(reader.read, tag, chunk_bytes)
+                    unsupported = dp.header_is_supported(header)
+                except dp.FramingError as exc:
+                    unsupported = str(exc)
+                if unsupported is None:
+                    root_tag = dp.root_tag_of(header)
+                    if root_tag != kind:
+                        raise DumpFormatError(f"{src}: root element is <{root_tag}>, expected <{kind}>; "
+                                              f"is this really a {kind} dump?")
+                    job = dp.ChunkJob(
+                        tag=tag, header=header, footer=f"</{kind}>".encode("ascii"), keep_all=keep_all,
+                        markers=None if keep_all else dp.marker_words(genres, styles),
+                        build=_BUILDERS[kind], is_candidate=prefilter, to_line=functools.partial(
+                            record_line, genres=genres, styles=styles, keep_all=keep_all),
+                        snippet=_snippet, bad_record_error=_BadRecordError)
+                    dp.run_ordered(dp.without_footer(chunks, kind), job, workers, write)
+            finally:
+                if unsupported is None:
+                    stats.bytes_read_uncompressed += reader.bytes_read
+    except dp.FramingError as exc:
+        raise DumpFormatError(f"{src}: {exc}; re-download it and verify it against the CHECKSUM file") from exc
+    except dp.ChunkParseError as exc:
+        raise DumpFormatError(f"{src}: not well-formed XML after record #{element_index} ({exc}); "
+                              "re-download it and verify it against the CHECKSUM file") from exc
+    except _READ_ERRORS as exc:
+        raise _format_error(src, exc) from exc
+    finally:
+        if unsupported is None:
+            stats.seconds += time.monotonic() - started
+    if unsupported is not None:
+        # An empty dump or an unusual one: the sequential reader handles it (or says what is wrong).
+        logger.info("%s: read by one process (%s)", src, unsupported)
+        stats.files.pop()
+        for record in iter_records(src, kind, stats, prefilter=prefilter):
+            line = record_line(record, genres, styles, keep_all)
+            if line is not None:
+                sink.write(line)
+                stats.records_kept += 1
+
+
 def output_stem(path: Path) -> str:
     """`discogs_20200806_masters.xml.gz` -> `discogs_20200806_masters`."""
     name = Path(path).name
@@ -437,6 +518,8 @@ def convert_dump(
     keep_all: bool = False,
     kind: Optional[str] = None,
     stats: Optional[DumpStats] = None,
+    workers: int = 1,
+    chunk_bytes: int = dp.DEFAULT_CHUNK_BYTES,
 ) -> DumpStats:
     """Write the soundtrack candidates (or every record with `keep_all`) of `src` to `dest`.
 
@@ -444,6 +527,10 @@ def convert_dump(
     when `dest` ends in `.gz`, so the same input always gives the same bytes. The file is written
     under a temporary name in `dest`'s folder and renamed at the end: an interrupted conversion
     never leaves a partial file under `dest`.
+
+    With `workers` > 1 the XML is split into chunks of about `chunk_bytes` at record boundaries and
+    parsed by that many worker processes (`scripts.dump_parallel`); the output and the counters are
+    the same as with one.
 
     Returns:
         `stats` (a new `DumpStats` when None) updated with this file's counts.
@@ -464,11 +551,16 @@ def convert_dump(
             with gzip.GzipFile(filename="", mode="wb", fileobj=tmp, mtime=0) if compress else nullcontext(tmp) as sink:
                 prefilter = None if keep_all else functools.partial(
                     element_is_candidate, genres=frozenset(genres), styles=frozenset(styles))
-                for record in iter_records(src, kind, stats, prefilter=prefilter):
-                    if keep_all or is_soundtrack_candidate(record, genres, styles):
-                        line = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-                        sink.write(line.encode("utf-8") + b"\n")
-                        stats.records_kept += 1
+                # Below two chunks there is nothing to share out; starting processes would cost more.
+                if workers > 1 and src.stat().st_size > 2 * chunk_bytes:
+                    _convert_parallel(src, kind, stats, sink, genres=genres, styles=styles, keep_all=keep_all,
+                                      workers=workers, chunk_bytes=chunk_bytes)
+                else:
+                    for record in iter_records(src, kind, stats, prefilter=prefilter):
+                        line = record_line(record, genres, styles, keep_all)
+                        if line is not None:
+                            sink.write(line)
+                            stats.records_kept += 1
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_path, dest)
@@ -540,11 +632,24 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the .jsonl.gz files")
     parser.add_argument("--keep-all", action="store_true", help="keep every record, not only soundtrack candidates")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against *CHECKSUM.txt")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="parser processes (default: DUMP_WORKERS, else the number of cores; 1 = sequential)")
     parser.add_argument("--genre", action="append", dest="genres", metavar="GENRE",
                         help=f"soundtrack genre, repeatable (default: {', '.join(DEFAULT_SOUNDTRACK_GENRES)})")
     parser.add_argument("--style", action="append", dest="styles", metavar="STYLE",
                         help=f"soundtrack style, repeatable (default: {', '.join(DEFAULT_SOUNDTRACK_STYLES)})")
     return parser.parse_args(argv)
+
+
+def _default_workers() -> int:
+    """DUMP_WORKERS from the settings, or the number of cores when the settings cannot be loaded."""
+    from scripts.settings import ConfigError, load_settings
+
+    try:
+        return load_settings().dump_workers
+    except ConfigError as exc:
+        logger.warning("settings not loaded (%s): using one parser process per core", exc)
+        return os.cpu_count() or 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -566,6 +671,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      ", ".join(f"{stem}.jsonl.gz" for stem in clashes))
         return EXIT_USAGE
 
+    if args.workers is not None and args.workers < 1:
+        logger.error("--workers must be 1 or more, got %d", args.workers)
+        return EXIT_USAGE
+    workers = args.workers if args.workers is not None else _default_workers()
     exit_code = EXIT_OK
     for src, stem in zip(args.sources, stems):
         dest = args.out / f"{stem}.jsonl.gz"
@@ -579,6 +688,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 genres=args.genres or DEFAULT_SOUNDTRACK_GENRES,
                 styles=args.styles or DEFAULT_SOUNDTRACK_STYLES,
                 keep_all=args.keep_all,
+                workers=workers,
             )
         except (ChecksumMismatchError, DumpFormatError) as exc:
             logger.error("%s", exc)

@@ -199,6 +199,8 @@ class Settings:
     fetch_connect_timeout: float = 3.05
     fetch_deadline: float = 30.0
     fetch_retries: int = 6
+    # Issue 13: processes that parse a Discogs dump in step 02 (1 = the sequential converter).
+    dump_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
     def is_remote_storage(self) -> bool:
@@ -307,6 +309,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         **_sync_settings(merged),
         **_azure_settings(merged, data_root),
         **_fetch_settings(merged),
+        dump_workers=_as_int(merged, "DUMP_WORKERS", os.cpu_count() or 1, minimum=1),
     )
 
 

@@ -9,6 +9,11 @@ same run, never an absolute time. Three sections, chosen with `--only`:
   read from a plain `.xml` copy (parser cost alone) and from the `.xml.gz` (what a real dump costs);
   target ours / bare >= 0.7. Peak memory: the RSS high-water mark of a fresh subprocess per size and
   parser; target: flat (at most +20 % while the file grows 4x).
+  Then (issue 13) a generated releases stream of the real record size with 3 % soundtracks
+  (`scripts_spark.dump_stream`; 5 M releases, ~24 GB of XML, written to the scratch folder and
+  deleted): `convert_dump` on all cores against one core's bare iterparse, same file, same process;
+  target >= 1.4x. Also a smaller stream as .xml.gz, the process tree's peak RSS (large / small
+  stream <= 1.2) and the minutes the real 80 GB dump would take at the .xml.gz rate (<= 20).
 - `fetch` (issues 3, 12): our TMDB and Discogs fetches against the local `FakeApiServer` (sliding-window
   rate limit, counts every request over it) injecting the issue's fault mix into 5 % of requests (5xx,
   12-second stalls, bodies cut off mid-response; Discogs' times scaled with its window); target: the
@@ -61,6 +66,10 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 # Targets from issues 3 and 4.
 PARSE_RATIO_TARGET = 0.7
+DUMP_RATIO_TARGET = 1.4  # issue 13: the whole converter on all cores / one core's bare iterparse
+DUMP_SOUNDTRACK_SHARE = 0.03
+REAL_DUMP_XML_GB = 80.0  # the monthly releases dump: ~18 M releases, ~11 GB gzip, ~80 GB of XML
+REAL_DUMP_TARGET_MINUTES = 20.0
 MEMORY_GROWTH_TARGET = 1.2  # peak RSS at the largest file / at the smallest, file 4x larger
 FETCH_RATE_TARGET = 0.9
 MATCH_PRECISION_TARGET, MATCH_RECALL_TARGET = 0.98, 0.95
@@ -83,6 +92,10 @@ class Plan:
     discogs_requests: int
     match_films: int
     splink_u_pairs: float
+    # The large generated releases stream of issue 13 (real record size, 3 % soundtracks), and a
+    # smaller one read as .xml.gz and for the memory comparison.
+    dump_releases: int = 5_000_000
+    dump_small_releases: int = 250_000
 
 
 # Full: the parse files are ~9, 19 and 38 MB of XML (~30 s); the fetch section ~20 s; the match
@@ -93,7 +106,7 @@ FULL = Plan(parse_films=(3000, 6000, 12000), parse_repeats=2, tmdb_limit=40, tmd
             match_films=3000, splink_u_pairs=1e6)
 QUICK = Plan(parse_films=(100, 200, 400), parse_repeats=1, tmdb_limit=20, tmdb_window=1.0,
              tmdb_requests=60, discogs_limit=10, discogs_window=1.0, discogs_requests=30,
-             match_films=300, splink_u_pairs=1e5)
+             match_films=300, splink_u_pairs=1e5, dump_releases=20_000, dump_small_releases=5_000)
 
 # Splink and the packages it needs at versions that install for Python 3.10, in a folder of their
 # own (see the module docstring). pyarrow is the one that conflicts with the project's pins.
@@ -435,6 +448,9 @@ def run_parse(plan: Plan, scratch: Path) -> dict:
                               detail=f"largest / smallest file; the file grows x{file_growth:.1f}"
                               if file_growth else ""))
 
+    dump = run_dump_parse(plan, scratch)
+    checks.extend(dump["checks"])
+
     _say("\n== parse: Discogs releases dump, MB/s of uncompressed XML (best of "
          f"{plan.parse_repeats} for .xml, 1 for .xml.gz) ==")
     _say(format_table(
@@ -446,7 +462,191 @@ def run_parse(plan: Plan, scratch: Path) -> dict:
     _say(format_table(["films", "XML MB", "floor", "bare", "iter_records", "convert_dump"],
                       [[m["films"], m["xml_mb"], m["floor_mb"], m["bare_peak_mb"], m["iter_records_peak_mb"],
                         m["convert_dump_peak_mb"]] for m in memory]))
-    return {"rows": rows, "memory": memory, "checks": checks}
+    _say_dump(dump)
+    return {"rows": rows, "memory": memory, "checks": checks, "dump": {k: v for k, v in dump.items() if k != "checks"}}
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Current RSS of `pid` and all its descendants, in MB (0 for a process that is gone)."""
+    total_kb = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+            with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as children:
+                pending.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            continue
+    return total_kb / 1024
+
+
+class _TreePeak:
+    """Samples the RSS of this process and its children every `interval` s; `.peak_mb` when done.
+
+    The reader and its worker processes peak at different moments, so the sum of their own
+    high-water marks would overstate the tree; sampling the sum sees the real peak (within one
+    interval).
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, _tree_rss_mb(os.getpid()))
+            self._stop.wait(interval)
+
+    def __enter__(self) -> "_TreePeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = round(max(self.peak_mb, _tree_rss_mb(os.getpid())), 1)
+
+
+def _write_stream(path: Path, releases: int, templates, compress: bool) -> dict:
+    """The generated releases dump as a file (`gzip -1` when `compress`: the real dumps are gzip)."""
+    from scripts_spark.dump_stream import write_release_stream
+
+    if not compress:
+        with open(path, "wb") as sink:
+            return write_release_stream(sink, releases, templates, DUMP_SOUNDTRACK_SHARE)
+    gzip_bin = shutil.which("gzip")
+    if gzip_bin is None:  # the gzip module is slower, but the file is the same format
+        with gzip.open(path, "wb", compresslevel=1) as sink:
+            return write_release_stream(sink, releases, templates, DUMP_SOUNDTRACK_SHARE)
+    with open(path, "wb") as target:
+        proc = subprocess.Popen([gzip_bin, "-1", "-c"], stdin=subprocess.PIPE, stdout=target)
+        try:
+            info = write_release_stream(proc.stdin, releases, templates, DUMP_SOUNDTRACK_SHARE)
+        finally:
+            proc.stdin.close()
+            code = proc.wait()
+    if code != 0:
+        raise BenchError(f"gzip -1 exited with {code} while writing {path}")
+    return info
+
+
+def _dump_row(label: str, path: Path, info: dict, workers: int, folder: Path) -> dict:
+    """Bare iterparse, then `convert_dump` on `workers` processes, on the same file in this process."""
+    from scripts.discogs_dump import DumpStats, convert_dump
+
+    xml_mb = info["xml_bytes"] / 1e6
+    own_before, _ = _cpu_seconds()
+    started = time.perf_counter()
+    bare_records = bare_iterparse(path)
+    bare_s = time.perf_counter() - started
+    own_after, children_before = _cpu_seconds()
+    bare_cpu = own_after - own_before
+    stats = DumpStats()
+    with _TreePeak() as peak:
+        started = time.perf_counter()
+        convert_dump(path, folder / "dump_out.jsonl.gz", kind="releases", stats=stats, workers=workers)
+        ours_s = time.perf_counter() - started
+    own_end, children_end = _cpu_seconds()
+    reader_cpu, workers_cpu = own_end - own_after, children_end - children_before
+    # What an idle machine with `workers` cores would take: the reader alone, or all the CPU spread
+    # over the cores, whichever is longer. Load-independent, unlike the wall clock.
+    idle_s = max(reader_cpu, (reader_cpu + workers_cpu) / workers)
+    if bare_records != info["releases"] or stats.records_seen != info["releases"] \
+            or stats.records_kept != info["soundtracks"]:
+        raise BenchError(f"{label}: {info['releases']} releases / {info['soundtracks']} soundtracks written, "
+                         f"bare saw {bare_records}, convert_dump saw {stats.records_seen} and kept "
+                         f"{stats.records_kept}")
+    return {"stream": label, "releases": info["releases"], "soundtracks": info["soundtracks"],
+            "xml_mb": round(xml_mb, 1), "workers": workers, "bare_s": round(bare_s, 2),
+            "bare_mb_s": round(xml_mb / bare_s, 1), "ours_s": round(ours_s, 2),
+            "ours_mb_s": round(xml_mb / ours_s, 1), "ratio": round(bare_s / ours_s, 4),
+            "tree_peak_mb": peak.peak_mb, "bare_cpu_s": round(bare_cpu, 2), "reader_cpu_s": round(reader_cpu, 2),
+            "workers_cpu_s": round(workers_cpu, 2), "ours_cpu_s": round(reader_cpu + workers_cpu, 2),
+            "idle_ratio": round(bare_cpu / idle_s, 4) if idle_s > 0 else None,
+            "idle_mb_s": round(xml_mb / idle_s, 1) if idle_s > 0 else None,
+            "load_after": round(os.getloadavg()[0], 2)}
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(user + system CPU of this process, of its finished children): the pool's workers are joined
+    when `convert_dump` returns. On a loaded machine the wall-clock ratio also measures how the
+    scheduler shares the cores among processes (three of ours against one baseline process); CPU
+    seconds do not."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def run_dump_parse(plan: Plan, scratch: Path) -> dict:
+    """Issue 13: the whole converter on all cores against one core's bare iterparse, on a generated
+    releases stream of real record size with 3 % soundtracks (plain XML: the parser's cost; a
+    smaller .xml.gz: what a real download costs), and the peak RSS of the whole process tree.
+
+    Each stream is written to `scratch`, read by both parsers in turn, and deleted.
+    """
+    from scripts_spark.dump_stream import load_templates
+
+    workers = os.cpu_count() or 1
+    templates = load_templates()
+    folder = scratch / "parse" / "dump_stream"
+    folder.mkdir(parents=True, exist_ok=True)
+    needed = plan.dump_releases * templates.mean_record_bytes * 1.05
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise BenchError(f"the {plan.dump_releases:,}-release stream needs ~{needed / 1e9:.1f} GB in {folder}, "
+                         f"{free / 1e9:.1f} GB free: pass --out DIR on a larger disk")
+    rows = []
+    for label, releases, compress in (("small .xml.gz", plan.dump_small_releases, True),
+                                      ("small .xml", plan.dump_small_releases, False),
+                                      ("large .xml", plan.dump_releases, False)):
+        path = folder / ("stream.xml.gz" if compress else "stream.xml")
+        try:
+            info = _write_stream(path, releases, templates, compress)
+            rows.append(_dump_row(label, path, info, workers, folder))
+        finally:
+            path.unlink(missing_ok=True)
+    large, small_gz, small = rows[2], rows[0], rows[1]
+    gz_mb_s = small_gz["ours_mb_s"]
+    extrapolated_min = REAL_DUMP_XML_GB * 1e3 / gz_mb_s / 60 if gz_mb_s else None
+    idle_gz = small_gz["idle_mb_s"]
+    idle_min = REAL_DUMP_XML_GB * 1e3 / idle_gz / 60 if idle_gz else None
+    checks = [
+        verdict("dump: convert_dump on all cores / bare iterparse, large .xml", large["ratio"], DUMP_RATIO_TARGET,
+                detail=f"{large['releases']:,} releases, {large['xml_mb'] / 1e3:.1f} GB XML, {workers} workers"),
+        verdict("dump: convert_dump on all cores / bare iterparse, .xml.gz", small_gz["ratio"], DUMP_RATIO_TARGET,
+                detail=f"{small_gz['releases']:,} releases"),
+        verdict("dump: peak RSS of the process tree, large / small stream", ratio(large["tree_peak_mb"],
+                small["tree_peak_mb"]), MEMORY_GROWTH_TARGET, higher_is_better=False,
+                detail=f"the stream grows x{large['xml_mb'] / small['xml_mb']:.0f}"),
+        verdict("dump: convert_dump CPU on all cores / bare iterparse CPU, large .xml (idle machine)",
+                large["idle_ratio"], DUMP_RATIO_TARGET, detail="from CPU seconds: what the ratio is without other load"),
+        verdict("dump: minutes for the real 80 GB releases dump (.xml.gz), idle machine", idle_min,
+                REAL_DUMP_TARGET_MINUTES, higher_is_better=False,
+                detail=f"at {idle_gz} MB/s from CPU seconds; {extrapolated_min and round(extrapolated_min, 1)} "
+                       f"min at the {gz_mb_s} MB/s measured under load {small_gz['load_after']}"),
+    ]
+    return {"rows": rows, "templates": templates.source, "extrapolated_minutes": extrapolated_min and
+            round(extrapolated_min, 1), "idle_minutes": idle_min and round(idle_min, 1), "checks": checks}
+
+
+def _say_dump(dump: dict) -> None:
+    _say(f"\n== parse: generated releases stream ({DUMP_SOUNDTRACK_SHARE:.0%} soundtracks, templates from "
+         f"{dump['templates']}), bare iterparse on 1 core vs convert_dump on all cores ==")
+    _say(format_table(
+        ["stream", "releases", "XML MB", "workers", "bare MB/s", "ours MB/s", "ratio", "bare CPU s",
+         "reader CPU s", "workers CPU s", "idle ratio", "tree peak MB", "load"],
+        [[r["stream"], r["releases"], r["xml_mb"], r["workers"], r["bare_mb_s"], r["ours_mb_s"], r["ratio"],
+          r["bare_cpu_s"], r["reader_cpu_s"], r["workers_cpu_s"], r["idle_ratio"], r["tree_peak_mb"],
+          r["load_after"]] for r in dump["rows"]]))
+    _say(f"extrapolated to the real releases dump ({REAL_DUMP_XML_GB:.0f} GB of XML, .xml.gz): "
+         f"{dump['extrapolated_minutes']} minutes at the measured rate, {dump['idle_minutes']} on an idle machine")
 
 
 # The stand-in server of issue 12: 5 % of requests fail, as 5xx, 12-second stalls, or bodies cut off

@@ -173,7 +173,8 @@ def _convert_one(spark: SparkSession, dump: str, target: str, settings: Settings
         else:
             local_out = os.path.join(tmp, target.rsplit("/", 1)[-1])
         stats = discogs_dump.convert_dump(
-            local_dump, local_out, genres=settings.soundtrack_genres, styles=settings.soundtrack_styles
+            local_dump, local_out, genres=settings.soundtrack_genres, styles=settings.soundtrack_styles,
+            workers=settings.dump_workers,
         )
         storage.copy_from_local(spark, local_out, target)
     logger.info("dump %s: %d records, %d kept (soundtrack subset), %d bad",

@@ -184,8 +184,17 @@ def test_quick_parse_run_writes_its_report(tmp_path, capsys):
     for peaks in parse["memory"]:
         assert all(_positive(peaks[k]) for k in ("floor_mb", "bare_peak_mb", "iter_records_peak_mb",
                                                  "convert_dump_peak_mb"))
-    assert len(parse["checks"]) == 6 + len(real_sample)
+    assert len(parse["checks"]) == 6 + len(real_sample) + 5
     assert {c["status"] for c in parse["checks"]} <= {"PASS", "MISS"}
+    dump = parse["dump"]
+    assert [r["stream"] for r in dump["rows"]] == ["small .xml.gz", "small .xml", "large .xml"]
+    assert [r["releases"] for r in dump["rows"]] == [bench.QUICK.dump_small_releases] * 2 + [
+        bench.QUICK.dump_releases]
+    for row in dump["rows"]:
+        assert abs(row["soundtracks"] / row["releases"] - bench.DUMP_SOUNDTRACK_SHARE) < 0.002
+        assert all(_positive(row[k]) for k in ("bare_mb_s", "ours_mb_s", "ratio", "tree_peak_mb", "ours_cpu_s",
+                                                 "idle_ratio", "idle_mb_s"))
+    assert "generated releases stream" in out and "extrapolated to the real releases dump" in out
 
 
 def test_fetch_section_against_the_local_server(tmp_path):
