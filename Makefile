@@ -16,6 +16,7 @@ STEPS ?= 1-5
 PYTEST_ARGS ?=
 SYNC_ARGS ?=
 BENCH_ARGS ?=
+SCALE_ARGS ?=
 BENCH_OVERLAY := $(VENV)/bench-overlay
 # When this make started (seconds since the epoch), evaluated once before any target runs.
 MAKE_STARTED := $(shell date +%s)
@@ -24,7 +25,7 @@ MAKE_STARTED := $(shell date +%s)
 EXIT_MEANINGS := 0=ok 1=a-step-or-the-preflight-failed 2=usage-or-configuration-error 75=another-run-holds-DATA_ROOT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test dryrun log clean clean-data sync bench report upload download deploy-infra infra-tools checkov
+.PHONY: help venv run test lint dryrun log clean clean-data sync bench bench-scale report upload download deploy-infra infra-tools checkov
 
 help: ## show this list of targets
 	@echo "usage: make TARGET [DATA_ROOT=dir-or-uri] [STEPS=$(STEPS)] [N=$(N)] [PYTEST_ARGS=...]"
@@ -37,8 +38,11 @@ run: venv ## run pipeline steps STEPS (default 1-5) on DATA_ROOT, logged to logs
 	@VENV_DIR=$(call q,$(VENV)) $(call q,$(PROJECT_ROOT)/run_pipeline_safe.sh) $(DATA_ROOT_ARG) --steps $(call q,$(STEPS)) \
 		|| { code=$$?; echo "make run: run_pipeline_safe.sh exited with $$code (codes: $(EXIT_MEANINGS)); make reports it as Error $$code and exits 2" >&2; exit $$code; }
 
-test: venv checkov ## run checkov on infrastructure/, then the tests with coverage of scripts_spark and scripts (fails under 80%)
+test: venv lint checkov ## lint (ruff), checkov on infrastructure/, then the tests with coverage of scripts_spark and scripts (fails under 80%)
 	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+
+lint: venv ## ruff over the whole project (configuration in pyproject.toml); fails on any finding
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m ruff check .
 
 dryrun: venv ## preflight checks and validation of every setting (DATA_ROOT, STEPS ...), no Spark job
 	VENV_DIR=$(call q,$(VENV)) $(if $(DATA_ROOT),DATA_ROOT=$(call q,$(DATA_ROOT))) STEPS=$(call q,$(STEPS)) $(call q,$(PROJECT_ROOT)/check_env.sh)
@@ -70,6 +74,9 @@ bench: venv ## parse, fetch and match benchmarks: figures and ratios to baseline
 	@test -d $(call q,$(BENCH_OVERLAY)/rapidfuzz) || $(call q,$(PY)) -m pip install --quiet --disable-pip-version-check \
 		--target $(call q,$(BENCH_OVERLAY)) -r $(call q,$(PROJECT_ROOT)/requirements_bench.txt)
 	cd $(call q,$(PROJECT_ROOT)) && PYTHONPATH=$(call q,$(BENCH_OVERLAY)) $(call q,$(PY)) -m scripts_spark.bench $(BENCH_ARGS)
+
+bench-scale: venv ## whole pipeline at 20k, 100k and 1M films: times, memory, growth; rewrites docs/performance.md (SCALE_ARGS=--quick)
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts_spark.bench_scale --doc docs/performance.md $(SCALE_ARGS)
 
 report: venv ## rebuild the HTML and Markdown report from the latest gold tables and metrics
 	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m scripts_spark.report $(DATA_ROOT_ARG)
