@@ -315,10 +315,11 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
 
 def _azure_settings(merged: Mapping[str, str], data_root: str) -> dict:
     """LAKE_DATA_ROOT, AZURE_STORAGE_* and AZURE_KEY_VAULT_URL, validated (issue 14)."""
+    source = "LAKE_DATA_ROOT" if merged.get("LAKE_DATA_ROOT") else "DATA_ROOT"
     lake = merged.get("LAKE_DATA_ROOT") or (data_root if data_root.startswith(("abfss://", "abfs://")) else "")
     if lake and not re.match(r"^abfss?://[a-z0-9-]+@[a-z0-9]{3,24}\.dfs\.[a-z0-9.-]+(/.*)?$", lake):
-        raise ConfigError(f"LAKE_DATA_ROOT={lake!r} is not abfss://container@account.dfs.core.windows.net/path: "
-                          "fix it in .env")
+        raise ConfigError(f"{source}={lake!r} is not abfss://container@account.dfs.core.windows.net/path "
+                          "(an account name has 3 to 24 letters and digits): fix it in .env")
     endpoint = merged.get("AZURE_STORAGE_ENDPOINT") or ""
     if endpoint and not re.match(r"^https?://[^\s?#]+$", endpoint):
         raise ConfigError(f"AZURE_STORAGE_ENDPOINT={endpoint!r} is not an http(s) URL without query: fix it in .env")

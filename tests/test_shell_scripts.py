@@ -422,7 +422,7 @@ def test_make_clean_data_removes_derived_layers_only(fake_project: Path) -> None
     assert (fake_project / "data/raw/tmdb/films.jsonl").exists()
     assert not (fake_project / "data/silver").exists()
     assert f"removing {fake_project}/data/silver/" in completed.stdout, "each removed folder is printed"
-    remote = make(["clean-data", "DATA_ROOT=abfss://c@a.dfs.core.windows.net/x"], cwd=fake_project)
+    remote = make(["clean-data", "DATA_ROOT=abfss://films@acct01.dfs.core.windows.net/x"], cwd=fake_project)
     assert remote.returncode != 0 and "is remote: not touching it" in remote.stderr
 
 

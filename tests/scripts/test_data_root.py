@@ -70,7 +70,7 @@ def test_a_file_as_root_is_refused(tmp_path: Path) -> None:
 
 def test_remote_root_takes_no_lock_and_says_what_protects_it(caplog) -> None:
     caplog.set_level("INFO", logger="scripts.data_root")
-    assert data_root.claim(Settings(data_root="abfss://c@a.dfs.core.windows.net/x")) is None
+    assert data_root.claim(Settings(data_root="abfss://films@acct01.dfs.core.windows.net/x")) is None
     assert "max_concurrent_runs" in caplog.text
 
 

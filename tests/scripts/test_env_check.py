@@ -152,7 +152,7 @@ def test_check_data_root(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x", encoding="utf-8")
     assert not check_data_root(str(tmp_path / "file"), False).ok
     assert not check_data_root(str(tmp_path / "file" / "below"), False).ok
-    remote = check_data_root("abfss://c@a.dfs.core.windows.net/x", True)
+    remote = check_data_root("abfss://films@acct01.dfs.core.windows.net/x", True)
     assert remote.ok and "skipped" in remote.detail
     assert list(tmp_path.iterdir()) == [tmp_path / "file"], "the write probe must leave nothing behind"
 

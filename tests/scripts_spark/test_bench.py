@@ -271,7 +271,7 @@ def test_report_dir(tmp_path, monkeypatch):
     assert bench._report_dir(tmp_path) == tmp_path
     monkeypatch.setenv("DATA_ROOT", str(tmp_path / "data"))
     assert bench._report_dir(None) == tmp_path / "data" / "reports"
-    monkeypatch.setenv("DATA_ROOT", "abfss://c@a.dfs.core.windows.net/x")
+    monkeypatch.setenv("DATA_ROOT", "abfss://films@acct01.dfs.core.windows.net/x")
     assert bench._report_dir(None) is None
 
 
