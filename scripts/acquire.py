@@ -40,22 +40,24 @@ import copy
 import dataclasses
 import filecmp
 import json
-import queue
-import threading
 import logging
 import os
+import queue
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from tqdm import tqdm
 
+from scripts.console import say
 from scripts.discogs_client import SEARCH_TYPES, DiscogsClient, missing_discogs_token_error
 from scripts.http_client import AuthError, FetchError, NotFoundError, RetryPolicy, install_log_redaction, redact
 from scripts.raw_folder import as_raw_folder, lake_raw_folder
@@ -82,7 +84,7 @@ DISCOGS_KINDS = {"masters": "api_masters", "releases": "api_releases"}
 GENRES_FILE = "_genres.json"
 STATE_VERSION = 1
 
-DateLike = Union[date, str]
+DateLike = date | str
 
 
 class StoreBusyError(RuntimeError):
@@ -104,33 +106,33 @@ class FetchTuning:
     fewer are counted in `failed` and asked again by the next run.
     """
 
-    tmdb_base_url: Optional[str] = None
-    discogs_base_url: Optional[str] = None
-    tmdb_rate_per_second: Optional[int] = None
-    tmdb_workers: Optional[int] = None
-    discogs_max_calls: Optional[int] = None
+    tmdb_base_url: str | None = None
+    discogs_base_url: str | None = None
+    tmdb_rate_per_second: int | None = None
+    tmdb_workers: int | None = None
+    discogs_max_calls: int | None = None
     discogs_period: float = 60.0
-    discogs_ceiling: Optional[int] = None
-    discogs_workers: Optional[int] = None
-    policy: Optional[RetryPolicy] = None
+    discogs_ceiling: int | None = None
+    discogs_workers: int | None = None
+    policy: RetryPolicy | None = None
     safety: float = 0.02
     checkpoint_seconds: float = 2.0
     batch_size: int = 100
     part_records: int = 50_000
-    max_age_days: Optional[float] = None
+    max_age_days: float | None = None
     search_max_age_days: float = 7.0
     max_discover_pages: int = MAX_DISCOVER_PAGES
-    progress: Optional[bool] = None
+    progress: bool | None = None
     progress_seconds: float = 30.0
     max_consecutive_failures: int = 20
-    on_record: Optional[Callable[[str, int], None]] = None
+    on_record: Callable[[str, int], None] | None = None
 
 
 def _utc_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _age_days(iso_day: Optional[str], today: date) -> float:
+def _age_days(iso_day: str | None, today: date) -> float:
     if not iso_day:
         return float("inf")
     try:
@@ -182,7 +184,7 @@ class RawStore:
         self._lock_handle = None
         self.repaired = Counter()
 
-    def __enter__(self) -> "RawStore":
+    def __enter__(self) -> RawStore:
         self.open()
         return self
 
@@ -242,7 +244,7 @@ class RawStore:
             state.setdefault(key, value)
         return state
 
-    def _kind_of(self, name: str) -> Optional[str]:
+    def _kind_of(self, name: str) -> str | None:
         for kind, prefix in self.kinds.items():
             if name.startswith(prefix + "_") and name.endswith(".jsonl"):
                 return kind
@@ -296,7 +298,7 @@ class RawStore:
         """A named JSON-safe dict saved with the checkpoint (search and discover positions)."""
         return self.state["cursors"].setdefault(name, {})
 
-    def is_done(self, kind: str, record_id: int, max_age_days: Optional[float] = None) -> bool:
+    def is_done(self, kind: str, record_id: int, max_age_days: float | None = None) -> bool:
         """True when `record_id` was fetched (or found missing) and is not older than `max_age_days`."""
         day = self._fetched[kind].get(record_id) or self._missing[kind].get(record_id)
         if day is None:
@@ -365,7 +367,7 @@ class Progress:
     """Progress with a total and an ETA: a tqdm bar on a terminal, otherwise (logs, `make run`) one
     log line every `every` seconds. `enabled`: None = bar only on a terminal; False = neither."""
 
-    def __init__(self, total: Optional[int], desc: str, unit: str, enabled: Optional[bool], every: float = 30.0):
+    def __init__(self, total: int | None, desc: str, unit: str, enabled: bool | None, every: float = 30.0):
         self.total, self.desc, self.unit, self.every = total, desc, unit.strip(), every
         self.done = 0
         self._started = self._last_log = time.monotonic()
@@ -375,7 +377,7 @@ class Progress:
         self._bar = tqdm(total=total, desc=desc, unit=unit, disable=not show_bar, dynamic_ncols=True, smoothing=0.1,
                          file=sys.stderr)
 
-    def set_total(self, total: Optional[int]) -> None:
+    def set_total(self, total: int | None) -> None:
         self.total = total
         self._bar.total = total
         self._bar.refresh()
@@ -388,7 +390,7 @@ class Progress:
             self._last_log = now
             logger.info("%s", self.line(now))
 
-    def line(self, now: Optional[float] = None) -> str:
+    def line(self, now: float | None = None) -> str:
         elapsed = (now or time.monotonic()) - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         if self.total:
@@ -397,14 +399,14 @@ class Progress:
                     f"{rate:.1f}/s, ETA {eta}")
         return f"{self.desc}: {self.done} {self.unit}, {rate:.1f}/s (total not known yet)"
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
         self._bar.close()
 
 
-def say_expected_duration(api: str, count: Optional[int], per_second: float, what: str) -> None:
+def say_expected_duration(api: str, count: int | None, per_second: float, what: str) -> None:
     """Log, before a fetch starts, how long `count` look-ups take at least at the allowed rate."""
     if not count:
         logger.info("%s: fetching %s at up to %.3g requests/s; the total is not known before discovery", api,
@@ -414,7 +416,7 @@ def say_expected_duration(api: str, count: Optional[int], per_second: float, wha
                 _duration(count / per_second))
 
 
-def _as_date(value: Optional[DateLike], default: date) -> date:
+def _as_date(value: DateLike | None, default: date) -> date:
     if value is None:
         return default
     return value if isinstance(value, date) else date.fromisoformat(str(value))
@@ -489,7 +491,7 @@ class _PagePositions:
     def __init__(self, saved: dict):
         self.saved = saved
         self._pages: dict[int, list] = {}  # token -> [snapshot, outstanding]
-        self._latest: Optional[dict] = None
+        self._latest: dict | None = None
         self._next = 0
 
     def opened(self, snapshot: dict) -> int:
@@ -498,11 +500,11 @@ class _PagePositions:
         self._latest = snapshot
         return token
 
-    def add(self, token: Optional[int]) -> None:
+    def add(self, token: int | None) -> None:
         if token is not None:
             self._pages[token][1] += 1
 
-    def settle(self, token: Optional[int]) -> None:
+    def settle(self, token: int | None) -> None:
         if token is not None:
             self._pages[token][1] -= 1
 
@@ -561,9 +563,9 @@ class _Pipeline:
             future.cancel()
 
 
-def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]] = None,
-               id_export: Optional[Path] = None, discover: Optional[tuple[DateLike, DateLike]] = None,
-               limit: Optional[int] = None, tuning: Optional[FetchTuning] = None) -> dict:
+def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Iterable[int] | None = None,
+               id_export: Path | None = None, discover: tuple[DateLike, DateLike] | None = None,
+               limit: int | None = None, tuning: FetchTuning | None = None) -> dict:
     """Fetch film details into `folder` (raw/tmdb) for explicit ids, an ID export and/or a discover range.
 
     Each selection is walked in order (discover newest first); ids already in `folder` (and not
@@ -592,7 +594,7 @@ def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]]
                   checkpoint_seconds=tuning.checkpoint_seconds) as store:
         summary["genres"] = _write_genres(client, folder)
         sources: list[tuple[str, Callable[[], Iterator]]] = []
-        total: Optional[int] = None
+        total: int | None = None
         if ids is not None:
             id_list = [int(i) for i in ids]
             total = len(id_list)
@@ -603,8 +605,8 @@ def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]]
             summary["export_bad_lines"] = export_stats.bad
             total = (total or 0) + len(export_ids)
             sources.append(("export", lambda: _chunks(export_ids, tuning.batch_size)))
-        positions: Optional[_PagePositions] = None
-        saved_cursor: Optional[dict] = None
+        positions: _PagePositions | None = None
+        saved_cursor: dict | None = None
         if discover is not None:
             start, end = _as_date(discover[0], EARLIEST_RELEASE), _as_date(discover[1], date.today())
             # "|desc": a cursor of the former oldest-first walk must not be resumed newest first.
@@ -630,9 +632,9 @@ def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]]
             total = min(total, limit) if total is not None else limit
         say_expected_duration("tmdb", total, rate, "films")
 
-        pipeline: Optional[_Pipeline] = None
+        pipeline: _Pipeline | None = None
 
-        def budget() -> Optional[int]:
+        def budget() -> int | None:
             if limit is None:
                 return None
             busy = len(pipeline.in_flight) if pipeline else 0
@@ -744,8 +746,8 @@ def fetch_tmdb(client: TmdbClient, folder: Path, *, ids: Optional[Iterable[int]]
 
 
 def fetch_discogs(client: DiscogsClient, folder: Path, *, genres: Sequence[str], styles: Sequence[str],
-                  max_pages: Optional[int] = None, limit: Optional[int] = None,
-                  tuning: Optional[FetchTuning] = None) -> dict:
+                  max_pages: int | None = None, limit: int | None = None,
+                  tuning: FetchTuning | None = None) -> dict:
     """Search Discogs for soundtrack masters and releases and fetch their bodies into `folder` (raw/discogs).
 
     One search per genre x style x type (`master`, `release`), each paged to its end (or
@@ -769,7 +771,7 @@ def fetch_discogs(client: DiscogsClient, folder: Path, *, genres: Sequence[str],
     failed_ids: list[str] = []
     summary_text: dict = {}
     rate = client.limiter.max_calls / client.limiter.period
-    pipeline: Optional[_Pipeline] = None
+    pipeline: _Pipeline | None = None
 
     def budget_left() -> bool:
         busy = len(pipeline.in_flight) if pipeline else 0
@@ -810,7 +812,7 @@ def fetch_discogs(client: DiscogsClient, folder: Path, *, genres: Sequence[str],
             """unit: (kind, id, page, master body waiting for this release or None)."""
             while pipeline.full():
                 settle(block=True)
-            kind, record_id, page = unit[0], unit[1], unit[2]
+            kind, record_id, _page = unit[0], unit[1], unit[2]
             queued.add((kind, record_id))
             pipeline.submit(unit, lookup, kind, record_id)
 
@@ -942,11 +944,11 @@ def _given(**kwargs) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[int]] = None,
-            tmdb_id_export: Optional[Path] = None, discover_from: Optional[DateLike] = None,
-            discover_to: Optional[DateLike] = None, discogs_max_pages: Optional[int] = None,
-            limit: Optional[int] = None, sources: Sequence[str] = ("tmdb", "discogs"),
-            tuning: Optional[FetchTuning] = None) -> dict:
+def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Iterable[int] | None = None,
+            tmdb_id_export: Path | None = None, discover_from: DateLike | None = None,
+            discover_to: DateLike | None = None, discogs_max_pages: int | None = None,
+            limit: int | None = None, sources: Sequence[str] = ("tmdb", "discogs"),
+            tuning: FetchTuning | None = None) -> dict:
     """Fetch TMDB films and Discogs soundtrack albums into `raw_dir/tmdb` and `raw_dir/discogs`.
 
     TMDB films come from `tmdb_ids`, `tmdb_id_export` and/or the discover range
@@ -990,7 +992,7 @@ def acquire(settings: Settings, raw_dir: Path, *, tmdb_ids: Optional[Iterable[in
     return summary
 
 
-def _listing_checksum_file(path: Path, checksum_file: Optional[Path]) -> Optional[Path]:
+def _listing_checksum_file(path: Path, checksum_file: Path | None) -> Path | None:
     """The CHECKSUM file that lists `path`'s name: the one given, or one beside `path`."""
     candidates = [checksum_file] if checksum_file is not None else sorted(
         p for p in path.parent.iterdir() if p.is_file() and p.name.upper().endswith("CHECKSUM.TXT"))
@@ -1002,7 +1004,7 @@ def _listing_checksum_file(path: Path, checksum_file: Optional[Path]) -> Optiona
     return None
 
 
-def _same_content(source: Path, target: Path, expected_sha256: Optional[str]) -> bool:
+def _same_content(source: Path, target: Path, expected_sha256: str | None) -> bool:
     """Whether `target` already holds `source`: the same file, or (with a published sha256) a file
     with that hash, or (without one) byte for byte the same. A size match alone proves nothing."""
     from scripts.discogs_dump import sha256_of
@@ -1018,7 +1020,7 @@ def _same_content(source: Path, target: Path, expected_sha256: Optional[str]) ->
     return filecmp.cmp(source, target, shallow=False)
 
 
-def _place_file(source: Path, target: Path, expected_sha256: Optional[str] = None) -> str:
+def _place_file(source: Path, target: Path, expected_sha256: str | None = None) -> str:
     """Hard-link `source` as `target` (no copy of a multi-GB dump), or copy across file systems,
     through a temporary name; with `expected_sha256`, the placed bytes are checked before they take
     the target's name, so raw/ never holds a file that fails its published checksum.
@@ -1051,7 +1053,7 @@ def _place_file(source: Path, target: Path, expected_sha256: Optional[str] = Non
     return f"{how} (replaced a different file)" if replaced else how
 
 
-def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optional[Path] = None,
+def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Path | None = None,
                verify: bool = True) -> dict:
     """Put downloaded Discogs dump files into `raw_discogs` after checking their sha256.
 
@@ -1090,7 +1092,7 @@ def place_dump(paths: Sequence[Path], raw_discogs: Path, *, checksum_file: Optio
     return result
 
 
-def import_kaggle(movies_csv: Path, raw_tmdb: Path, credits_csv: Optional[Path] = None) -> dict:
+def import_kaggle(movies_csv: Path, raw_tmdb: Path, credits_csv: Path | None = None) -> dict:
     """Convert the Kaggle TMDB 5000 CSV pair into `raw_tmdb/2017_kaggle_tmdb_5000.jsonl.gz`."""
     from scripts.import_kaggle_tmdb import import_csv
 
@@ -1222,7 +1224,7 @@ def _describe(source: str, counts: Mapping) -> str:
     return line
 
 
-def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = None) -> int:
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     """Command-line entry point; returns 0 ok, 1 a fetch or check failed, 2 usage error or missing key."""
     try:
         args = _parser().parse_args(argv)
@@ -1241,16 +1243,16 @@ def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = No
                 result = place_dump(args.files, raw / "discogs", checksum_file=args.checksum,
                                     verify=not args.no_verify)
             except ChecksumMismatchError as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                say(f"error: {exc}", file=sys.stderr)
                 return EXIT_FAILED
-            print(_describe("dump", {**result, "placed": None, "files": len(result["placed"])}))
+            say(_describe("dump", {**result, "placed": None, "files": len(result["placed"])}))
             return EXIT_OK
         if args.command == "kaggle":
             for path in (args.movies_csv, args.credits):
                 if path is not None and not path.is_file():
                     raise FileNotFoundError(f"{path} not found")
             result = import_kaggle(args.movies_csv, raw / "tmdb", args.credits)
-            print(_describe("kaggle", result))
+            say(_describe("kaggle", result))
             return EXIT_FAILED if result["bad_rows"] and not result["written"] else EXIT_OK
         kwargs: dict = {}
         if args.command == "tmdb":
@@ -1266,23 +1268,23 @@ def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = No
         summary = acquire(settings, raw, limit=args.limit, sources=(args.command,), tuning=_tuning(args, settings),
                           **kwargs)
     except (ConfigError, FileNotFoundError, StoreBusyError) as exc:
-        print(f"error: {redact(exc)}", file=sys.stderr)
+        say(f"error: {redact(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except AuthError as exc:
-        print(f"error: {exc}; check the key in .env (TMDB_API_TOKEN / TMDB_API_KEY / DISCOGS_TOKEN)",
+        say(f"error: {exc}; check the key in .env (TMDB_API_TOKEN / TMDB_API_KEY / DISCOGS_TOKEN)",
               file=sys.stderr)
         return EXIT_USAGE
     except FetchError as exc:
-        print(f"error: {exc}; what was fetched is kept, run the same command again to resume", file=sys.stderr)
+        say(f"error: {exc}; what was fetched is kept, run the same command again to resume", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted: what was fetched is kept, run the same command again to resume", file=sys.stderr)
+        say("interrupted: what was fetched is kept, run the same command again to resume", file=sys.stderr)
         return EXIT_FAILED
     for source, counts in summary.items():
-        print(_describe(source, counts))
+        say(_describe(source, counts))
     failed = [counts for counts in summary.values() if counts.get("failed")]
     if failed:
-        print(f"error: {failed[0].get('last_error', 'some look-ups failed')}; what was fetched is kept, run the same "
+        say(f"error: {failed[0].get('last_error', 'some look-ups failed')}; what was fetched is kept, run the same "
               "command again to resume (it asks only for what is missing)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

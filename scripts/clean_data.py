@@ -19,9 +19,9 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Optional
 
 from scripts import data_root
+from scripts.console import say
 from scripts.settings import PROJECT_ROOT, ConfigError, load_settings
 
 # Layers the pipeline re-creates from raw/ (docs/contracts.md); raw/ is never listed.
@@ -39,7 +39,7 @@ def protected_folders() -> list[Path]:
     return [Path(os.path.realpath(f)) for f in folders]
 
 
-def refusal_for(root: Path) -> Optional[str]:
+def refusal_for(root: Path) -> str | None:
     """Why `root` (already resolved) must not be cleaned, or None."""
     for folder in protected_folders():
         if root == folder or folder.is_relative_to(root):
@@ -59,13 +59,13 @@ def clean(root: Path, out=sys.stdout) -> list[Path]:
     for layer in DERIVED_LAYERS:
         path = root / layer
         if path.is_symlink():
-            print(f"removing link {path} (its target is left alone)", file=out)
+            say(f"removing link {path} (its target is left alone)", file=out)
             path.unlink()
         elif path.is_dir():
-            print(f"removing {path}/", file=out)
+            say(f"removing {path}/", file=out)
             shutil.rmtree(path)  # removes links inside a layer without following them
         elif path.exists():
-            print(f"removing {path}", file=out)
+            say(f"removing {path}", file=out)
             path.unlink()
         else:
             continue
@@ -73,7 +73,7 @@ def clean(root: Path, out=sys.stdout) -> list[Path]:
     return removed
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.clean_data", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", help="the DATA_ROOT to clean (default: as the pipeline finds it)")
     parser.add_argument("-n", "--dry-run", action="store_true", help="print what would be removed, remove nothing")
@@ -84,28 +84,28 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         settings = load_settings(env)
     except ConfigError as exc:
-        print(f"clean-data: {exc}", file=sys.stderr)
+        say(f"clean-data: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if settings.is_remote_storage:
-        print(f"clean-data: DATA_ROOT={settings.data_root} is remote: not touching it", file=sys.stderr)
+        say(f"clean-data: DATA_ROOT={settings.data_root} is remote: not touching it", file=sys.stderr)
         return EXIT_REFUSED
     root = Path(os.path.realpath(settings.data_root))
     if not root.is_dir():
-        print(f"clean-data: DATA_ROOT={settings.data_root} does not exist or is not a folder: nothing cleaned",
+        say(f"clean-data: DATA_ROOT={settings.data_root} does not exist or is not a folder: nothing cleaned",
               file=sys.stderr)
         return EXIT_USAGE
     reason = refusal_for(root)
     if reason:
-        print(f"clean-data: refused: {reason}", file=sys.stderr)
+        say(f"clean-data: refused: {reason}", file=sys.stderr)
         return EXIT_REFUSED
     present = [root / layer for layer in DERIVED_LAYERS if os.path.lexists(root / layer)]
-    print(f"clean-data: DATA_ROOT={root}; removing {', '.join(p.name for p in present) or 'nothing'} "
+    say(f"clean-data: DATA_ROOT={root}; removing {', '.join(p.name for p in present) or 'nothing'} "
           "(raw/ is kept)")
     if args.dry_run or not present:
         return EXIT_OK
     busy = data_root.lock_root(root)
     if busy:
-        print(f"clean-data: {busy.message}", file=sys.stderr)
+        say(f"clean-data: {busy.message}", file=sys.stderr)
         return EXIT_BUSY
     try:
         clean(root)

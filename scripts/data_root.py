@@ -26,7 +26,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO
 
 from scripts.settings import PROJECT_ROOT, Settings
 
@@ -81,7 +81,7 @@ def holder_of(lock_path: Path) -> str:
     return text or "unknown"
 
 
-def lock_root(root: Path) -> Optional[Refusal]:
+def lock_root(root: Path) -> Refusal | None:
     """Take the run lock of `root` for this process; a Refusal naming the holder when it is taken."""
     key = str(root.resolve())
     if key in _held:
@@ -123,7 +123,7 @@ def _user() -> str:
         return f"uid {os.getuid()}"
 
 
-def claim(settings: Settings) -> Optional[Refusal]:
+def claim(settings: Settings) -> Refusal | None:
     """Make DATA_ROOT ready for a run: check it may be used, create it when allowed, mark and lock it.
 
     Returns:

@@ -18,8 +18,8 @@ is missing although `page < pages`, it goes on by page number and warns that the
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import Iterator, Mapping, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -41,14 +41,14 @@ def missing_discogs_token_error() -> ConfigError:
     return ConfigError("DISCOGS_TOKEN is not set (the Discogs search needs it): set DISCOGS_TOKEN in .env")
 
 
-def _header_int(headers: Mapping[str, str], name: str) -> Optional[int]:
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     try:
         return int(headers.get(name, ""))
     except (TypeError, ValueError):
         return None
 
 
-def next_page_number(pagination: Mapping, page: int) -> tuple[Optional[int], Optional[str]]:
+def next_page_number(pagination: Mapping, page: int) -> tuple[int | None, str | None]:
     """The page after `page` according to a Discogs `pagination` block (None on the last page), and
     a warning when the block contradicts itself (None when it does not).
 
@@ -98,9 +98,9 @@ class DiscogsClient(ApiClient):
         pool_size: HTTP connections kept per thread (match the number of worker threads).
     """
 
-    def __init__(self, *, token: Optional[str], user_agent: str, base_url: str = DEFAULT_BASE_URL,
-                 max_calls: Optional[int] = None, period: float = 60.0, policy: RetryPolicy = RetryPolicy(),
-                 low_remaining: int = LOW_REMAINING, safety: float = 0.02, ceiling: Optional[int] = None,
+    def __init__(self, *, token: str | None, user_agent: str, base_url: str = DEFAULT_BASE_URL,
+                 max_calls: int | None = None, period: float = 60.0, policy: RetryPolicy = RetryPolicy(),
+                 low_remaining: int = LOW_REMAINING, safety: float = 0.02, ceiling: int | None = None,
                  pool_size: int = 4):
         if not user_agent or not user_agent.strip():
             raise ConfigError("DISCOGS_USER_AGENT is empty: Discogs requires one, set DISCOGS_USER_AGENT in .env")
@@ -112,13 +112,13 @@ class DiscogsClient(ApiClient):
         self.limiter = shared_limiter("discogs", base_url, calls, period, safety=safety)
         self.ceiling = max(calls, int(ceiling or calls))
         self.low_remaining = low_remaining
-        self.server_limit: Optional[int] = None
-        self.server_remaining: Optional[int] = None
+        self.server_limit: int | None = None
+        self.server_remaining: int | None = None
         self.http = PoliteSession(base_url, self.limiter, policy, headers=headers, secrets=(token,),
                                   on_response=self._steer, name="discogs", pool_size=pool_size)
 
     @classmethod
-    def from_settings(cls, settings: Settings, base_url: Optional[str] = None, **kwargs) -> "DiscogsClient":
+    def from_settings(cls, settings: Settings, base_url: str | None = None, **kwargs) -> DiscogsClient:
         """A client with the settings' token, User-Agent, base URL (`DISCOGS_API_BASE`, unless
         `base_url` is given), rate ceiling, workers and timeouts; keyword arguments override them."""
         from scripts.tmdb_client import settings_policy
@@ -155,8 +155,8 @@ class DiscogsClient(ApiClient):
         """The `/releases/{id}` body, unchanged. Raises NotFoundError for an unknown id."""
         return self.http.get_json(f"/releases/{int(release_id)}")
 
-    def iter_pages(self, path: str, params: Mapping, items_key: str, cursor: Optional[dict] = None, *,
-                   max_pages: Optional[int] = None, per_page: int = SEARCH_PER_PAGE) -> Iterator[list[dict]]:
+    def iter_pages(self, path: str, params: Mapping, items_key: str, cursor: dict | None = None, *,
+                   max_pages: int | None = None, per_page: int = SEARCH_PER_PAGE) -> Iterator[list[dict]]:
         """Yield the `items_key` list of each page of a paginated Discogs list, resumably.
 
         `cursor` (mutated, JSON-safe) holds `next_page`, `pages`, `items` and, after the last page,
@@ -192,8 +192,8 @@ class DiscogsClient(ApiClient):
                 return
             page = cursor["next_page"] = following
 
-    def iter_search(self, *, genre: str, style: str, kind: str, cursor: Optional[dict] = None,
-                    max_pages: Optional[int] = None) -> Iterator[list[dict]]:
+    def iter_search(self, *, genre: str, style: str, kind: str, cursor: dict | None = None,
+                    max_pages: int | None = None) -> Iterator[list[dict]]:
         """Pages of `/database/search` results for one genre, style and type (`master` or `release`)."""
         if not self.authenticated:
             raise missing_discogs_token_error()

@@ -34,8 +34,8 @@ import concurrent.futures
 import functools
 import multiprocessing
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
 
 from lxml import etree
 
@@ -86,7 +86,7 @@ def _record_start_pattern(tag: str) -> re.Pattern:
     return re.compile(rb"<" + tag.encode("ascii") + rb"(?=[ \t\r\n/>])")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _case_variants(char: str) -> tuple[str, ...]:
     """Every BMP character that a case-insensitive `re` pattern treats as equal to `char`.
 
@@ -135,7 +135,7 @@ def _marker_regex(text: str) -> str:
     return "".join(_char_alternatives(char) for char in text)
 
 
-def marker_words(genres: Iterable[str], styles: Iterable[str]) -> Optional[tuple[str, ...]]:
+def marker_words(genres: Iterable[str], styles: Iterable[str]) -> tuple[str, ...] | None:
     """The marker words for a run: the fixed list plus the longest word of each configured genre
     and style (the predicate compares whole names, so any one of their words is a safe marker).
 
@@ -205,9 +205,9 @@ class ChunkJob:
     header: bytes
     footer: bytes
     keep_all: bool
-    markers: Optional[tuple[str, ...]]
+    markers: tuple[str, ...] | None
     build: Callable  # element -> record dict; raises bad_record_error for a record without usable id
-    is_candidate: Optional[Callable]  # element -> bool, the element-level predicate (None: keep all)
+    is_candidate: Callable | None  # element -> bool, the element-level predicate (None: keep all)
     to_line: Callable  # record dict -> JSON line bytes, or None when the record-level filter drops it
     snippet: Callable  # element -> start of its XML, for the bad-record samples
     bad_record_error: type
@@ -225,7 +225,7 @@ class ChunkParseError(ValueError):
     """A chunk's records are not well-formed XML; the reader turns it into a DumpFormatError."""
 
 
-_JOB: Optional[ChunkJob] = None
+_JOB: ChunkJob | None = None
 _PARSER = None
 
 
@@ -236,7 +236,7 @@ def _init_worker(job: ChunkJob) -> None:
     _PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
 
 
-def convert_chunk(data: bytes, job: Optional[ChunkJob] = None, parser=None) -> ChunkResult:
+def convert_chunk(data: bytes, job: ChunkJob | None = None, parser=None) -> ChunkResult:
     """Convert one chunk (whole records, starting at a record start tag) into JSON lines.
 
     Raises:
@@ -364,7 +364,7 @@ def without_footer(chunks: Iterator[bytes], kind: str) -> Iterator[bytes]:
     yield previous[: closing.start()]
 
 
-def header_is_supported(header: bytes) -> Optional[str]:
+def header_is_supported(header: bytes) -> str | None:
     """None when the header (declaration, root start tag) suits the parallel reader, else why not."""
     declared = re.search(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""", header)
     if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
@@ -374,7 +374,7 @@ def header_is_supported(header: bytes) -> Optional[str]:
     return None
 
 
-def root_tag_of(header: bytes) -> Optional[str]:
+def root_tag_of(header: bytes) -> str | None:
     """The name of the first start tag after the declaration, comments and DOCTYPE."""
     text = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", b"", header, flags=re.DOTALL)
     found = re.search(rb"<([A-Za-z_][\w.\-:]*)", text)

@@ -24,12 +24,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
 
+from scripts.console import say
 from scripts.requirements_hash import (
     RequirementsError,
     normalize_name,
@@ -62,13 +63,13 @@ class CheckResult:
         return text if self.ok or not self.fix else f"{text} -> {self.fix}"
 
 
-def requirements_path(env: Optional[Mapping[str, str]] = None) -> Path:
+def requirements_path(env: Mapping[str, str] | None = None) -> Path:
     """The requirements file to check against: env REQUIREMENTS_FILE, else requirements_stable.txt."""
     env = os.environ if env is None else env
     return Path(env.get("REQUIREMENTS_FILE") or PROJECT_ROOT / "requirements_stable.txt")
 
 
-def find_java(env: Optional[Mapping[str, str]] = None) -> Tuple[Optional[str], str]:
+def find_java(env: Mapping[str, str] | None = None) -> tuple[str | None, str]:
     """Locate the java launcher Spark would use: `$JAVA_HOME/bin/java` when JAVA_HOME is set, else PATH.
 
     Returns (path or None, a one-line note saying where it was looked for).
@@ -84,7 +85,7 @@ def find_java(env: Optional[Mapping[str, str]] = None) -> Tuple[Optional[str], s
     return (found, "PATH") if found else (None, "JAVA_HOME unset and no java on PATH")
 
 
-def parse_java_version(output: str) -> Optional[Tuple[str, int]]:
+def parse_java_version(output: str) -> tuple[str, int] | None:
     """(`17.0.15`, 17) from `java -version` output; `1.8.0_392` gives major 8. None if unparseable."""
     match = re.search(r'version "([^"]+)"', output)
     if not match:
@@ -106,7 +107,7 @@ def _java_version_output(java: str) -> str:
     return completed.stderr + completed.stdout
 
 
-def java_version(env: Optional[Mapping[str, str]] = None) -> Optional[Tuple[str, int]]:
+def java_version(env: Mapping[str, str] | None = None) -> tuple[str, int] | None:
     """The (version, major) of the java Spark would use, or None when absent or unparseable."""
     java, _where = find_java(env)
     if java is None:
@@ -117,7 +118,7 @@ def java_version(env: Optional[Mapping[str, str]] = None) -> Optional[Tuple[str,
         return None
 
 
-def check_python(manifest: Mapping[str, str], version_info: Tuple[int, ...] = sys.version_info[:3]) -> CheckResult:
+def check_python(manifest: Mapping[str, str], version_info: tuple[int, ...] = sys.version_info[:3]) -> CheckResult:
     """The running interpreter's major.minor equals the manifest's `# python:`."""
     have = ".".join(str(p) for p in version_info[:3])
     want = manifest.get("python")
@@ -130,7 +131,7 @@ def check_python(manifest: Mapping[str, str], version_info: Tuple[int, ...] = sy
     return CheckResult("python", True, f"{have} (runtime manifest: {want})")
 
 
-def check_java(manifest: Mapping[str, str], env: Optional[Mapping[str, str]] = None) -> CheckResult:
+def check_java(manifest: Mapping[str, str], env: Mapping[str, str] | None = None) -> CheckResult:
     """Java is present and its major version is one Spark 3.5 runs on."""
     java, where = find_java(env)
     supported = "/".join(str(m) for m in SPARK_JAVA_MAJORS)
@@ -167,9 +168,9 @@ def _release_equal(installed: str, pinned: str) -> bool:
     return installed.lower() == pinned.lower()
 
 
-def installed_versions() -> Dict[str, str]:
+def installed_versions() -> dict[str, str]:
     """`{normalized name: version}` of every distribution the running interpreter can import."""
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
@@ -177,7 +178,7 @@ def installed_versions() -> Dict[str, str]:
     return found
 
 
-def check_pins(pinned: Mapping[str, str], installed: Mapping[str, str]) -> List[CheckResult]:
+def check_pins(pinned: Mapping[str, str], installed: Mapping[str, str]) -> list[CheckResult]:
     """One failure per package missing or at another version than pinned; one ok row otherwise."""
     failures = []
     for name, want in sorted(pinned.items()):
@@ -278,7 +279,7 @@ def check_disk(data_root: str, is_remote: bool, env: Mapping[str, str]) -> Check
 
 def check_credentials(settings) -> CheckResult:
     """SOURCE=api needs a TMDB token or key and a Discogs token; presence only, never values."""
-    def state(value: Optional[str]) -> str:
+    def state(value: str | None) -> str:
         return "set" if value else "not set"
 
     seen = (f"TMDB_API_TOKEN {state(settings.tmdb_api_token)}, TMDB_API_KEY {state(settings.tmdb_api_key)}, "
@@ -296,7 +297,7 @@ def check_credentials(settings) -> CheckResult:
     return CheckResult("credentials", True, f"SOURCE=api ({seen})")
 
 
-def _merged_env() -> Dict[str, str]:
+def _merged_env() -> dict[str, str]:
     """The environment overlaid on .env, as load_settings sees it (for MIN_FREE_GB, not in Settings)."""
     from scripts.settings import read_dotenv
 
@@ -305,7 +306,7 @@ def _merged_env() -> Dict[str, str]:
     return merged
 
 
-def run_checks(env: Optional[Mapping[str, str]] = None, venv_dir: Optional[Path] = None) -> List[CheckResult]:
+def run_checks(env: Mapping[str, str] | None = None, venv_dir: Path | None = None) -> list[CheckResult]:
     """Run every check in order and return all results (a failing check never stops the others)."""
     from scripts import data_root as data_root_rules
     from scripts.settings import ConfigError, load_settings, parse_steps
@@ -313,7 +314,7 @@ def run_checks(env: Optional[Mapping[str, str]] = None, venv_dir: Optional[Path]
     env = _merged_env() if env is None else dict(env)
     venv_dir = Path(sys.prefix) if venv_dir is None else venv_dir
     requirements = requirements_path(env)
-    results: List[CheckResult] = []
+    results: list[CheckResult] = []
 
     try:
         manifest = runtime_manifest(requirements)
@@ -355,7 +356,7 @@ def mask_secrets(text: str, env: Mapping[str, str]) -> str:
     return text
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check this machine can run the pipeline.")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     args = parser.parse_args(argv)
@@ -364,12 +365,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     all_ok = all(r.ok for r in results)
     if args.json:
         payload = {"ok": all_ok, "checks": [asdict(r) for r in results]}
-        print(mask_secrets(json.dumps(payload, indent=2), env))
+        say(mask_secrets(json.dumps(payload, indent=2), env))
     else:
         for result in results:
-            print(mask_secrets(result.line(), env))
+            say(mask_secrets(result.line(), env))
         failed = sum(not r.ok for r in results)
-        print(mask_secrets("preflight ok" if all_ok else f"preflight FAILED: {failed} check(s)", env))
+        say(mask_secrets("preflight ok" if all_ok else f"preflight FAILED: {failed} check(s)", env))
     return 0 if all_ok else 1
 
 

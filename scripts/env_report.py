@@ -25,9 +25,10 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
 
+from scripts.console import say
 from scripts.env_check import STAMP_NAME, installed_versions, java_version, parse_java_version
 from scripts.requirements_hash import RequirementsError, pins, requirements_hash
 
@@ -36,19 +37,19 @@ REPORT_FORMAT = 1
 NOT_INSTALLED = "not installed"
 
 
-def frozen_packages() -> Dict[str, str]:
+def frozen_packages() -> dict[str, str]:
     """`{normalized name: version}` of every distribution on sys.path (pip, setuptools included)."""
     return dict(sorted(installed_versions().items()))
 
 
-def _venv_stamp() -> Optional[str]:
+def _venv_stamp() -> str | None:
     try:
         return (Path(sys.prefix) / STAMP_NAME).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
 
 
-def build_report(env: Optional[Mapping[str, str]] = None) -> dict:
+def build_report(env: Mapping[str, str] | None = None) -> dict:
     """The fingerprint of this interpreter and its project checkout (see the module docstring)."""
     env = os.environ if env is None else env
     requirements = Path(env.get("REQUIREMENTS_FILE") or PROJECT_ROOT / "requirements_stable.txt")
@@ -74,7 +75,7 @@ def build_report(env: Optional[Mapping[str, str]] = None) -> dict:
     return report
 
 
-def java_major(version: Optional[str]) -> Optional[int]:
+def java_major(version: str | None) -> int | None:
     """17 for `17.0.15`, 8 for `1.8.0_392`; None when absent or unparseable."""
     if not version:
         return None
@@ -82,7 +83,7 @@ def java_major(version: Optional[str]) -> Optional[int]:
     return parsed[1] if parsed else None
 
 
-def report_notes(left: Mapping, right: Mapping, left_name: str = "local", right_name: str = "vm") -> List[str]:
+def report_notes(left: Mapping, right: Mapping, left_name: str = "local", right_name: str = "vm") -> list[str]:
     """Differences shown but not failed: a Java patch version on the same major version."""
     a, b = left.get("java"), right.get("java")
     if a and b and a != b and java_major(a) is not None and java_major(a) == java_major(b):
@@ -92,14 +93,14 @@ def report_notes(left: Mapping, right: Mapping, left_name: str = "local", right_
 
 
 def compare_reports(left: Mapping, right: Mapping, left_name: str = "local",
-                    right_name: str = "vm") -> List[str]:
+                    right_name: str = "vm") -> list[str]:
     """Every difference between two reports, one line each, by name: `pandas: local 1.5.3, vm 2.0.0`.
 
     Order: python, java, spark, requirements hash, venv stamp, then pinned packages, then the other
     packages of the frozen lists (a pinned package that differs is listed once, with the pins).
     [] means identical.
     """
-    differences: List[str] = []
+    differences: list[str] = []
 
     def differ(label: str, a: object, b: object, absent: str = NOT_INSTALLED) -> None:
         if a != b:
@@ -133,20 +134,20 @@ def compare_reports(left: Mapping, right: Mapping, left_name: str = "local",
     return differences
 
 
-def _short(digest: Optional[str]) -> Optional[str]:
+def _short(digest: str | None) -> str | None:
     return digest[:12] if digest else None
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print this interpreter's environment fingerprint as JSON.")
     parser.add_argument("--freeze", action="store_true",
                         help="print only the frozen package list, name==version one a line")
     args = parser.parse_args(argv)
     if args.freeze:
         for name, version in frozen_packages().items():
-            print(f"{name}=={version}")
+            say(f"{name}=={version}")
         return 0
-    print(json.dumps(build_report(), indent=1, sort_keys=True))
+    say(json.dumps(build_report(), indent=1, sort_keys=True))
     return 0
 
 

@@ -99,8 +99,8 @@ import sys
 import time
 import unicodedata
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class _FastRandom(random.Random):
         return int(self.random() * stop)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cumulative(weights: tuple) -> tuple:
     return tuple(itertools.accumulate(weights))
 
@@ -275,7 +275,7 @@ def _weighted(rng: random.Random, items: Sequence, weights: tuple):
     return items[bisect.bisect(cum, rng.random() * cum[-1])]
 
 
-def load_reference_titles(path: Optional[Path]) -> tuple[str, ...]:
+def load_reference_titles(path: Path | None) -> tuple[str, ...]:
     """English-language titles of the TMDB 5000 CSV at `path`; () when it is None or absent."""
     if path is None or not Path(path).is_file():
         return ()
@@ -437,7 +437,7 @@ class EvalWorld:
         self.next_master = 10_003
         self.next_release = 100_007
         self.films_written = 0
-        self.prev_film: Optional[dict] = None
+        self.prev_film: dict | None = None
         self.counts: dict[str, int] = {}
 
     # ids: increasing with gaps, like the real sparse id spaces
@@ -509,7 +509,7 @@ class EvalWorld:
 
     # --- films ---------------------------------------------------------------------------------
     def _film(self, title: str, year: int, lang: str, original_title: str, *, family: str,
-              sequel_of: Optional[str] = None, in_catalogue: bool = True) -> dict:
+              sequel_of: str | None = None, in_catalogue: bool = True) -> dict:
         composers = [self._pick_composer()]
         if self.rng.random() < 0.08:
             composers.append(self._pick_composer())
@@ -582,7 +582,8 @@ class EvalWorld:
         popularity = round(0.6 + 80 * rng.random() ** 6, 4)
         collection = None
         if film.get("sequel_of") or film.get("has_sequels"):
-            collection = {"id": 90_000 + zlib.crc32(film["family"].encode("utf-8")) % 900_000, "name": f"{film['family']} Collection",
+            collection = {"id": 90_000 + zlib.crc32(film["family"].encode("utf-8")) % 900_000,
+                          "name": f"{film['family']} Collection",
                           "poster_path": None, "backdrop_path": None}
         return {
             "adult": False, "backdrop_path": None, "belongs_to_collection": collection,
@@ -726,7 +727,7 @@ class EvalWorld:
                           if f["in_catalogue"]], true_film, sinks, allow_reissue=True)
 
     def _write_album(self, title: str, year: int, artists: list[dict], extra: list[dict], genres: list[str],
-                     styles: list[str], habits: list[str], pair_ids: list[int], true_film: Optional[int],
+                     styles: list[str], habits: list[str], pair_ids: list[int], true_film: int | None,
                      sinks: dict, allow_reissue: bool) -> None:
         rng = self.rng
         has_master = rng.random() < 0.72
@@ -747,7 +748,8 @@ class EvalWorld:
                 edition = f" ({round_ages[-1]}th Anniversary Edition)" if round_ages else " (Remastered)"
                 rtitle = title + rng.choice(("", "", " (Remastered)", edition))
             released = "" if ryear == 0 else _weighted(
-                rng, (f"{ryear}", f"{ryear}-{rng.randint(1, 12):02d}-00", f"{ryear}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"),
+                rng, (f"{ryear}", f"{ryear}-{rng.randint(1, 12):02d}-00",
+                      f"{ryear}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"),
                 (30, 20, 50))
             fmt = _weighted(rng, ("CD", "Vinyl", "File", "Cassette"), (50, 25, 20, 5))
             desc = {"CD": ["Album"], "Vinyl": ["LP", "Album"], "File": ["FLAC", "Album"], "Cassette": ["Album"]}[fmt]
@@ -807,7 +809,7 @@ class EvalWorld:
                 film["in_catalogue"] = False
             film["has_album"] = rng.random() < (0.31 if film["in_catalogue"] else 0.9)
         films[0]["has_sequels"] = len([f for f in films if f["sequel_of"]]) > 0
-        family_prev: Optional[dict] = None  # the previous catalogue film of this family
+        family_prev: dict | None = None  # the previous catalogue film of this family
         for film in films:
             previous_in_family, family_prev = family_prev, (film if film["in_catalogue"] else family_prev)
             if film["in_catalogue"]:
@@ -926,7 +928,7 @@ def generate(out: Path, films: int, seed: int, *, prefix: str = DEFAULT_PREFIX,
     return summary
 
 
-def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scripts.eval_world",
                                      description="Write an independent labelled evaluation world (DIR/raw, DIR/eval).")
     parser.add_argument("--films", type=int, required=True, help="number of TMDB films in the catalogue")
@@ -948,7 +950,7 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reference = () if args.no_reference_titles else load_reference_titles(args.titles_csv)

@@ -34,11 +34,11 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Optional, Union
 from urllib.parse import parse_qs, urlsplit
 
 # ../shared/data beside the project (the real recorded API bodies); never copied into the project.
@@ -64,7 +64,7 @@ def shared_data_present() -> bool:
 @dataclass
 class Reply:
     status: int = 200
-    body: Union[bytes, str, dict, list] = b""
+    body: bytes | str | dict | list = b""
     headers: dict = field(default_factory=dict)
 
     def payload(self) -> bytes:
@@ -82,7 +82,7 @@ class Request:
     query: dict
     headers: dict
 
-    def param(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
         return values[0] if values else default
 
@@ -93,10 +93,10 @@ Handler = Callable[[Request], Reply]
 class FakeApiServer:
     """See the module docstring. Use as a context manager; `url` is `http://127.0.0.1:<port>`."""
 
-    def __init__(self, *, limit: Optional[int] = None, window: float = 1.0, retry_after: str = "1",
+    def __init__(self, *, limit: int | None = None, window: float = 1.0, retry_after: str = "1",
                  delay: float = 1.0, discogs_headers: bool = False, stall: float = 12.0,
                  fault_rate: float = 0.0, fault_mix: tuple = NETWORK_FAULT_MIX, seed: int = 12,
-                 fault_paths: Optional[tuple] = None):
+                 fault_paths: tuple | None = None):
         unknown = set(fault_mix) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {unknown}")
@@ -107,8 +107,8 @@ class FakeApiServer:
         self._random = random.Random(seed)
         self.retry_after, self.delay = retry_after, delay
         self.discogs_headers = discogs_headers
-        self.report_remaining: Optional[int] = None
-        self.report_limit: Optional[int] = None
+        self.report_remaining: int | None = None
+        self.report_limit: int | None = None
         self.requests: list[Request] = []
         self.violations: list[Request] = []
         self.faults_played: list[tuple[str, str]] = []
@@ -116,18 +116,21 @@ class FakeApiServer:
         self._faults: dict[str, deque] = {}
         self._arrivals: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
-    def route(self, path: str, answer: Union[Reply, Handler, Path, dict, list], *, prefix: bool = False) -> None:
+    def route(self, path: str, answer: Reply | Handler | Path | dict | list, *, prefix: bool = False) -> None:
         """Answer GET `path` (or every path starting with it when `prefix`) with `answer`."""
         if isinstance(answer, Path):
             body = answer.read_bytes()
-            handler: Handler = lambda request: Reply(200, body, {"Content-Type": "application/json"})
+            def handler(request, body=body):
+                return Reply(200, body, {"Content-Type": "application/json"})
         elif isinstance(answer, Reply):
-            handler = lambda request: answer
+            def handler(request, reply=answer):
+                return reply
         elif isinstance(answer, (dict, list)):
-            handler = lambda request: Reply(200, answer)
+            def handler(request, payload=answer):
+                return Reply(200, payload)
         else:
             handler = answer
         self._routes.insert(0, (path, prefix, handler))
@@ -154,7 +157,7 @@ class FakeApiServer:
         assert self._server is not None, "server not started"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "FakeApiServer":
+    def __enter__(self) -> FakeApiServer:
         self.start()
         return self
 
@@ -205,7 +208,7 @@ class FakeApiServer:
                 return False, used
             return True, used
 
-    def _next_fault(self, path: str) -> Optional[str]:
+    def _next_fault(self, path: str) -> str | None:
         with self._lock:
             queue = self._faults.get(path)
             if queue:
@@ -301,8 +304,8 @@ def tmdb_movie_body(movie_id: int) -> dict:
     return body
 
 
-def install_tmdb(server: FakeApiServer, *, missing: tuple[int, ...] = (0,), catalogue: Optional[dict] = None,
-                 dense_days: int = 16, single_day_pages: Optional[int] = None) -> None:
+def install_tmdb(server: FakeApiServer, *, missing: tuple[int, ...] = (0,), catalogue: dict | None = None,
+                 dense_days: int = 16, single_day_pages: int | None = None) -> None:
     """TMDB v3 routes under `/3`: `/movie/{id}` (the real 550 body; 404 with the real error body for
     `missing` ids), `/genre/movie/list` (real), `/discover/movie` over `catalogue` {id: "YYYY-MM-DD"}.
 
@@ -372,7 +375,7 @@ def discogs_master_body(master_id: int, main_release: int) -> dict:
             "resource_url": f"https://api.discogs.com/masters/{master_id}"}
 
 
-def discogs_release_body(release_id: int, master_id: Optional[int]) -> dict:
+def discogs_release_body(release_id: int, master_id: int | None) -> dict:
     """A soundtrack release of the documented shape."""
     body = {"id": release_id, "status": "Accepted", "title": f"Soundtrack release {release_id}", "year": 2009,
             "released": "2009-05-05", "country": "US",
@@ -398,7 +401,7 @@ class DiscogsCatalogue:
     releases: dict = field(default_factory=dict)
     missing_masters: tuple = ()
     missing_releases: tuple = ()
-    per_page_override: Optional[int] = None
+    per_page_override: int | None = None
     absolute_next: bool = True
     omit_next: bool = False  # pagination.urls without `next` although pages remain (seen in the wild)
 

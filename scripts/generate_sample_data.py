@@ -37,10 +37,11 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence, TypeVar
+from typing import TypeVar
 
 from scripts.sample_vocabulary import (
     ADJECTIVES,
@@ -200,7 +201,7 @@ class _Film:
     release_date: str
     composers: list[_Person]
     genres: list[str]
-    collection: Optional[tuple[int, str]] = None
+    collection: tuple[int, str] | None = None
     main_title: str = ""  # the title without subtitle, which Discogs albums sometimes use
 
     @property
@@ -334,8 +335,8 @@ class _Generator:
         return main, main
 
     def _new_film(self, *, title: str = "", main: str = "", original_title: str = "",
-                  language: Optional[Language] = None, release_date: Optional[str] = None,
-                  composers: Optional[list[_Person]] = None, max_year: int = LATEST_YEAR,
+                  language: Language | None = None, release_date: str | None = None,
+                  composers: list[_Person] | None = None, max_year: int = LATEST_YEAR,
                   need_composer: bool = False) -> _Film:
         """A new film; arguments left out are drawn. A given title needs its original_title too."""
         rng = self.rng
@@ -512,7 +513,7 @@ class _Generator:
         roll = self.rng.random()
         return 1 if roll < 0.45 else 2 if roll < 0.75 else 3 if roll < 0.9 else 4
 
-    def _lookalike(self, film: _Film, kind: str) -> Optional[_Album]:
+    def _lookalike(self, film: _Film, kind: str) -> _Album | None:
         """An album that shares something with the film but is not its soundtrack (never a true pair)."""
         rng = self.rng
         year = film.year
@@ -751,7 +752,7 @@ class _Generator:
             return [first, second]
         return [self._new_film()]
 
-    def _cluster_albums(self, kind: str, extra: Optional[str], films: list[_Film],
+    def _cluster_albums(self, kind: str, extra: str | None, films: list[_Film],
                         showcase: bool) -> Iterator[_Album]:
         """The albums of a cluster: true soundtracks, look-alikes and ordinary music, in that order."""
         rng = self.rng
@@ -784,7 +785,7 @@ class _Generator:
         for _ in range(int(rng.random() * 1.3 * len(films) + 0.5)):
             yield self._noise_album()
 
-    def _random_lookalike_kind(self) -> Optional[str]:
+    def _random_lookalike_kind(self) -> str | None:
         roll = self.rng.random()
         for kind, threshold in LOOKALIKE_ODDS:
             if roll < threshold:
@@ -905,7 +906,7 @@ def generate(out_dir: Path, films: int = 2000, seed: int = 42, bad_records: int 
     return summary
 
 
-def _build_parser(default_out: Optional[Path], default_films: int, default_seed: int) -> argparse.ArgumentParser:
+def _build_parser(default_out: Path | None, default_films: int, default_seed: int) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.generate_sample_data",
         description="Generate a deterministic sample raw/ folder (TMDB JSON lines, Discogs dump XML, true pairs).")
@@ -918,7 +919,7 @@ def _build_parser(default_out: Optional[Path], default_films: int, default_seed:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry. Exit codes: 0 written, 2 bad arguments/configuration or output not empty."""
     try:
         settings = load_settings()

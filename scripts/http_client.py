@@ -28,8 +28,9 @@ import re
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -46,14 +47,14 @@ _known_secrets: set[str] = set()
 _known_secrets_lock = threading.Lock()
 
 
-def register_secret(value: Optional[str]) -> None:
+def register_secret(value: str | None) -> None:
     """Have `redact()` (and so every `RedactingFilter`) mask `value` wherever it appears."""
     if value and len(value) >= 4:
         with _known_secrets_lock:
             _known_secrets.add(value)
 
 
-def redact(text: Any, secrets: Iterable[Optional[str]] = ()) -> str:
+def redact(text: Any, secrets: Iterable[str | None] = ()) -> str:
     """`text` with secrets masked: values of key/token-like query parameters, `Bearer` tokens, and
     every registered or given secret value.
 
@@ -103,7 +104,7 @@ def install_log_redaction(handlers: Iterable[logging.Handler] = ()) -> None:
 class FetchError(RuntimeError):
     """A request failed for good. The message is one line, secret-free, naming endpoint and status."""
 
-    def __init__(self, message: str, *, endpoint: str = "", status: Optional[int] = None):
+    def __init__(self, message: str, *, endpoint: str = "", status: int | None = None):
         super().__init__(message)
         self.endpoint = endpoint
         self.status = status
@@ -120,7 +121,7 @@ class AuthError(FetchError):
 class _RetryableError(Exception):
     """One attempt failed in a way worth retrying; `describe` is secret-free."""
 
-    def __init__(self, describe: str, status: Optional[int] = None, retry_after: Optional[float] = None):
+    def __init__(self, describe: str, status: int | None = None, retry_after: float | None = None):
         super().__init__(describe)
         self.describe = describe
         self.status = status
@@ -208,7 +209,7 @@ class RateLimiter:
             self._sleep(wait)
         return max(wait, 0.0), slot
 
-    def confirm(self, slot: list, at: Optional[float] = None) -> None:
+    def confirm(self, slot: list, at: float | None = None) -> None:
         """The response to the request of `slot` began to arrive at `at` (default now): the server
         counted the request between its planned start and then. The window counts it from the later
         of the two (up to `max_confirm_delay` of the window after the plan), so a thread that woke
@@ -250,7 +251,7 @@ def shared_limiter(api: str, base_url: str, max_calls: int, period: float, *, sa
         return limiter
 
 
-def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date; None if absent/bad."""
     if value is None or not str(value).strip():
         return None
@@ -283,9 +284,9 @@ class PoliteSession:
     """
 
     def __init__(self, base_url: str, limiter: RateLimiter, policy: RetryPolicy = RetryPolicy(), *,
-                 headers: Optional[Mapping[str, str]] = None, params: Optional[Mapping[str, str]] = None,
-                 secrets: Iterable[Optional[str]] = (),
-                 on_response: Optional[Callable[[requests.Response], None]] = None,
+                 headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
+                 secrets: Iterable[str | None] = (),
+                 on_response: Callable[[requests.Response], None] | None = None,
                  name: str = "http", pool_size: int = 8, sleep: Callable[[float], None] = time.sleep):
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -332,13 +333,13 @@ class PoliteSession:
             session.close()
         self._local = threading.local()
 
-    def __enter__(self) -> "PoliteSession":
+    def __enter__(self) -> PoliteSession:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def url_for(self, path: str, params: Optional[Mapping[str, Any]] = None) -> str:
+    def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """The full request URL (secrets included: never log it without `redact`)."""
         merged = {**self.params, **(params or {})}
         return requests.Request("GET", f"{self.base_url}/{path.lstrip('/')}", params=merged).prepare().url
@@ -346,7 +347,7 @@ class PoliteSession:
     def redact(self, text: Any) -> str:
         return redact(text, self.secrets)
 
-    def get_json(self, path: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET `base_url/path` with `params` and return the decoded JSON body.
 
         Raises:

@@ -16,9 +16,11 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+
+from scripts.console import say
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def _number(value: str, kind):
     return kind(float(value)) if kind is int else kind(value)
 
 
-def _read_credits(path: Optional[Path]) -> dict[int, dict]:
+def _read_credits(path: Path | None) -> dict[int, dict]:
     if path is None:
         return {}
     credits: dict[int, dict] = {}
@@ -61,7 +63,7 @@ def _read_credits(path: Optional[Path]) -> dict[int, dict]:
     return credits
 
 
-def movie_body(row: dict, credits: Optional[dict]) -> dict:
+def movie_body(row: dict, credits: dict | None) -> dict:
     """One CSV row as a TMDB movie body; raises ValueError when a cell cannot be read."""
     body: dict = {"id": int(row["id"])}
     for key in ("title", "original_title", "original_language", "overview", "status", "tagline",
@@ -79,7 +81,7 @@ def movie_body(row: dict, credits: Optional[dict]) -> dict:
     return body
 
 
-def iter_bodies(movies_csv: Path, credits_csv: Optional[Path], summary: ImportSummary) -> Iterator[dict]:
+def iter_bodies(movies_csv: Path, credits_csv: Path | None, summary: ImportSummary) -> Iterator[dict]:
     """Yield movie bodies in file order, counting unreadable rows in `summary`."""
     credits = _read_credits(credits_csv)
     with open(movies_csv, newline="", encoding="utf-8") as handle:
@@ -95,7 +97,7 @@ def iter_bodies(movies_csv: Path, credits_csv: Optional[Path], summary: ImportSu
             yield body
 
 
-def import_csv(movies_csv: Path, out_dir: Path, credits_csv: Optional[Path] = None) -> ImportSummary:
+def import_csv(movies_csv: Path, out_dir: Path, credits_csv: Path | None = None) -> ImportSummary:
     """Write `out_dir/2017_kaggle_tmdb_5000.jsonl.gz` atomically; return counts.
 
     The name starts with the data set's year because step 01 keeps, for a film found in several
@@ -114,7 +116,7 @@ def import_csv(movies_csv: Path, out_dir: Path, credits_csv: Optional[Path] = No
     return summary
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.import_kaggle_tmdb", description=__doc__.splitlines()[0])
     parser.add_argument("movies_csv", type=Path)
     parser.add_argument("--credits", type=Path, help="tmdb_5000_credits.csv (adds crew, so composers)")
@@ -122,13 +124,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     for path in (args.movies_csv, args.credits):
         if path is not None and not path.is_file():
-            print(f"error: {path} not found", file=sys.stderr)
+            say(f"error: {path} not found", file=sys.stderr)
             return 2
     summary = import_csv(args.movies_csv, args.out, args.credits)
-    print(f"imported {summary.written} of {summary.rows} films ({summary.with_credits} with credits); "
+    say(f"imported {summary.written} of {summary.rows} films ({summary.with_credits} with credits); "
           f"{len(summary.bad_rows)} unreadable rows")
     for bad in summary.bad_rows[:20]:
-        print(f"  row {bad['row']}: {bad['reason']}")
+        say(f"  row {bad['row']}: {bad['reason']}")
     return 1 if summary.bad_rows and not summary.written else 0
 
 

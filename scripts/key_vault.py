@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _vault_reader(vault_url: str) -> Callable[[str], str]:
     return lambda name: client.get_secret(name).value
 
 
-def resolve(env: Mapping[str, str], read: Optional[Callable[[str], str]] = None) -> dict[str, str]:
+def resolve(env: Mapping[str, str], read: Callable[[str], str] | None = None) -> dict[str, str]:
     """`env` with every `keyvault:` reference replaced by the secret's value.
 
     Raises:

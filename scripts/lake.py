@@ -24,9 +24,9 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from scripts.settings import ConfigError, Settings
 
@@ -137,7 +137,7 @@ class RemoteFile:
     size: int
     etag: str
     modified: float
-    md5: Optional[bytes] = None
+    md5: bytes | None = None
 
 
 def _retry_policy(total: int, backoff: float):
@@ -155,7 +155,7 @@ class Lake:
         self.uri = uri
 
     @classmethod
-    def open(cls, uri: str, settings: Settings, *, retries: int = 5, backoff: float = 2.0) -> "Lake":
+    def open(cls, uri: str, settings: Settings, *, retries: int = 5, backoff: float = 2.0) -> Lake:
         """Connect to the folder `uri` with the credential and endpoint `settings` name."""
         from azure.storage.filedatalake import DataLakeServiceClient
 
@@ -174,7 +174,7 @@ class Lake:
         rel = rel.strip("/")
         return f"{self.root}/{rel}".strip("/") if self.root else rel
 
-    def child(self, rel: str) -> "Lake":
+    def child(self, rel: str) -> Lake:
         return Lake(self._fs, self.full(rel), f"{self.uri}/{rel.strip('/')}")
 
     def ensure_filesystem(self) -> None:
@@ -203,7 +203,7 @@ class Lake:
             return {}
         return found
 
-    def properties(self, rel: str) -> Optional[RemoteFile]:
+    def properties(self, rel: str) -> RemoteFile | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -216,7 +216,7 @@ class Lake:
     def exists(self, rel: str) -> bool:
         return self.properties(rel) is not None
 
-    def read(self, rel: str, offset: int = 0, length: Optional[int] = None) -> bytes:
+    def read(self, rel: str, offset: int = 0, length: int | None = None) -> bytes:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -240,7 +240,7 @@ class Lake:
             tmp.unlink(missing_ok=True)
 
     # --- writing ---------------------------------------------------------------------------------
-    def _conditions(self, etag: Optional[str], must_not_exist: bool = False) -> dict:
+    def _conditions(self, etag: str | None, must_not_exist: bool = False) -> dict:
         from azure.core import MatchConditions
 
         if must_not_exist:
@@ -265,7 +265,7 @@ class Lake:
             self._raise_conflict(exc, rel)
         return self.append(rel, data, 0, etag)
 
-    def append(self, rel: str, data: bytes, offset: int, etag: Optional[str] = None) -> str:
+    def append(self, rel: str, data: bytes, offset: int, etag: str | None = None) -> str:
         """Append `data` at `offset` (the committed length) and commit it; returns the new ETag.
 
         With `etag`, the commit happens only if the file is unchanged since (ConflictError otherwise),
@@ -289,7 +289,7 @@ class Lake:
         except Exception as exc:  # noqa: BLE001
             self._raise_conflict(exc, rel)
 
-    def write_atomic(self, rel: str, data: bytes, *, etag: Optional[str] = None,
+    def write_atomic(self, rel: str, data: bytes, *, etag: str | None = None,
                      must_not_exist: bool = False) -> str:
         """Replace `rel` with `data` in one step (staging file + rename); returns the new ETag.
 
@@ -307,7 +307,7 @@ class Lake:
         props = self.properties(rel)
         return props.etag if props else ""
 
-    def rename(self, src: str, dst: str, *, etag: Optional[str] = None, must_not_exist: bool = False) -> None:
+    def rename(self, src: str, dst: str, *, etag: str | None = None, must_not_exist: bool = False) -> None:
         """Move `src` onto `dst` atomically (the lake's rename replaces `dst`), with `dst` conditions."""
         client = self._fs.get_file_client(self.full(src))
         try:
@@ -320,7 +320,7 @@ class Lake:
                 pass
             self._raise_conflict(exc, dst)
 
-    def delete(self, rel: str, etag: Optional[str] = None) -> bool:
+    def delete(self, rel: str, etag: str | None = None) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:

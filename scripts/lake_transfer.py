@@ -20,12 +20,13 @@ import os
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from tqdm import tqdm
 
+from scripts.console import say
 from scripts.lake import DEFAULT_CHUNK, Lake, LakeError, is_lake_uri, md5_of_file
 from scripts.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
@@ -77,14 +78,14 @@ def _local_files(root: Path, layers: Sequence[str]) -> dict[str, Path]:
     return found
 
 
-def _bar(total: int, desc: str, progress: Optional[bool]):
+def _bar(total: int, desc: str, progress: bool | None):
     show = sys.stderr.isatty() if progress is None else progress
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=not show,
                 dynamic_ncols=True, file=sys.stderr)
 
 
 def upload(local_root: Path, lake: Lake, layers: Sequence[str] = UPLOAD_LAYERS, *, chunk_size: int = DEFAULT_CHUNK,
-           progress: Optional[bool] = None) -> TransferSummary:
+           progress: bool | None = None) -> TransferSummary:
     """Upload `layers` of `local_root` into `lake`, skipping files already there (same size and MD5)."""
     started = time.monotonic()
     summary = TransferSummary("upload")
@@ -130,7 +131,7 @@ def _same(local: Path, there) -> bool:
 
 
 def download(lake: Lake, local_root: Path, layers: Sequence[str] = DOWNLOAD_LAYERS, *,
-             progress: Optional[bool] = None) -> TransferSummary:
+             progress: bool | None = None) -> TransferSummary:
     """Download `layers` of `lake` into `local_root`, skipping files already here and unchanged."""
     started = time.monotonic()
     summary = TransferSummary("download")
@@ -195,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = None) -> int:
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
@@ -220,12 +221,12 @@ def main(argv: Optional[Sequence[str]] = None, settings: Optional[Settings] = No
         else:
             summary = download(lake, local, args.layers or DOWNLOAD_LAYERS, progress=args.progress)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (LakeError, _azure_errors()) as exc:
-        print(f"error: {type(exc).__name__}: {_without_query(str(exc))}", file=sys.stderr)
+        say(f"error: {type(exc).__name__}: {_without_query(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{summary.line()}  [{local} <-> {lake_uri}]")
+    say(f"{summary.line()}  [{local} <-> {lake_uri}]")
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 

@@ -24,7 +24,6 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 try:
     import fcntl
@@ -68,11 +67,11 @@ class _LocalAppender:
 class LocalRawFolder:
     """A raw folder on the local file system (or a mounted one)."""
 
-    def __init__(self, path: Union[str, Path]):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock_handle = None
 
-    def __truediv__(self, name: str) -> "LocalRawFolder":
+    def __truediv__(self, name: str) -> LocalRawFolder:
         return LocalRawFolder(self.path / name)
 
     def __str__(self) -> str:
@@ -111,7 +110,7 @@ class LocalRawFolder:
     def exists(self, name: str) -> bool:
         return (self.path / name).exists()
 
-    def read_text(self, name: str) -> Optional[str]:
+    def read_text(self, name: str) -> str | None:
         path = self.path / name
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
@@ -140,11 +139,11 @@ class LocalRawFolder:
 
 
 class _LakeAppender:
-    def __init__(self, folder: "LakeRawFolder", name: str):
+    def __init__(self, folder: LakeRawFolder, name: str):
         self.name = name
         self._folder = folder
         self._committed = 0
-        self._etag: Optional[str] = None
+        self._etag: str | None = None
         self._buffer = bytearray()
 
     def write(self, data: bytes) -> None:
@@ -173,12 +172,12 @@ class LakeRawFolder:
     def __init__(self, lake, lock_seconds: float = LAKE_LOCK_SECONDS):
         self.lake = lake
         self.lock_seconds = lock_seconds
-        self._etags: dict[str, Optional[str]] = {}
-        self._lock_name: Optional[str] = None
-        self._lock_etag: Optional[str] = None
+        self._etags: dict[str, str | None] = {}
+        self._lock_name: str | None = None
+        self._lock_etag: str | None = None
         self._lock_renewed = 0.0
 
-    def __truediv__(self, name: str) -> "LakeRawFolder":
+    def __truediv__(self, name: str) -> LakeRawFolder:
         return LakeRawFolder(self.lake.child(name), self.lock_seconds)
 
     def __str__(self) -> str:
@@ -233,7 +232,7 @@ class LakeRawFolder:
     def exists(self, name: str) -> bool:
         return self.lake.exists(name)
 
-    def read_text(self, name: str) -> Optional[str]:
+    def read_text(self, name: str) -> str | None:
         props = self.lake.properties(name)
         if props is None:
             self._etags[name] = None
@@ -265,7 +264,7 @@ class LakeRawFolder:
             self._etags[src] = None  # gone now: the next write must create it
 
 
-RawFolder = Union[LocalRawFolder, LakeRawFolder]
+RawFolder = LocalRawFolder | LakeRawFolder
 
 
 def as_raw_folder(folder) -> RawFolder:
@@ -275,7 +274,7 @@ def as_raw_folder(folder) -> RawFolder:
     return LocalRawFolder(folder)
 
 
-def lake_raw_folder(settings, uri: Optional[str] = None) -> LakeRawFolder:
+def lake_raw_folder(settings, uri: str | None = None) -> LakeRawFolder:
     """The `raw/` folder of the abfss:// DATA_ROOT (or `uri`), with the settings' credentials."""
     from scripts.lake import Lake
 

@@ -36,8 +36,8 @@ import argparse
 import hashlib
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REQUIREMENTS = PROJECT_ROOT / "requirements_stable.txt"
@@ -63,7 +63,7 @@ def _strip_line(raw: str) -> str:
     return " ".join(line.split())
 
 
-def _walk(path: Path, stack: Tuple[Path, ...] = ()) -> Iterator[Tuple[str, str, Path]]:
+def _walk(path: Path, stack: tuple[Path, ...] = ()) -> Iterator[tuple[str, str, Path]]:
     """Yield (kind, text, file) for every meaningful line, depth first through includes.
 
     kind is one of: "req" (requirement or option line), "manifest" (a `# key: value` header line),
@@ -111,14 +111,14 @@ def requirements_hash(path: Path = DEFAULT_REQUIREMENTS) -> str:
     return digest.hexdigest()
 
 
-def pins(path: Path = DEFAULT_REQUIREMENTS) -> Dict[str, str]:
+def pins(path: Path = DEFAULT_REQUIREMENTS) -> dict[str, str]:
     """`{normalized name: version}` for every `name==version` line of `path` and its `-r` includes.
 
     Raises:
         RequirementsError: a file is missing or cyclic, or one package is pinned to two versions.
     """
-    found: Dict[str, str] = {}
-    origin: Dict[str, Path] = {}
+    found: dict[str, str] = {}
+    origin: dict[str, Path] = {}
     for kind, text, file in _walk(Path(path)):
         if kind != "req":
             continue
@@ -137,13 +137,13 @@ def pins(path: Path = DEFAULT_REQUIREMENTS) -> Dict[str, str]:
     return found
 
 
-def runtime_manifest(path: Path = DEFAULT_REQUIREMENTS) -> Dict[str, str]:
+def runtime_manifest(path: Path = DEFAULT_REQUIREMENTS) -> dict[str, str]:
     """The `# key: value` header lines of `path` and its includes, keys lower case.
 
     The first declaration of a key wins (the runtime manifest is included at the top of
     requirements_stable.txt, so its values are the ones returned).
     """
-    manifest: Dict[str, str] = {}
+    manifest: dict[str, str] = {}
     for kind, text, _file in _walk(Path(path)):
         if kind != "manifest":
             continue
@@ -152,7 +152,7 @@ def runtime_manifest(path: Path = DEFAULT_REQUIREMENTS) -> Dict[str, str]:
     return manifest
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Hash, pins or runtime manifest of a requirements file and its includes."
     )
@@ -167,21 +167,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.pins:
             for name, version in sorted(pins(path).items()):
-                print(f"{name}=={version}")
+                print(f"{name}=={version}")  # noqa: T201
         elif args.manifest:
             for key, value in runtime_manifest(path).items():
-                print(f"{key}={value}")
+                print(f"{key}={value}")  # noqa: T201
         elif args.get:
             value = runtime_manifest(path).get(args.get.lower())
             if value is None:
-                print(f"error: {path} declares no '# {args.get.lower()}: ...' line", file=sys.stderr)
+                print(f"error: {path} declares no '# {args.get.lower()}: ...' line", file=sys.stderr)  # noqa: T201
                 return 1
-            print(value)
+            print(value)  # noqa: T201
         else:
             digest = requirements_hash(path)
-            print(digest[:12] if args.short else digest)
+            print(digest[:12] if args.short else digest)  # noqa: T201
     except RequirementsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     return 0
 

@@ -13,10 +13,10 @@ import math
 import os
 import random
 import unicodedata
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Sequence
 
 from scripts.sample_vocabulary import (
     ADJECTIVES,
@@ -200,7 +200,7 @@ class UniqueNames:
         self._used = [0] * len(patterns)
         self._table = expand(tuple(zip(range(len(patterns)), self._weights)))
 
-    def draw(self, rng: random.Random) -> Optional[tuple[int, str]]:
+    def draw(self, rng: random.Random) -> tuple[int, str] | None:
         """Return (pattern index, a string never returned before), or None once all are used up."""
         index = self._table[int(rng.random() * len(self._table))] if self._table else -1
         if index < 0:
@@ -235,7 +235,7 @@ class AtomicGzipSink:
         self._raw = open(self.partial, "wb")
         self._gz = gzip.GzipFile(filename=path.name, mode="wb", compresslevel=GZIP_LEVEL, fileobj=self, mtime=0)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gzip-{path.name}")
-        self._in_flight: Optional[Future] = None
+        self._in_flight: Future | None = None
         self._parts: list[str] = []
         self._size = 0
 

@@ -69,15 +69,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from scripts.console import say
 from scripts.env_report import compare_reports, report_notes
 from scripts.gold_digest import compare_digests
 from scripts.settings import ConfigError, Settings, load_settings, read_dotenv
-from scripts.sync_log import SecretInLogError, append_entry, aside_path, default_log_path, is_tracked, put_back, \
-    secret_values, set_aside
+from scripts.sync_log import (
+    SecretInLogError,
+    append_entry,
+    aside_path,
+    default_log_path,
+    is_tracked,
+    put_back,
+    secret_values,
+    set_aside,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -149,8 +158,8 @@ class VmTarget:
 
     host: str
     port: int
-    user: Optional[str]
-    key_file: Optional[str]
+    user: str | None
+    key_file: str | None
     project_dir: str
     known_hosts: str
     connect_timeout: int
@@ -168,7 +177,7 @@ class VmTarget:
     def known_hosts_name(self) -> str:
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
-    def ssh_options(self) -> List[str]:
+    def ssh_options(self) -> list[str]:
         options = ["-p", str(self.port),
                    "-o", "BatchMode=yes",
                    "-o", "StrictHostKeyChecking=accept-new",
@@ -183,7 +192,7 @@ class VmTarget:
             options += ["-l", self.user]
         return options
 
-    def ssh(self, remote_command: str, limit_s: Optional[int] = None) -> List[str]:
+    def ssh(self, remote_command: str, limit_s: int | None = None) -> list[str]:
         """ssh running `remote_command`; with `limit_s`, guarded (see `guarded`)."""
         command = guarded(remote_command, min(limit_s, self.command_timeout)) if limit_s else remote_command
         return ["ssh", *self.ssh_options(), self.host, command]
@@ -217,14 +226,14 @@ class VmTarget:
         return f"cd {remote_shell_path(self.project_dir)} && {command}"
 
 
-def merged_env(env: Mapping[str, str], dotenv_path: Path) -> Dict[str, str]:
+def merged_env(env: Mapping[str, str], dotenv_path: Path) -> dict[str, str]:
     """`.env` overlaid with the environment, as load_settings sees it."""
     merged = dict(read_dotenv(dotenv_path))
     merged.update(env)
     return merged
 
 
-def vm_target(settings: Settings, env: Mapping[str, str]) -> Optional[VmTarget]:
+def vm_target(settings: Settings, env: Mapping[str, str]) -> VmTarget | None:
     """The configured VM, or None when VM_HOST is empty.
 
     Raises:
@@ -275,8 +284,8 @@ class Masker:
 class Completed:
     """A finished command: exit code (None when it timed out) and its output lines."""
 
-    returncode: Optional[int]
-    lines: List[str]
+    returncode: int | None
+    lines: list[str]
 
     def last_line(self, default: str = "no output") -> str:
         for line in reversed(self.lines):
@@ -299,9 +308,9 @@ class Runner:
         self.out = out or sys.stdout
 
     def say(self, text: str = "") -> None:
-        print(self.mask(text), file=self.out, flush=True)
+        say(self.mask(text), file=self.out, flush=True)
 
-    def _start(self, cmd: Sequence[str], cwd: Optional[Path], env: Mapping[str, str], hold_stdin: bool,
+    def _start(self, cmd: Sequence[str], cwd: Path | None, env: Mapping[str, str], hold_stdin: bool,
                stderr: int) -> subprocess.Popen:
         return subprocess.Popen(list(cmd), cwd=cwd, env=dict(env),
                                 stdin=subprocess.PIPE if hold_stdin else subprocess.DEVNULL,
@@ -315,8 +324,8 @@ class Runner:
         except ProcessLookupError:
             pass
 
-    def stream(self, cmd: Sequence[str], *, cwd: Optional[Path] = None, timeout: float = 3600,
-               prefix: str = "    | ", echo: bool = True, extra_env: Optional[Mapping[str, str]] = None,
+    def stream(self, cmd: Sequence[str], *, cwd: Path | None = None, timeout: float = 3600,
+               prefix: str = "    | ", echo: bool = True, extra_env: Mapping[str, str] | None = None,
                hold_stdin: bool = False) -> Completed:
         """Run `cmd`, stdout and stderr merged; each line is kept and, with `echo`, shown as it comes."""
         env = {**self.env, **(extra_env or {})}
@@ -333,14 +342,14 @@ class Runner:
         timer = threading.Timer(timeout, kill)
         timer.daemon = True
         timer.start()
-        lines: List[str] = []
+        lines: list[str] = []
         try:
             assert process.stdout is not None
             for raw in process.stdout:
                 line = self.mask(raw.rstrip("\n"))
                 lines.append(line)
                 if echo:
-                    print(prefix + line, file=self.out, flush=True)
+                    say(prefix + line, file=self.out, flush=True)
             returncode = process.wait()
         except BaseException:
             # Ctrl-C reaches only this process (the command runs in its own session, so a timeout can
@@ -361,14 +370,14 @@ class Runner:
             return Completed(None, lines + [f"timed out after {timeout:g} s"])
         return Completed(returncode, lines)
 
-    def capture(self, cmd: Sequence[str], *, cwd: Optional[Path] = None, timeout: float = 300,
-                hold_stdin: bool = False) -> Tuple[Optional[int], str, str]:
+    def capture(self, cmd: Sequence[str], *, cwd: Path | None = None, timeout: float = 300,
+                hold_stdin: bool = False) -> tuple[int | None, str, str]:
         """Run `cmd` quietly: (exit code or None on timeout, stdout, masked stderr)."""
         try:
             process = self._start(cmd, cwd, self.env, hold_stdin, subprocess.PIPE)
         except OSError as exc:
             return 127, "", f"cannot run {cmd[0]}: {exc.strerror or exc}"
-        chunks: Dict[str, str] = {}
+        chunks: dict[str, str] = {}
 
         def read(name: str, stream) -> None:
             chunks[name] = stream.read()
@@ -378,7 +387,7 @@ class Runner:
         for reader in readers:
             reader.start()
         try:
-            returncode: Optional[int] = process.wait(timeout=timeout)
+            returncode: int | None = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._kill_group(process, signal.SIGKILL)
             process.wait()
@@ -403,7 +412,7 @@ _UNREACHABLE_MARKERS = ("Connection refused", "Connection timed out", "Operation
                         "Name or service not known", "Connection closed", "Connection reset")
 
 
-def recorded_fingerprint(target: VmTarget, runner: Runner) -> Optional[str]:
+def recorded_fingerprint(target: VmTarget, runner: Runner) -> str | None:
     """`ED25519 SHA256:...` of the key VM_KNOWN_HOSTS holds for the VM, None when none is recorded."""
     code, out, _ = runner.capture(["ssh-keygen", "-l", "-F", target.known_hosts_name, "-f", target.known_hosts],
                                   timeout=30)
@@ -417,7 +426,7 @@ def recorded_fingerprint(target: VmTarget, runner: Runner) -> Optional[str]:
     return None
 
 
-def ssh_failure(text: str, target: VmTarget) -> Optional[str]:
+def ssh_failure(text: str, target: VmTarget) -> str | None:
     """One line saying why ssh itself failed (host key, login, reachability), or None if it did not."""
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
         offered = _FINGERPRINT.search(text)
@@ -478,11 +487,11 @@ class SyncContext:
     settings: Settings
     venv_dir: Path
     log_path: Path
-    pipeline_args: List[str]
-    target: Optional[VmTarget] = None
-    copy_ignored: Tuple[str, ...] = ()
+    pipeline_args: list[str]
+    target: VmTarget | None = None
+    copy_ignored: tuple[str, ...] = ()
     started_epoch: float = field(default_factory=time.time)
-    timings: Dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def local_data_root(self) -> str:
@@ -493,7 +502,7 @@ class SyncContext:
         return value if "://" in value or value.startswith("dbfs:") else str(Path(value).expanduser().resolve())
 
 
-def _option_value(args: Sequence[str], option: str) -> Optional[str]:
+def _option_value(args: Sequence[str], option: str) -> str | None:
     found = None
     for i, arg in enumerate(args):
         if arg == option and i + 1 < len(args):
@@ -503,8 +512,8 @@ def _option_value(args: Sequence[str], option: str) -> Optional[str]:
     return found
 
 
-def _without_option(args: Sequence[str], option: str) -> List[str]:
-    kept: List[str] = []
+def _without_option(args: Sequence[str], option: str) -> list[str]:
+    kept: list[str] = []
     skip = False
     for arg in args:
         if skip:
@@ -516,11 +525,11 @@ def _without_option(args: Sequence[str], option: str) -> List[str]:
     return kept
 
 
-def _git(project_root: Path, runner: Runner, *args: str, timeout: float = 120) -> Tuple[Optional[int], str, str]:
+def _git(project_root: Path, runner: Runner, *args: str, timeout: float = 120) -> tuple[int | None, str, str]:
     return runner.capture(["git", "-C", str(project_root), *args], timeout=timeout)
 
 
-def stage_pull(project_root: Path, runner: Runner, log_path: Optional[Path] = None) -> StageResult:
+def stage_pull(project_root: Path, runner: Runner, log_path: Path | None = None) -> StageResult:
     """Fast-forward the checked-out branch to its upstream; see the module docstring for the rules."""
     name = "pull"
     code, out, _ = _git(project_root, runner, "rev-parse", "--is-inside-work-tree")
@@ -584,12 +593,12 @@ def _pull(project_root: Path, runner: Runner, branch: str, upstream: str) -> Sta
     return StageResult(name, OK, f"fast-forwarded {branch} by {behind} commit(s) from {upstream}")
 
 
-def _override(env: Mapping[str, str], name: str) -> Optional[List[str]]:
+def _override(env: Mapping[str, str], name: str) -> list[str] | None:
     value = (env.get(name) or "").strip()
     return shlex.split(value) if value else None
 
 
-def _recent_outcome(venv_dir: Path, since_epoch: float) -> Optional[str]:
+def _recent_outcome(venv_dir: Path, since_epoch: float) -> str | None:
     """What rebuild_venv.sh last did to `venv_dir`, when it did it after `since_epoch`."""
     try:
         stamp, _, text = (venv_dir / ".rebuild_outcome").read_text(encoding="utf-8").strip().partition(" ")
@@ -655,14 +664,14 @@ def _rsync_escape(path: str) -> str:
     return re.sub(r"([*?\[\\])", r"\\\1", path)
 
 
-def git_ignored(project_root: Path, runner: Runner) -> List[str]:
+def git_ignored(project_root: Path, runner: Runner) -> list[str]:
     """Paths git ignores in the project (folders end with /), relative to it; [] outside git."""
     code, out, _ = runner.capture(["git", "-C", str(project_root), "ls-files", "-z", "--others", "--ignored",
                                    "--exclude-standard", "--directory"], timeout=120)
     return [path for path in out.split("\0") if path] if code == 0 else []
 
 
-def rsync_filters(project_root: Path, runner: Runner, copy_ignored: Sequence[str] = ()) -> List[str]:
+def rsync_filters(project_root: Path, runner: Runner, copy_ignored: Sequence[str] = ()) -> list[str]:
     """rsync filter rules, first match wins: asked-for paths, the .env rule, fixed excludes, git's ignores."""
     rules = [f"+ /{_rsync_escape(ENV_TEMPLATE)}", f"- {ENV_FILE_PATTERN}"]
     for path in copy_ignored:
@@ -673,7 +682,7 @@ def rsync_filters(project_root: Path, runner: Runner, copy_ignored: Sequence[str
     return rules
 
 
-def rsync_command(target: VmTarget, project_root: Path, filter_file: Optional[Path] = None) -> List[str]:
+def rsync_command(target: VmTarget, project_root: Path, filter_file: Path | None = None) -> list[str]:
     filters = ([f"--filter=merge {filter_file}"] if filter_file else
                [f"--exclude={pattern}" for pattern in (ENV_FILE_PATTERN, *RSYNC_EXCLUDES)])
     return ["rsync", "--recursive", "--links", "--perms", "--times", "--compress", "--delete",
@@ -717,7 +726,7 @@ def stage_vm_venv(ctx: SyncContext) -> StageResult:
     return StageResult(name, FAILED, _remote_failure(done, target, "VM venv rebuild"))
 
 
-def _parse_json(code: Optional[int], out: str, err: str, what: str) -> Tuple[Optional[dict], str]:
+def _parse_json(code: int | None, out: str, err: str, what: str) -> tuple[dict | None, str]:
     if code != 0:
         return None, f"{what} failed ({'timed out' if code is None else f'exit {code}'}): {_one_line(err)}"
     try:
@@ -729,11 +738,11 @@ def _parse_json(code: Optional[int], out: str, err: str, what: str) -> Tuple[Opt
     return report, ""
 
 
-def _parse_report(code: Optional[int], out: str, err: str, where: str) -> Tuple[Optional[dict], str]:
+def _parse_report(code: int | None, out: str, err: str, where: str) -> tuple[dict | None, str]:
     return _parse_json(code, out, err, f"env report {where}")
 
 
-def side_by_side(local: Mapping, vm: Mapping) -> List[str]:
+def side_by_side(local: Mapping, vm: Mapping) -> list[str]:
     """The headline items of both reports, aligned, for people to read."""
     def short(value: object) -> str:
         return "-" if value is None else str(value)[:12]
@@ -749,7 +758,7 @@ def side_by_side(local: Mapping, vm: Mapping) -> List[str]:
     return [f"    {a:<13} {b:<14} {c}" for a, b, c in rows]
 
 
-def _remote_capture(ctx: SyncContext, command: str, limit_s: int) -> Tuple[Optional[int], str, str, Optional[str]]:
+def _remote_capture(ctx: SyncContext, command: str, limit_s: int) -> tuple[int | None, str, str, str | None]:
     """(code, stdout, stderr, ssh failure reason or None) of a guarded command run in VM_PROJECT_DIR."""
     target = ctx.target
     code, out, err = ctx.runner.capture(target.ssh(target.in_project(command), limit_s),
@@ -790,7 +799,7 @@ def stage_parity(ctx: SyncContext) -> StageResult:
                                  f"{len(local.get('frozen') or {})} installed packages{noted}")
 
 
-def _pipeline_command(env: Mapping[str, str]) -> List[str]:
+def _pipeline_command(env: Mapping[str, str]) -> list[str]:
     return _override(env, "SYNC_PIPELINE_CMD") or ["./run_pipeline_safe.sh"]
 
 
@@ -840,7 +849,7 @@ def stage_vm_raw(ctx: SyncContext) -> StageResult:
     return StageResult(name, OK, f"local raw/ copied to {target.host}:{destination}/ ({sent} file(s) sent)")
 
 
-def vm_pipeline_args(ctx: SyncContext) -> List[str]:
+def vm_pipeline_args(ctx: SyncContext) -> list[str]:
     """The local pipeline arguments, on the VM's DATA_ROOT; with a copied raw/, not fetching anew."""
     args = _without_option(ctx.pipeline_args, "--data-root")
     if ctx.target.raw_mode == "copy":
@@ -917,7 +926,7 @@ def stage_gold(ctx: SyncContext) -> StageResult:
 
 def log_details(results: Sequence[StageResult]) -> str:
     """Every stage's outcome in one line; neighbours with the same outcome and reason share it."""
-    groups: List[Tuple[List[str], str, str]] = []
+    groups: list[tuple[list[str], str, str]] = []
     for r in results:
         if groups and groups[-1][1:] == (r.status, r.reason):
             groups[-1][0].append(r.name)
@@ -926,7 +935,7 @@ def log_details(results: Sequence[StageResult]) -> str:
     return "; ".join(f"{', '.join(names)} {status}: {reason}" for names, status, reason in groups)
 
 
-def overall(results: Sequence[StageResult], vm_configured: bool = True) -> Tuple[int, str]:
+def overall(results: Sequence[StageResult], vm_configured: bool = True) -> tuple[int, str]:
     failed = [r for r in results if r.status == FAILED]
     if not failed:
         return EXIT_OK, OK if vm_configured else "ok (local only)"
@@ -946,7 +955,7 @@ def write_log(results: Sequence[StageResult], result: str, duration_s: float, ru
             append_entry("sync", result, duration_s, "details withheld: they contained a secret",
                          log_path=target, project_root=project_root)
     except (OSError, SecretInLogError) as exc:
-        print(f"sync: WARNING: could not append to the sync log: {exc}", file=sys.stderr)
+        say(f"sync: WARNING: could not append to the sync log: {exc}", file=sys.stderr)
 
 
 def run_sync(project_root: Path, env: Mapping[str, str], dotenv_path: Path, *, pull: bool = True,
@@ -959,9 +968,9 @@ def run_sync(project_root: Path, env: Mapping[str, str], dotenv_path: Path, *, p
     runner = Runner(env, mask, out)
     venv_dir = Path(env.get("VENV_DIR") or project_root / ".venv")
     log_path = Path(env["SYNC_LOG"]) if env.get("SYNC_LOG") else default_log_path(project_root)
-    results: List[StageResult] = []
+    results: list[StageResult] = []
     interrupted = False
-    target: Optional[VmTarget] = None
+    target: VmTarget | None = None
 
     try:
         for path in copy_ignored:
@@ -979,7 +988,7 @@ def run_sync(project_root: Path, env: Mapping[str, str], dotenv_path: Path, *, p
         ctx = SyncContext(project_root=project_root, runner=runner, settings=settings, venv_dir=venv_dir,
                           log_path=log_path, pipeline_args=list(pipeline_args), target=target,
                           copy_ignored=tuple(copy_ignored))
-        actions: Dict[str, Callable[[], StageResult]] = {
+        actions: dict[str, Callable[[], StageResult]] = {
             "pull": lambda: stage_pull(project_root, runner, log_path),
             "local venv": lambda: stage_local_venv(ctx),
             "vm connect": lambda: stage_vm_connect(ctx),
@@ -1031,11 +1040,11 @@ def run_sync(project_root: Path, env: Mapping[str, str], dotenv_path: Path, *, p
         runner.say(f"sync {result} ({duration:.1f} s); logged to {log_path}")
     else:
         first = next(r for r in results if r.status == FAILED)
-        print(mask(f"sync FAILED at {first.name}: {first.reason}"), file=sys.stderr)
+        say(mask(f"sync FAILED at {first.name}: {first.reason}"), file=sys.stderr)
     return code
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.sync",
         description="Pull, rebuild the local and VM venvs and prove them identical, run the pipeline on both, "

@@ -33,10 +33,12 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+
+from scripts.console import say
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET_ENV_VARS = ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN")
@@ -71,9 +73,9 @@ def escape_cell(value: object) -> str:
     return text.strip() or "-"
 
 
-def _dotenv_values(path: Path) -> Dict[str, str]:
+def _dotenv_values(path: Path) -> dict[str, str]:
     """Minimal `.env` reader (KEY=VALUE, `export`, quotes, comments) so the guard needs no packages."""
-    values: Dict[str, str] = {}
+    values: dict[str, str] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
@@ -95,7 +97,7 @@ def _dotenv_values(path: Path) -> Dict[str, str]:
     return values
 
 
-def secret_values(project_root: Path = PROJECT_ROOT, env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+def secret_values(project_root: Path = PROJECT_ROOT, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """`{variable: value}` of every secret set in the environment or in `<project_root>/.env`."""
     env = os.environ if env is None else env
     merged = _dotenv_values(project_root / ".env")
@@ -111,7 +113,7 @@ def refuse_secrets(cells: Mapping[str, str], secrets: Mapping[str, str]) -> None
                 raise SecretInLogError(f"refusing to log: the {column!r} cell contains the value of {name}")
 
 
-def _git(project_root: Path, *args: str) -> Optional[str]:
+def _git(project_root: Path, *args: str) -> str | None:
     try:
         completed = subprocess.run(["git", "-C", str(project_root), *args], capture_output=True,
                                    text=True, timeout=20, check=False)
@@ -120,7 +122,7 @@ def _git(project_root: Path, *args: str) -> Optional[str]:
     return completed.stdout.strip() if completed.returncode == 0 else None
 
 
-def git_commit(project_root: Path, log_path: Optional[Path] = None) -> str:
+def git_commit(project_root: Path, log_path: Path | None = None) -> str:
     """Short HEAD, `-dirty` when a tracked file other than the log is modified, `unknown` outside git."""
     commit = _git(project_root, "rev-parse", "--short", "HEAD")
     if not commit:
@@ -172,12 +174,12 @@ def java_label() -> str:
     return found[0] if found else "-"
 
 
-def format_row(cells: List[str]) -> str:
+def format_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
 def append_entry(action: str, result: str, duration_s: float, details: str = "",
-                 log_path: Optional[Path] = None, project_root: Path = PROJECT_ROOT) -> str:
+                 log_path: Path | None = None, project_root: Path = PROJECT_ROOT) -> str:
     """Append one row to the log (creating it with its header when missing) and return the row.
 
     Raises:
@@ -222,7 +224,7 @@ def append_entry(action: str, result: str, duration_s: float, details: str = "",
     return row
 
 
-def tail_entries(n: int = 10, log_path: Optional[Path] = None) -> List[str]:
+def tail_entries(n: int = 10, log_path: Path | None = None) -> list[str]:
     """The last `n` rows of the table (header and separator excluded); [] when there is no log."""
     log_path = Path(log_path) if log_path is not None else default_log_path()
     try:
@@ -232,9 +234,9 @@ def tail_entries(n: int = 10, log_path: Optional[Path] = None) -> List[str]:
     return rows[-n:] if n > 0 else []
 
 
-def table_rows(text: str) -> List[str]:
+def table_rows(text: str) -> list[str]:
     """The table rows of a log's text (header and separator excluded), in order."""
-    rows: List[str] = []
+    rows: list[str] = []
     in_table = False
     for line in text.splitlines():
         if _SEPARATOR_RE.match(line.strip()):
@@ -244,13 +246,13 @@ def table_rows(text: str) -> List[str]:
     return rows
 
 
-def aside_path(project_root: Path = PROJECT_ROOT) -> Optional[Path]:
+def aside_path(project_root: Path = PROJECT_ROOT) -> Path | None:
     """`.git/sync_log.aside.md` of the checkout (None outside git)."""
     found = _git(project_root, "rev-parse", "--absolute-git-dir")
     return Path(found) / "sync_log.aside.md" if found else None
 
 
-def _tracked_relpath(project_root: Path, log_path: Path) -> Optional[str]:
+def _tracked_relpath(project_root: Path, log_path: Path) -> str | None:
     top = _git(project_root, "rev-parse", "--show-toplevel")
     if not top:
         return None
@@ -266,7 +268,7 @@ def is_tracked(project_root: Path, log_path: Path) -> bool:
     return _tracked_relpath(project_root, log_path) is not None
 
 
-def _append_rows(path: Path, rows: List[str]) -> None:
+def _append_rows(path: Path, rows: list[str]) -> None:
     """Append whole rows under the log's lock, writing the header to a new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
@@ -284,7 +286,7 @@ def _append_rows(path: Path, rows: List[str]) -> None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def set_aside(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None) -> int:
+def set_aside(project_root: Path = PROJECT_ROOT, log_path: Path | None = None) -> int:
     """Move the tracked log's lines that HEAD lacks to the aside file; restore the log to HEAD.
 
     Returns how many rows were set aside (0 also when the log is untracked or unchanged). The rows
@@ -310,7 +312,7 @@ def set_aside(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None
     return len(rows)
 
 
-def put_back(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None) -> int:
+def put_back(project_root: Path = PROJECT_ROOT, log_path: Path | None = None) -> int:
     """Append the aside file's rows the log does not already hold, then remove the aside file."""
     log_path = Path(log_path) if log_path is not None else default_log_path(project_root)
     aside = aside_path(project_root)
@@ -326,7 +328,7 @@ def put_back(project_root: Path = PROJECT_ROOT, log_path: Optional[Path] = None)
     return len(rows)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Append to or show the run log (sync_log.md).")
     sub = parser.add_subparsers(dest="command", required=True)
     append = sub.add_parser("append", help="append one row")
@@ -346,25 +348,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command in ("set-aside", "put-back"):
         moved = (set_aside if args.command == "set-aside" else put_back)(PROJECT_ROOT, args.log)
         where = aside_path(PROJECT_ROOT)
-        print(f"{moved} row(s) {'set aside in' if args.command == 'set-aside' else 'put back from'} {where}")
+        say(f"{moved} row(s) {'set aside in' if args.command == 'set-aside' else 'put back from'} {where}")
         return 0
     if args.command == "append":
         try:
-            print(append_entry(args.action, args.result, args.duration, args.details, log_path=args.log))
+            say(append_entry(args.action, args.result, args.duration, args.details, log_path=args.log))
         except SecretInLogError as exc:
-            print(f"sync_log: {exc}", file=sys.stderr)
+            say(f"sync_log: {exc}", file=sys.stderr)
             return 3
         except OSError as exc:
-            print(f"sync_log: cannot write the log: {exc}", file=sys.stderr)
+            say(f"sync_log: cannot write the log: {exc}", file=sys.stderr)
             return 1
         return 0
 
     rows = tail_entries(args.n, log_path=args.log)
     if not rows:
-        print(f"no entries in {args.log or default_log_path()}")
+        say(f"no entries in {args.log or default_log_path()}")
         return 0
-    print(HEADER.split("\n\n")[-1].rstrip("\n"))
-    print("\n".join(rows))
+    say(HEADER.split("\n\n")[-1].rstrip("\n"))
+    say("\n".join(rows))
     return 0
 
 

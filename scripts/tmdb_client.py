@@ -15,10 +15,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from scripts.http_client import ApiClient, PoliteSession, RetryPolicy, shared_limiter
 from scripts.settings import ConfigError, Settings
@@ -58,7 +59,7 @@ class TmdbClient(ApiClient):
         ConfigError: neither token nor key given.
     """
 
-    def __init__(self, *, token: Optional[str] = None, api_key: Optional[str] = None,
+    def __init__(self, *, token: str | None = None, api_key: str | None = None,
                  base_url: str = DEFAULT_BASE_URL, rate_per_second: int = DEFAULT_RATE_PER_SECOND,
                  policy: RetryPolicy = RetryPolicy(), pool_size: int = 8, safety: float = 0.02):
         if not token and not api_key:
@@ -75,7 +76,7 @@ class TmdbClient(ApiClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, base_url: Optional[str] = None, **kwargs) -> "TmdbClient":
+    def from_settings(cls, settings: Settings, base_url: str | None = None, **kwargs) -> TmdbClient:
         """A client with the settings' credentials, base URL (`TMDB_API_BASE`, unless `base_url` is
         given), rate, workers and timeouts; keyword arguments override the settings."""
         kwargs.setdefault("rate_per_second", settings.tmdb_rate_per_second)
@@ -171,7 +172,7 @@ class ExportStats:
 
 
 def iter_export_ids(path: Path, *, include_adult: bool = False, include_video: bool = False,
-                    stats: Optional[ExportStats] = None) -> Iterator[int]:
+                    stats: ExportStats | None = None) -> Iterator[int]:
     """Yield film ids from a TMDB daily ID export (`movie_ids_MM_DD_YYYY.json.gz`, or uncompressed).
 
     Each line is `{"adult":false,"id":...,"original_title":"...","popularity":...,"video":false}`.

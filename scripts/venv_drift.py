@@ -15,16 +15,17 @@ Standard library only. Exit codes: 0 printed (drift or none); 2 the requirements
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import List, Mapping, Optional, Tuple
 
+from scripts.console import say
 from scripts.env_check import _release_equal, installed_versions
 from scripts.requirements_hash import DEFAULT_REQUIREMENTS, RequirementsError, pins
 
 TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
 
 
-def drift(pinned: Mapping[str, str], installed: Mapping[str, str]) -> List[Tuple[str, str, str, str]]:
+def drift(pinned: Mapping[str, str], installed: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
     """(kind, name, installed or '-', pinned or '-') for every difference, sorted by name."""
     found = []
     for name in sorted(set(pinned) | set(installed)):
@@ -39,19 +40,19 @@ def drift(pinned: Mapping[str, str], installed: Mapping[str, str]) -> List[Tuple
     return found
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        print("usage: python -m scripts.venv_drift [REQUIREMENTS]", file=sys.stderr)
+        say("usage: python -m scripts.venv_drift [REQUIREMENTS]", file=sys.stderr)
         return 2
     requirements = Path(argv[0]) if argv else DEFAULT_REQUIREMENTS
     try:
         pinned = pins(requirements)
     except (RequirementsError, OSError) as exc:
-        print(f"venv_drift: {exc}", file=sys.stderr)
+        say(f"venv_drift: {exc}", file=sys.stderr)
         return 2
     for row in drift(pinned, installed_versions()):
-        print("\t".join(row))
+        say("\t".join(row))
     return 0
 
 

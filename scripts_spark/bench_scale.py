@@ -23,10 +23,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
+from scripts.console import say
 from scripts.settings import PROJECT_ROOT
 
 SAMPLE_SECONDS = 0.25
@@ -139,16 +140,16 @@ class ScaleRun:
     exit_code: int
     steps: list[dict] = field(default_factory=list)  # name, seconds, rows_in, rows_out, rows_per_s
     peaks: TreePeaks = field(default_factory=TreePeaks)
-    candidates_per_album: Optional[float] = None
+    candidates_per_album: float | None = None
     quality: dict = field(default_factory=dict)
 
 
-def _latest_metrics(data_root: Path) -> Optional[dict]:
+def _latest_metrics(data_root: Path) -> dict | None:
     files = sorted((data_root / "metrics").glob("run_*.json"))
     return json.loads(files[-1].read_text(encoding="utf-8")) if files else None
 
 
-def _candidates_per_album(steps: list[dict]) -> Optional[float]:
+def _candidates_per_album(steps: list[dict]) -> float | None:
     for step in steps:
         details = step.get("details") or {}
         if "candidates_per_album" in details:
@@ -315,16 +316,16 @@ def _copy_raw(world: Path, dest: Path) -> Path:
     return dest
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         sizes = QUICK_SIZES if args.quick else tuple(int(s) for s in args.sizes.split(",") if s.strip())
     except ValueError:
-        print(f"error: --sizes {args.sizes!r} must be whole numbers separated by commas", file=sys.stderr)
+        say(f"error: --sizes {args.sizes!r} must be whole numbers separated by commas", file=sys.stderr)
         return 2
     for world in args.world:
         if not (world / "raw").is_dir():
-            print(f"error: {world} has no raw/ folder", file=sys.stderr)
+            say(f"error: {world} has no raw/ folder", file=sys.stderr)
             return 2
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.scratch) as scratch_name:
         scratch = Path(scratch_name)
@@ -332,11 +333,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for size in sizes:
             root = generated_world(size, scratch / f"gen{size}")
             runs.append(run_pipeline(root, f"generated {size:,}"))
-            print(f"bench-scale: generated {size:,} films: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
+            say(f"bench-scale: generated {size:,} films: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
         for i, world in enumerate(args.world):
             root = _copy_raw(world, scratch / f"world{i}")
             runs.append(run_pipeline(root, world.name))
-            print(f"bench-scale: {world.name}: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
+            say(f"bench-scale: {world.name}: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
         ablations = []
         if args.ablation and runs:
             from scripts_spark.session import local_conf
@@ -347,10 +348,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 theirs = run_pipeline(middle, f"{key}={ABLATIONS[key]}", steps="3-5", spark_conf=f"{key}={ABLATIONS[key]}")
                 ablations.append((key, local_conf().get(key, "(Spark default)"), ours, theirs))
         text = markdown(runs, ablations)
-    print(text)
+    say(text)
     if args.doc:
         write_section(args.doc, text)
-        print(f"bench-scale: wrote the scale section of {args.doc}")
+        say(f"bench-scale: wrote the scale section of {args.doc}")
     return 0 if all(run.exit_code == 0 for run in runs) else 1
 
 

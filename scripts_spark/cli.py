@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from scripts.settings import Settings, load_settings
 
@@ -15,7 +15,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROJECT_LOGGERS = ("scripts_spark", "scripts")
 
 
-def settings_with(overrides: Mapping[str, Optional[str]]) -> Settings:
+def settings_with(overrides: Mapping[str, str | None]) -> Settings:
     """The settings from the environment and `.env`, with the command line's values on top
     (None or "" leaves a setting as it is).
 

@@ -5,12 +5,10 @@ Tested value by value in tests/scripts_spark/test_columns.py.
 """
 from __future__ import annotations
 
-from typing import Union
-
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-ColumnOrName = Union[Column, str]
+ColumnOrName = Column | str
 
 
 def _column(col: ColumnOrName) -> Column:

@@ -12,9 +12,10 @@ import gzip
 import logging
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Optional
+from typing import IO
 
 from lxml import etree
 
@@ -47,8 +48,8 @@ def _split_template(xml: bytes) -> tuple[bytes, bytes]:
     return xml[: found.start()] + b'id="', b'"' + xml[found.end():]
 
 
-def load_templates(paths: Iterable[Path] = REAL_RELEASE_SAMPLES, genres: Optional[Iterable[str]] = None,
-                   styles: Optional[Iterable[str]] = None) -> Templates:
+def load_templates(paths: Iterable[Path] = REAL_RELEASE_SAMPLES, genres: Iterable[str] | None = None,
+                   styles: Iterable[str] | None = None) -> Templates:
     """Release templates from dump files, told apart by `discogs_dump.element_is_candidate`.
 
     Falls back on a small release dump from `scripts.generate_sample_data` when no path exists.

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -25,7 +25,7 @@ class StepMetrics:
     quarantined: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    error: Optional[str] = None
+    error: str | None = None
 
 
 @dataclass
@@ -35,9 +35,9 @@ class RunMetrics:
     run_id: str
     data_root: str
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    finished_at: Optional[str] = None
+    finished_at: str | None = None
     status: str = "running"
-    input: Optional[str] = None
+    input: str | None = None
     steps: list[StepMetrics] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
     # The report written after the run: {"status": "ok", "html", "md"}, or "skipped"/"failed" with
@@ -58,6 +58,6 @@ class RunMetrics:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def new_run_id(now: Optional[datetime] = None) -> str:
+def new_run_id(now: datetime | None = None) -> str:
     """A sortable run id: UTC time to the second, e.g. 20261126T160102Z."""
     return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")

@@ -8,10 +8,15 @@ follow this tuple. The run itself (settings, input, Spark, metrics, report, exit
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from scripts_spark import (
-    runner, step_01_extract_tmdb, step_02_extract_discogs, step_03_normalize, step_04_match, step_05_aggregate,
+    runner,
+    step_01_extract_tmdb,
+    step_02_extract_discogs,
+    step_03_normalize,
+    step_04_match,
+    step_05_aggregate,
 )
 
 STEPS = (
@@ -23,7 +28,7 @@ STEPS = (
 )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen steps of STEPS; `argv` None means the process's own arguments."""
     return runner.main(STEPS, argv, prog="python -m scripts_spark.pipeline", description=__doc__.splitlines()[0])
 

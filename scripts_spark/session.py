@@ -10,8 +10,8 @@ import os
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 from pyspark.sql import SparkSession
 
@@ -45,8 +45,8 @@ def local_conf() -> dict[str, str]:
 
 def build_spark(
     app_name: str = "tmdb-discogs-soundtracks",
-    master: Optional[str] = None,
-    extra_conf: Optional[Mapping[str, str]] = None,
+    master: str | None = None,
+    extra_conf: Mapping[str, str] | None = None,
 ) -> SparkSession:
     """Return the active SparkSession or start one for this project.
 
@@ -90,7 +90,7 @@ def build_spark(
 _PACKAGES = ("scripts", "scripts_spark")
 
 
-def package_archive(folder: Optional[str] = None) -> Path:
+def package_archive(folder: str | None = None) -> Path:
     """A zip of the project's Python packages, for executors that do not share the driver's files."""
     root = Path(__file__).resolve().parent.parent
     target = Path(folder or tempfile.mkdtemp(prefix="soundtracks-pyfiles-")) / "soundtracks_packages.zip"

@@ -35,7 +35,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -45,7 +44,7 @@ class _Path:
     data: bytes = b""
     etag: str = ""
     modified: float = 0.0
-    md5: Optional[str] = None
+    md5: str | None = None
     uncommitted: dict = field(default_factory=dict)  # position -> bytes
 
     def touch(self, clock: float) -> None:
@@ -76,7 +75,7 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def take(self, op: str) -> Optional[str]:
+    def take(self, op: str) -> str | None:
         with self._lock:
             for fault in self._faults:
                 if fault.op != op:
@@ -105,7 +104,7 @@ class LakeServer(ThreadingHTTPServer):
         self.bytes_appended = 0
         self.unauthenticated = 0
         self._clock = 1_700_000_000.0
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     @property
     def account_url(self) -> str:
@@ -115,7 +114,7 @@ class LakeServer(ThreadingHTTPServer):
         self._clock += 1.0
         return self._clock
 
-    def start(self) -> "LakeServer":
+    def start(self) -> LakeServer:
         self._thread = threading.Thread(target=self.serve_forever, name="lake-server", daemon=True)
         self._thread.start()
         return self
@@ -156,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, headers: Optional[dict] = None, body: bytes = b"") -> None:
+    def _send(self, status: int, headers: dict | None = None, body: bytes = b"") -> None:
         self.send_response(status)
         base = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": self.headers.get("x-ms-version", "2023-08-03"),
                 "Content-Length": str(len(body))}
@@ -171,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
             {"error": {"code": code, "message": message or code}}).encode()
         self._send(status, {"x-ms-error-code": code, "Content-Type": "application/json"}, body)
 
-    def _conditions_fail(self, node: Optional[_Path], prefix: str = "") -> Optional[tuple[int, str]]:
+    def _conditions_fail(self, node: _Path | None, prefix: str = "") -> tuple[int, str] | None:
         if_match = self.headers.get(f"{prefix}If-Match")
         if_none = self.headers.get(f"{prefix}If-None-Match")
         if if_match is not None and (node is None or (if_match != "*" and if_match != node.etag)):
@@ -232,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_PATCH = do_HEAD = do_DELETE = _dispatch
 
     # --- operations -----------------------------------------------------------------------------
-    def _paths(self, fs: str) -> Optional[dict]:
+    def _paths(self, fs: str) -> dict | None:
         return self.server.filesystems.get(fs)
 
     def _do_filesystem_create(self, fs, path, query, body):

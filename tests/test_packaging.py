@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,10 +18,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # setuptools builds in the source tree (build/, *.egg-info): build a copy, so the checkout stays
+    # clean (an egg-info there would look like an installed package to importlib.metadata).
+    source = tmp_path_factory.mktemp("source") / "project"
+    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "data", "logs", "tests", "build", "*.egg-info", "__pycache__", ".*_cache"))
     # No build isolation: the pinned setuptools and wheel of the venv build it, offline.
     completed = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-         "-q", "-w", str(out), str(PROJECT_ROOT)],
+         "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 
@@ -30,13 +29,13 @@ ISOLATED_VARS = ("DATA_ROOT", "SOURCE", "TMDB_API_TOKEN", "TMDB_API_KEY", "DISCO
                  "PIPELINE_CMD", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
 
 
-def sh(cmd: List[str], env: Dict[str, str], timeout: int = 120, **kwargs) -> subprocess.CompletedProcess:
+def sh(cmd: list[str], env: dict[str, str], timeout: int = 120, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, **kwargs)
 
 
 @pytest.fixture
-def run_env(tmp_path: Path) -> Dict[str, str]:
+def run_env(tmp_path: Path) -> dict[str, str]:
     """Environment for run_pipeline_safe.sh with every side effect pointed into tmp_path."""
     env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
     env.update({
@@ -50,7 +49,7 @@ def run_env(tmp_path: Path) -> Dict[str, str]:
     return env
 
 
-def sync_rows(path: Path) -> List[List[str]]:
+def sync_rows(path: Path) -> list[list[str]]:
     if not path.exists():
         return []
     rows = [line for line in path.read_text(encoding="utf-8").splitlines()
@@ -60,7 +59,7 @@ def sync_rows(path: Path) -> List[List[str]]:
 
 # --- run_pipeline_safe.sh ---------------------------------------------------------------------------
 
-def test_run_propagates_the_pipeline_exit_code_and_records_the_run(run_env: Dict[str, str], tmp_path: Path) -> None:
+def test_run_propagates_the_pipeline_exit_code_and_records_the_run(run_env: dict[str, str], tmp_path: Path) -> None:
     run_env["PIPELINE_CMD"] = f"{PY} -c 'import sys; print(\"argv\", sys.argv[1:]); sys.exit(3)'"
     data_root = tmp_path / "my data"
     completed = sh([RUN, "--steps", "1-5", "--data-root", data_root], run_env)
@@ -82,7 +81,7 @@ def test_run_propagates_the_pipeline_exit_code_and_records_the_run(run_env: Dict
     assert logs[0].name in rows[0][10]
 
 
-def test_run_success_is_reported_only_after_exit_zero(run_env: Dict[str, str], tmp_path: Path) -> None:
+def test_run_success_is_reported_only_after_exit_zero(run_env: dict[str, str], tmp_path: Path) -> None:
     run_env["PIPELINE_CMD"] = f"{PY} -c 'print(\"results in gold/soundtrack_matches\")'"
     run_env["TMDB_API_TOKEN"] = FAKE_TOKEN
     completed = sh([RUN, "--steps", "2-3"], run_env)
@@ -97,7 +96,7 @@ def test_run_success_is_reported_only_after_exit_zero(run_env: Dict[str, str], t
     assert FAKE_TOKEN not in everything
 
 
-def test_run_with_a_secret_in_its_arguments_is_logged_without_them(run_env: Dict[str, str],
+def test_run_with_a_secret_in_its_arguments_is_logged_without_them(run_env: dict[str, str],
                                                                    tmp_path: Path) -> None:
     run_env["PIPELINE_CMD"] = "true"
     run_env["DISCOGS_TOKEN"] = FAKE_TOKEN
@@ -109,13 +108,13 @@ def test_run_with_a_secret_in_its_arguments_is_logged_without_them(run_env: Dict
     assert FAKE_TOKEN not in (tmp_path / "sync_log.md").read_text(encoding="utf-8")
 
 
-def test_run_exit_code_is_the_pipelines_not_tees(run_env: Dict[str, str], tmp_path: Path) -> None:
+def test_run_exit_code_is_the_pipelines_not_tees(run_env: dict[str, str], tmp_path: Path) -> None:
     """Lots of output through tee, then a failure: the failure's code comes through."""
     run_env["PIPELINE_CMD"] = f"{PY} -c 'import sys; [print(i) for i in range(20000)]; sys.exit(42)'"
     assert sh([RUN], run_env).returncode == 42
 
 
-def test_run_stops_when_the_preflight_fails(run_env: Dict[str, str], tmp_path: Path) -> None:
+def test_run_stops_when_the_preflight_fails(run_env: dict[str, str], tmp_path: Path) -> None:
     marker = tmp_path / "pipeline-ran"
     run_env["PIPELINE_CMD"] = f"touch {marker}"
     run_env["VENV_DIR"] = str(tmp_path / "no-venv")
@@ -130,7 +129,7 @@ def test_run_stops_when_the_preflight_fails(run_env: Dict[str, str], tmp_path: P
     assert [r[3:5] for r in rows] == [["run", "failed (preflight, exit 1)"]], "logged with the system python3"
 
 
-def test_run_refuses_while_another_run_holds_the_lock(run_env: Dict[str, str], tmp_path: Path) -> None:
+def test_run_refuses_while_another_run_holds_the_lock(run_env: dict[str, str], tmp_path: Path) -> None:
     marker = tmp_path / "pipeline-ran"
     run_env["PIPELINE_CMD"] = f"touch {marker}"
     lock = Path(run_env["RUN_LOCK"])
@@ -153,7 +152,7 @@ def test_run_refuses_while_another_run_holds_the_lock(run_env: Dict[str, str], t
 @pytest.mark.parametrize("code, meaning", [(1, "a step or the preflight failed"),
                                            (2, "usage or configuration error"),
                                            (75, "another run holds the lock")])
-def test_run_exit_codes_stay_visible_through_make(run_env: Dict[str, str], tmp_path: Path, code: int,
+def test_run_exit_codes_stay_visible_through_make(run_env: dict[str, str], tmp_path: Path, code: int,
                                                    meaning: str) -> None:
     """Issue 10 item 11: make turns every failure into its own 2; the runner's code is printed."""
     run_env["PIPELINE_CMD"] = f"{PY} -c 'raise SystemExit({code})'"
@@ -166,7 +165,7 @@ def test_run_exit_codes_stay_visible_through_make(run_env: Dict[str, str], tmp_p
     assert f"Error {code}" in via_make.stderr
 
 
-def test_make_run_with_a_data_root_holding_a_space_checks_and_passes_that_folder(run_env: Dict[str, str],
+def test_make_run_with_a_data_root_holding_a_space_checks_and_passes_that_folder(run_env: dict[str, str],
                                                                                   tmp_path: Path) -> None:
     """Issue 10 item 10: the preflight used to check the wrong folder and the run failed."""
     root = tmp_path / "a b"
@@ -179,7 +178,7 @@ def test_make_run_with_a_data_root_holding_a_space_checks_and_passes_that_folder
     assert f"ARGS ['--data-root', '{root}', '--steps', '2-3']" in completed.stdout
 
 
-def test_run_interrupted_is_recorded_with_the_pipelines_code(run_env: Dict[str, str], tmp_path: Path) -> None:
+def test_run_interrupted_is_recorded_with_the_pipelines_code(run_env: dict[str, str], tmp_path: Path) -> None:
     """Ctrl-C reaches the pipeline; the script still logs the run and exits with 130."""
     run_env["PIPELINE_CMD"] = f"{PY} -c 'import time; print(\"started\", flush=True); time.sleep(60)'"
     runner = subprocess.Popen([str(RUN)], env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -200,7 +199,7 @@ def test_run_interrupted_is_recorded_with_the_pipelines_code(run_env: Dict[str, 
     assert "KeyboardInterrupt" in log_text, "tee survives the interrupt and keeps the pipeline's last words"
 
 
-def test_run_usage(run_env: Dict[str, str]) -> None:
+def test_run_usage(run_env: dict[str, str]) -> None:
     completed = sh([RUN, "-h"], run_env)
     assert completed.returncode == 0 and completed.stdout.startswith("usage: run_pipeline_safe.sh")
 
@@ -216,19 +215,19 @@ def fake_venv(root: Path, python: str, stamp: str) -> Path:
     return root
 
 
-def snapshot(root: Path) -> Dict[str, float]:
+def snapshot(root: Path) -> dict[str, float]:
     return {str(p): p.lstat().st_mtime for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture
-def rebuild_env() -> Dict[str, str]:
+def rebuild_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
     # Whatever a test gets wrong, it cannot build: there is no interpreter to build with.
     env["PYTHON"] = "/nonexistent/python3.10"
     return env
 
 
-def test_rebuild_is_a_no_op_when_stamp_python_and_packages_match(rebuild_env: Dict[str, str],
+def test_rebuild_is_a_no_op_when_stamp_python_and_packages_match(rebuild_env: dict[str, str],
                                                                  tmp_path: Path) -> None:
     # The fake venv has no packages of its own, so requirements that pin nothing match it.
     requirements = tmp_path / "requirements.txt"
@@ -243,7 +242,7 @@ def test_rebuild_is_a_no_op_when_stamp_python_and_packages_match(rebuild_env: Di
     assert snapshot(venv) == before
 
 
-def test_rebuild_checks_the_packages_not_only_the_stamp(rebuild_env: Dict[str, str], tmp_path: Path) -> None:
+def test_rebuild_checks_the_packages_not_only_the_stamp(rebuild_env: dict[str, str], tmp_path: Path) -> None:
     # A matching stamp on a venv that has none of the pinned packages: drift, named, and a repair tried
     # (which needs an interpreter, absent here, so the venv is left as it was).
     current = requirements_hash(PROJECT_ROOT / "requirements_stable.txt")
@@ -255,7 +254,7 @@ def test_rebuild_checks_the_packages_not_only_the_stamp(rebuild_env: Dict[str, s
     assert "pyspark missing (pinned 3.5.0)" in completed.stdout and completed.stdout.rstrip().endswith(": repairing")
 
 
-def test_rebuild_is_a_no_op_on_the_real_venv(rebuild_env: Dict[str, str]) -> None:
+def test_rebuild_is_a_no_op_on_the_real_venv(rebuild_env: dict[str, str]) -> None:
     stamp = REAL_VENV / ".requirements.sha256"
     current = requirements_hash(PROJECT_ROOT / "requirements_stable.txt")
     if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != current:
@@ -267,7 +266,7 @@ def test_rebuild_is_a_no_op_on_the_real_venv(rebuild_env: Dict[str, str]) -> Non
     assert stamp.stat().st_mtime_ns == before
 
 
-def test_rebuild_with_a_stale_stamp_needs_python_and_keeps_the_venv(rebuild_env: Dict[str, str],
+def test_rebuild_with_a_stale_stamp_needs_python_and_keeps_the_venv(rebuild_env: dict[str, str],
                                                                      tmp_path: Path) -> None:
     venv = fake_venv(tmp_path / "venv", sys.executable, "0" * 64)
     before = snapshot(venv)
@@ -279,7 +278,7 @@ def test_rebuild_with_a_stale_stamp_needs_python_and_keeps_the_venv(rebuild_env:
     assert snapshot(venv) == before, "a failed lookup must not touch the existing venv"
 
 
-def test_rebuild_rejects_a_venv_of_the_wrong_python(rebuild_env: Dict[str, str], tmp_path: Path) -> None:
+def test_rebuild_rejects_a_venv_of_the_wrong_python(rebuild_env: dict[str, str], tmp_path: Path) -> None:
     other = shutil.which("python3", path="/usr/bin:/bin")
     if other is None or subprocess.run([other, "-c", "import sys; sys.exit(sys.version_info[:2] == (3, 10))"]).returncode:
         pytest.skip("needs a system python3 that is not 3.10")
@@ -394,13 +393,13 @@ def fake_project(tmp_path: Path) -> Path:
     root.joinpath("keep.txt").write_text("\n".join(keep), encoding="utf-8")
     root.joinpath("remove.txt").write_text("\n".join(remove), encoding="utf-8")
     # make clean-data runs scripts/clean_data.py from the project: copy it and what it imports.
-    for module in ("__init__.py", "settings.py", "data_root.py", "clean_data.py"):
+    for module in ("__init__.py", "settings.py", "data_root.py", "clean_data.py", "console.py"):
         shutil.copy(PROJECT_ROOT / "scripts" / module, root / "scripts" / module)
     (root / "data" / ".soundtracks-data-root").write_text("marker\n", encoding="utf-8")
     return root
 
 
-def make(args: List[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
+def make(args: list[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARS}
     env.update(extra_env)
     return sh(["make", "--no-print-directory", *args], env, cwd=cwd)

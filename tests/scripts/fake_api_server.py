@@ -2,5 +2,12 @@
 so test modules that still import it from here keep working."""
 from scripts.fake_api_server import *  # noqa: F401,F403
 from scripts.fake_api_server import (  # noqa: F401 (names without __all__ coverage)
-    DISCOGS_RES, FAULTS, GENRES, MOVIE_404, MOVIE_550, SHARED_DATA, SKIP_REASON, TMDB_JSON,
+    DISCOGS_RES,
+    FAULTS,
+    GENRES,
+    MOVIE_404,
+    MOVIE_550,
+    SHARED_DATA,
+    SKIP_REASON,
+    TMDB_JSON,
 )

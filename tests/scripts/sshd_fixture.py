@@ -15,13 +15,12 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
 
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without its privilege separation folder
 
 
-def sshd_unavailable_reason() -> Optional[str]:
+def sshd_unavailable_reason() -> str | None:
     """Why a test sshd cannot run here, or None when it can."""
     if not SSHD.is_file():
         return f"{SSHD} not installed (apt-get install openssh-server; .ci/run installs it)"
@@ -54,7 +53,7 @@ class TestSshd:
 
     __test__ = False  # not a test class, despite the name
 
-    def __init__(self, workdir: Path, port: Optional[int] = None):
+    def __init__(self, workdir: Path, port: int | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -65,7 +64,7 @@ class TestSshd:
         shutil.copyfile(self.client_key.with_name("client_key.pub"), self.authorized_keys)
         self.config = self.workdir / "sshd_config"
         self.log = self.workdir / "sshd.log"
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         generate_key(self.host_key)
 
     def _write_config(self) -> None:
@@ -87,7 +86,7 @@ class TestSshd:
             "",
         ]), encoding="utf-8")
 
-    def start(self, timeout: float = 10.0) -> "TestSshd":
+    def start(self, timeout: float = 10.0) -> TestSshd:
         PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._write_config()
         log = open(self.log, "ab")

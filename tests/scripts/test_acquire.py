@@ -19,8 +19,6 @@ import pytest
 
 from scripts import acquire as acq
 from scripts.acquire import FetchTuning, RawStore, StoreBusyError, acquire, main
-from scripts.http_client import FetchError, RetryPolicy
-from scripts.settings import ConfigError, Settings
 from scripts.fake_api_server import (
     GENRES,
     SHARED_DATA,
@@ -32,6 +30,8 @@ from scripts.fake_api_server import (
     shared_data_present,
     write_id_export,
 )
+from scripts.http_client import FetchError, RetryPolicy
+from scripts.settings import ConfigError, Settings
 
 pytestmark = [pytest.mark.realdata, pytest.mark.skipif(not shared_data_present(), reason=SKIP_REASON)]
 

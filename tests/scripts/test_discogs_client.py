@@ -8,8 +8,6 @@ import time
 import pytest
 
 from scripts.discogs_client import DiscogsClient, next_page_number
-from scripts.http_client import NotFoundError, RetryPolicy
-from scripts.settings import ConfigError, Settings
 from scripts.fake_api_server import (
     DISCOGS_RES,
     SKIP_REASON,
@@ -18,6 +16,8 @@ from scripts.fake_api_server import (
     install_discogs,
     shared_data_present,
 )
+from scripts.http_client import NotFoundError, RetryPolicy
+from scripts.settings import ConfigError, Settings
 
 pytestmark = [pytest.mark.realdata, pytest.mark.skipif(not shared_data_present(), reason=SKIP_REASON)]
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Dict, Optional
 
 import pytest
 
@@ -39,7 +38,7 @@ CONFIG_VARS = ("DATA_ROOT", "SOURCE", "SPARK_MASTER", "LOG_LEVEL", "SAMPLE_FILMS
                "MIN_FREE_GB", "REQUIREMENTS_FILE", "VENV_DIR")
 
 
-def base_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
+def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The test process environment (coverage hooks included) with the project's settings isolated."""
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env.update({"DATA_ROOT": str(tmp_path / "data"), "SOURCE": "sample", "MIN_FREE_GB": "0.01"})
@@ -47,7 +46,7 @@ def base_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
     return env
 
 
-def run_check_env(env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def run_check_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(CHECK_ENV), *args], env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
 
@@ -78,7 +77,7 @@ def path_without_java(tmp_path: Path) -> str:
         ("bash: java: command not found", None),
     ],
 )
-def test_parse_java_version(output: str, expected: Optional[tuple]) -> None:
+def test_parse_java_version(output: str, expected: tuple | None) -> None:
     assert parse_java_version(output) == expected
 
 

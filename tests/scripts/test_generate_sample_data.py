@@ -190,7 +190,8 @@ def test_films_show_the_variety_of_real_data(sample: Sample) -> None:
     assert any(":" in b["title"] for b in films) and any(" - " in b["title"] for b in films)
     assert any(b["title"].startswith("The ") for b in films)
     native_scripts = {b["original_language"] for b in films
-                      if b["original_title"] != b["title"] and re.search(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", b["original_title"])}
+                      if b["original_title"] != b["title"]
+                      and re.search(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", b["original_title"])}
     assert native_scripts == {"ja", "ko"}
     assert {"fr", "es", "de"} <= {b["original_language"] for b in films if b["original_title"] != b["title"]}
     assert any(b["release_date"] == "" for b in films)
@@ -442,7 +443,8 @@ def test_unique_names_never_repeat_and_report_exhaustion() -> None:
 
 
 def test_word_lists_hold_distinct_words() -> None:
-    for words in (vocabulary.ADJECTIVES, vocabulary.NOUNS, vocabulary.PLACES, vocabulary.FIRST_NAMES, vocabulary.LAST_NAMES, vocabulary.VERB_PHRASES,
+    for words in (vocabulary.ADJECTIVES, vocabulary.NOUNS, vocabulary.PLACES, vocabulary.FIRST_NAMES, vocabulary.LAST_NAMES,
+                  vocabulary.VERB_PHRASES,
                   vocabulary.SPECIAL_TITLES):
         assert len(set(words)) == len(words)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
+from scripts.fake_api_server import FAULTS, FakeApiServer, Reply
 from scripts.http_client import (
     AuthError,
     FetchError,
@@ -22,7 +23,6 @@ from scripts.http_client import (
     register_secret,
     shared_limiter,
 )
-from scripts.fake_api_server import FAULTS, FakeApiServer, Reply
 
 SECRET_KEY = "v3key-0123456789abcdef"
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, read_timeout=0.3, connect_timeout=0.5)

@@ -12,7 +12,8 @@ import pytest
 from scripts.acquire import RawStore, StoreBusyError
 from scripts.generate_sample_data import generate
 from scripts.lake import ConflictError, Lake, parse_lake_uri
-from scripts.lake_transfer import download, main as transfer_main, upload
+from scripts.lake_transfer import download, upload
+from scripts.lake_transfer import main as transfer_main
 from scripts.raw_folder import LakeRawFolder
 from scripts.settings import ConfigError, load_settings
 from tests.lake_server import LakeServer

@@ -88,7 +88,8 @@ def test_parse_steps_without_a_count_checks_the_form_only():
 def test_fetch_settings_have_the_documented_defaults_and_are_validated_once():
     from pathlib import Path as _Path
 
-    from scripts.settings import ConfigError as _ConfigError, load_settings as _load
+    from scripts.settings import ConfigError as _ConfigError
+    from scripts.settings import load_settings as _load
 
     nowhere = _Path("/nonexistent/.env")
     settings = _load({"DATA_ROOT": "/tmp/x"}, dotenv_path=nowhere)

@@ -30,9 +30,9 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -56,7 +56,7 @@ SYNC_ARGS = ["--no-pull", "--env-file", os.devnull]  # the working tree is never
 
 # --- helpers ----------------------------------------------------------------------------------------
 
-def log_rows(path: Path) -> List[List[str]]:
+def log_rows(path: Path) -> list[list[str]]:
     if not path.exists():
         return []
     rows = [line for line in path.read_text(encoding="utf-8").splitlines()
@@ -76,7 +76,7 @@ def local_base_python() -> str:
     return str(Path(config["home"]) / f"python{version}")
 
 
-def write_fake_remote_rebuild(path: Path, vm_only: Optional[Dict[str, str]] = None) -> str:
+def write_fake_remote_rebuild(path: Path, vm_only: dict[str, str] | None = None) -> str:
     """A stand-in for the VM's ./rebuild_venv.sh, run there in VM_PROJECT_DIR; returns the command.
 
     It builds `.venv` without pip whose packages are the local venv's (through a .pth file), with the
@@ -114,7 +114,7 @@ def run_main(capsys: pytest.CaptureFixture, *extra: str) -> tuple:
     return code, captured.out, captured.err
 
 
-def gold_files(data_root: Path) -> List[str]:
+def gold_files(data_root: Path) -> list[str]:
     return sorted(str(p.relative_to(data_root)) for p in (data_root / "gold").rglob("*.parquet"))
 
 
@@ -433,7 +433,7 @@ def test_a_failing_pipeline_or_local_rebuild_fails_the_sync(isolated_env: Path, 
     ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "VM_KNOWN_HOSTS": "/tmp/a b"}, "contains white space"),
     ({"VM_HOST": "vm.example.invalid", "VM_PROJECT_DIR": "p", "PATH": "/nonexistent"}, "ssh not found on PATH"),
 ])
-def test_configuration_errors_exit_2_before_anything_runs(variables: Dict[str, str], message: str,
+def test_configuration_errors_exit_2_before_anything_runs(variables: dict[str, str], message: str,
                                                           isolated_env: Path, capsys: pytest.CaptureFixture,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in variables.items():
@@ -464,7 +464,7 @@ def commit(repo: Path, name: str, text: str) -> None:
 
 
 @pytest.fixture
-def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dict[str, Path]:
+def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """An upstream bare repo, a clone tracking it (`work`), and a second clone to push from (`other`)."""
     for name, value in (("GIT_AUTHOR_NAME", "Test"), ("GIT_AUTHOR_EMAIL", "test@example.invalid"),
                         ("GIT_COMMITTER_NAME", "Test"), ("GIT_COMMITTER_EMAIL", "test@example.invalid"),
@@ -479,11 +479,11 @@ def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dict[str, Path]:
     return {"upstream": upstream, "work": work, "other": other}
 
 
-def pull(repo: Path, log: Optional[Path] = None) -> StageResult:
+def pull(repo: Path, log: Path | None = None) -> StageResult:
     return stage_pull(repo, Runner(dict(os.environ), Masker([]), io.StringIO()), log)
 
 
-def test_pull_fast_forwards_a_branch_that_is_behind(repos: Dict[str, Path]) -> None:
+def test_pull_fast_forwards_a_branch_that_is_behind(repos: dict[str, Path]) -> None:
     assert pull(repos["work"]) == StageResult("pull", "ok", "main is up to date with origin/main")
     commit(repos["other"], "a.py", "x = 1\n")
     git(repos["other"], "push", "--quiet")
@@ -493,7 +493,7 @@ def test_pull_fast_forwards_a_branch_that_is_behind(repos: Dict[str, Path]) -> N
     assert pull(repos["work"]).reason == "main is up to date with origin/main; 1 local commit(s) not pushed"
 
 
-def test_pull_stops_on_a_dirty_tree_but_not_for_the_log_alone(repos: Dict[str, Path]) -> None:
+def test_pull_stops_on_a_dirty_tree_but_not_for_the_log_alone(repos: dict[str, Path]) -> None:
     work = repos["work"]
     (work / "sync_log.md").write_text("# log\n| a row |\n")
     assert pull(work, work / "sync_log.md").status == "ok", "an appended log row is not a dirty tree"
@@ -509,7 +509,7 @@ def test_pull_stops_on_a_dirty_tree_but_not_for_the_log_alone(repos: Dict[str, P
     assert (work / "sync_log.md").read_text() == "# log\n| a row |\n", "the row came back"
 
 
-def test_pull_stops_on_a_diverged_branch(repos: Dict[str, Path]) -> None:
+def test_pull_stops_on_a_diverged_branch(repos: dict[str, Path]) -> None:
     commit(repos["other"], "theirs.py", "1\n")
     git(repos["other"], "push", "--quiet")
     commit(repos["work"], "mine.py", "2\n")
@@ -520,7 +520,7 @@ def test_pull_stops_on_a_diverged_branch(repos: Dict[str, Path]) -> None:
     assert not (repos["work"] / "theirs.py").exists()
 
 
-def test_pull_is_skipped_without_an_upstream_or_a_checkout(repos: Dict[str, Path], tmp_path: Path) -> None:
+def test_pull_is_skipped_without_an_upstream_or_a_checkout(repos: dict[str, Path], tmp_path: Path) -> None:
     git(repos["work"], "branch", "--quiet", "--unset-upstream")
     assert pull(repos["work"]).status == "skipped"
     assert pull(repos["work"]).reason.startswith("branch main has no upstream: not pulled")
@@ -531,7 +531,7 @@ def test_pull_is_skipped_without_an_upstream_or_a_checkout(repos: Dict[str, Path
     assert pull(plain).reason == f"{plain} is not a git checkout: not pulled"
 
 
-def test_pull_reports_a_failed_fetch(repos: Dict[str, Path]) -> None:
+def test_pull_reports_a_failed_fetch(repos: dict[str, Path]) -> None:
     git(repos["work"], "remote", "set-url", "origin", str(repos["upstream"]) + "-moved")
     result = pull(repos["work"])
     assert result.status == "failed" and result.reason.startswith("git fetch failed: ")
@@ -637,7 +637,7 @@ def test_ssh_and_rsync_command_lines_keep_host_key_checking_on() -> None:
     ("ssh: Could not resolve hostname vm.example.invalid: Name or service not known\n", "unreachable: ssh: Could not"),
     ("bash: line 1: ./rebuild_venv.sh: No such file or directory\n", None),
 ])
-def test_ssh_failures_are_told_apart(stderr: str, expected: Optional[str]) -> None:
+def test_ssh_failures_are_told_apart(stderr: str, expected: str | None) -> None:
     reason = sync.ssh_failure(stderr, make_target())
     if expected is None:
         assert reason is None
@@ -799,12 +799,13 @@ def test_a_dropped_connection_leaves_no_remote_process(vm: Path, tmp_path: Path)
                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
         try:
-            assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()), "the remote command started"
+            assert wait_for(lambda pid_file=pid_file: pid_file.exists() and pid_file.read_text().strip()), \
+                "the remote command started"
             remote_pid = int(pid_file.read_text())
             assert Path(f"/proc/{remote_pid}").exists()
             ssh.kill()  # the connection is lost: no goodbye, the local ssh just dies
             ssh.wait(timeout=10)
-            gone = wait_for(lambda: not Path(f"/proc/{remote_pid}").exists(), timeout=15 if guard else 3)
+            gone = wait_for(lambda pid=remote_pid: not Path(f"/proc/{pid}").exists(), timeout=15 if guard else 3)
         finally:
             if ssh.poll() is None:
                 ssh.kill()
@@ -864,7 +865,7 @@ def test_a_busy_or_stale_rebuild_lock_is_named(tmp_path: Path) -> None:
 
 # --- the sync log and the pull ---------------------------------------------------------------------------
 
-def test_an_upstream_commit_to_the_log_is_pulled_without_losing_a_row(repos: Dict[str, Path]) -> None:
+def test_an_upstream_commit_to_the_log_is_pulled_without_losing_a_row(repos: dict[str, Path]) -> None:
     work, other = repos["work"], repos["other"]
     commit(other, "sync_log.md", sync_log.HEADER + "| upstream row |\n")
     git(other, "push", "--quiet")
@@ -880,7 +881,7 @@ def test_an_upstream_commit_to_the_log_is_pulled_without_losing_a_row(repos: Dic
     assert log.read_text() == sync_log.HEADER + "| upstream row |\n| this machine's row |\n"
 
 
-def test_a_diverged_branch_leaves_a_clean_tree_and_the_rows_come_back(repos: Dict[str, Path]) -> None:
+def test_a_diverged_branch_leaves_a_clean_tree_and_the_rows_come_back(repos: dict[str, Path]) -> None:
     work, other = repos["work"], repos["other"]
     commit(other, "sync_log.md", "# log\n| upstream row |\n")
     git(other, "push", "--quiet")
@@ -905,7 +906,7 @@ def test_a_diverged_branch_leaves_a_clean_tree_and_the_rows_come_back(repos: Dic
     assert len(lines) == 4 and "| failed (pull) |" in lines[3]
 
 
-def test_a_fast_forward_refused_by_git_says_why(repos: Dict[str, Path]) -> None:
+def test_a_fast_forward_refused_by_git_says_why(repos: dict[str, Path]) -> None:
     work, other = repos["work"], repos["other"]
     commit(other, "new.py", "upstream\n")
     git(other, "push", "--quiet")
@@ -918,7 +919,7 @@ def test_a_fast_forward_refused_by_git_says_why(repos: Dict[str, Path]) -> None:
 
 # --- gold digests ------------------------------------------------------------------------------------------
 
-def write_parquet(folder: Path, rows: List[dict], files: int = 1, name: str = "part") -> None:
+def write_parquet(folder: Path, rows: list[dict], files: int = 1, name: str = "part") -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

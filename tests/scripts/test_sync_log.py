@@ -12,11 +12,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import List
 
 import pytest
 
 from scripts import sync_log
+from scripts.requirements_hash import PROJECT_ROOT, requirements_hash
 from scripts.sync_log import (
     COLUMNS,
     HEADER,
@@ -26,7 +26,6 @@ from scripts.sync_log import (
     git_commit,
     tail_entries,
 )
-from scripts.requirements_hash import PROJECT_ROOT, requirements_hash
 
 FAKE_TOKEN = "fake-discogs-token-5c2e8a1f9d"
 ROW_RE = re.compile(r"^\| .* \|$")
@@ -40,7 +39,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SYNC_LOG", str(tmp_path / "default_sync_log.md"))
 
 
-def split_cells(row: str) -> List[str]:
+def split_cells(row: str) -> list[str]:
     """Cells of a Markdown row, honouring `\\|` escapes."""
     assert ROW_RE.match(row), row
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", row[1:-1])]

@@ -4,18 +4,10 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, timedelta
-
-import pytest
 from pathlib import Path
 
-from scripts.http_client import FetchError, NotFoundError, RetryPolicy
-from scripts.settings import ConfigError, Settings
-from scripts.tmdb_client import (
-    DETAIL_APPENDS,
-    ExportStats,
-    TmdbClient,
-    iter_export_ids,
-)
+import pytest
+
 from scripts.fake_api_server import (
     GENRES,
     MOVIE_550,
@@ -24,6 +16,14 @@ from scripts.fake_api_server import (
     install_tmdb,
     shared_data_present,
     write_id_export,
+)
+from scripts.http_client import FetchError, NotFoundError, RetryPolicy
+from scripts.settings import ConfigError
+from scripts.tmdb_client import (
+    DETAIL_APPENDS,
+    ExportStats,
+    TmdbClient,
+    iter_export_ids,
 )
 
 pytestmark = [pytest.mark.realdata, pytest.mark.skipif(not shared_data_present(), reason=SKIP_REASON)]
