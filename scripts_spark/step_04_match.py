@@ -58,10 +58,13 @@ class Level:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A named comparison with its levels, best first. `u_from` says where u is estimated:
-    "random" (random film-album pairs, held fixed) or "candidates" (EM on the candidate pairs,
-    with m: title look-alikes are common among candidates and almost absent among random pairs,
-    so random pairs would make every similar title look like strong evidence)."""
+    """A named comparison with its levels, best first. `u_from` says where u comes from:
+    "random" (estimated on random film-album pairs, then held fixed) or "declared" (the levels'
+    own u, the share of each level among candidate pairs that are not matches). Title u is
+    declared: look-alike titles are common among candidates and almost absent among random pairs,
+    so random pairs would make every similar title strong evidence, and EM left free to move both
+    m and u of the title splits candidates into "same title" and "other" instead of match and
+    non-match (seen on a 20,000-film world)."""
 
     name: str
     levels: tuple[Level, ...]
@@ -78,7 +81,7 @@ TITLE = Comparison("title", (
     Level("typo", 0.06, 0.05),
     Level("similar", 0.03, 0.15),
     Level("different", 0.01, 0.725),
-), u_from="candidates")
+), u_from="declared")
 YEAR = Comparison("year", (
     Level("same_or_next", 0.80, 0.03),
     Level("year_before", 0.05, 0.015),
@@ -114,6 +117,9 @@ class MatchSettings:
     # A title key carried by at least this many films needs a credited composer or the same year.
     common_title_films: int = 2
     max_films_per_block_key: int = 50
+    # A typo-tolerant key (first or last letters and a length) shared by more films than this is
+    # dropped, not year-blocked: it is only a fallback, and common ones would flood the candidates.
+    max_films_per_fuzzy_key: int = 12
     # Typo-tolerant keys: first/last letters of the key without spaces; keys shorter get none.
     fuzzy_affix_letters: int = 4
     fuzzy_min_letters: int = 5
@@ -143,6 +149,12 @@ def sorted_words(key: Column) -> Column:
     return F.array_join(F.array_sort(F.split(key, " ")), " ")
 
 
+def sorted_letters(key: Column) -> Column:
+    """The key's letters in alphabetical order, spaces left out: "casablnaca" and "casablanca"
+    agree (a transposition, which costs two Levenshtein edits)."""
+    return F.array_join(F.array_sort(F.split(without_spaces(key), "")), "")
+
+
 def key_similarity(a: Column, b: Column) -> Column:
     """1 - Levenshtein distance / longer length, on the keys without spaces; null when either is
     null or empty."""
@@ -162,7 +174,8 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
                 film_key: Column, film_original_key: Column, film_main_key: Column,
                 settings: MatchSettings = SETTINGS) -> Column:
     """Index into TITLE.levels: exact key, main title (one side's title before its subtitle is the
-    other's full title), same letters (spaces or word order differ), typo, similar, different."""
+    other's full title), same letters (spaces or word order differ), typo (Levenshtein similarity
+    >= typo_title_min, or the same letters in another order), similar, different."""
     film_full = [film_key, film_original_key]
 
     def any_equal(left: list[Column], right: list[Column]) -> Column:
@@ -172,11 +185,13 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
     same_letters = any_equal([without_spaces(album_key)], [without_spaces(k) for k in film_full]) | any_equal(
         [sorted_words(album_key)], [sorted_words(k) for k in film_full])
     similarity = F.greatest(*[F.coalesce(key_similarity(album_key, k), F.lit(0.0)) for k in film_full])
+    transposed = any_equal([sorted_letters(album_key)], [sorted_letters(k) for k in film_full]) & (
+        F.length(without_spaces(album_key)) >= settings.fuzzy_min_letters)
     return (
         F.when(any_equal([album_key, album_alt_key], film_full), 0)
         .when(any_equal([album_main_key], film_full) | any_equal([album_key], [film_main_key]), 1)
         .when(same_letters, 2)
-        .when(similarity >= settings.typo_title_min, 3)
+        .when((similarity >= settings.typo_title_min) | transposed, 3)
         .when(similarity >= settings.similar_title_min, 4)
         .otherwise(5)
     )
@@ -253,6 +268,11 @@ def _affix_keys(key: Column, lengths: list[int], settings: MatchSettings) -> Col
     return F.when(F.length(s) >= settings.fuzzy_min_letters, F.array(*keys)).otherwise(F.array())
 
 
+def _word_keys(keys: Column) -> Column:
+    """"w:<sorted words>" for the keys of several words (a one-word key is met by its exact key)."""
+    return F.transform(F.filter(keys, lambda k: k.contains(" ")), lambda k: F.concat(F.lit("w:"), sorted_words(k)))
+
+
 def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
     """(tmdb_id, film_year, block_key, key_side): every key under which a film can be met.
 
@@ -261,7 +281,7 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     full_keys = F.array_distinct(F.filter(F.array("title_key", "original_title_key"),
                                           lambda k: k.isNotNull() & (k != "")))
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
-    words = F.transform(full_keys, lambda k: F.concat(F.lit("w:"), sorted_words(k)))
+    words = _word_keys(full_keys)
     affix = F.flatten(F.transform(full_keys, lambda k: _affix_keys(k, [0], settings)))
     full = films_df.select(
         "tmdb_id", F.col("release_year").alias("film_year"),
@@ -289,7 +309,7 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
     )
     full_keys = F.array_distinct(F.filter(F.array("key", "alt_key"), lambda k: k.isNotNull() & (k != "")))
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
-    words = F.transform(full_keys, lambda k: F.concat(F.lit("w:"), sorted_words(k)))
+    words = _word_keys(full_keys)
     affix = _affix_keys(F.col("key"), [-1, 0, 1], settings)
     full = pieces.select(
         "album_id", "album_year", "part",
@@ -301,15 +321,18 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
     return full.unionByName(main)
 
 
-def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SETTINGS.max_films_per_block_key
-                      ) -> DataFrame:
+def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SETTINGS.max_films_per_block_key,
+                      max_films_per_fuzzy_key: int = SETTINGS.max_films_per_fuzzy_key) -> DataFrame:
     """Equi-join film keys with album keys on `block_key`.
 
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
+    A typo-tolerant key ("p:" and "s:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
+    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:")
+    sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
     is_common = F.col("films_with_key") > max_films_per_key
     fk = fk.join(sizes, on="block_key", how="inner")
     ak = ak.join(sizes, on="block_key", how="inner")
@@ -330,7 +353,7 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSe
     meet through both prefixes."""
     fk = film_block_keys(films_df, settings).withColumnRenamed("key_side", "film_side")
     ak = album_block_keys(albums_df, settings).withColumnRenamed("key_side", "album_side")
-    joined = blocked_key_pairs(fk, ak, settings.max_films_per_block_key)
+    joined = blocked_key_pairs(fk, ak, settings.max_films_per_block_key, settings.max_films_per_fuzzy_key)
     return joined.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main"))) \
         .select("album_id", "part", "tmdb_id").distinct()
 
@@ -426,18 +449,16 @@ def _posterior_mean(counts: list[float], levels: tuple[Level, ...], prior: list[
 
 def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
                settings: MatchSettings = SETTINGS) -> tuple[list[list[float]], list[list[float]], float, int]:
-    """EM on the candidate pairs for m, the match share, and u of the comparisons whose u comes
-    from the candidates; the other u held fixed (Splink's training order).
+    """EM on the candidate pairs for m and the match share, u held fixed (Splink's training order).
 
     Null levels carry no evidence: left out of the likelihood. Returns (m, u, share, iterations)."""
     comparisons = settings.comparisons
     m = [[lvl.m for lvl in c.levels] for c in comparisons]
-    u = [[lvl.u for lvl in c.levels] if c.u_from == "candidates" else list(u[i]) for i, c in enumerate(comparisons)]
+    u = [[lvl.u for lvl in c.levels] if c.u_from == "declared" else list(u[i]) for i, c in enumerate(comparisons)]
     share = settings.prior_match
     iterations = 0
     for iterations in range(1, settings.em_iterations + 1):
         sums = [[0.0] * len(c.levels) for c in comparisons]
-        non_sums = [[0.0] * len(c.levels) for c in comparisons]
         matched_total, total = 0.0, 0.0
         for pattern, n in patterns:
             pm, pu = share, 1 - share
@@ -450,18 +471,15 @@ def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]]
             total += n
             for i, level in enumerate(pattern):
                 sums[i][level] += n * p
-                non_sums[i][level] += n * (1 - p)
         if matched_total <= 0:
             break
         alpha = settings.m_prior_pairs
         new_m = [_posterior_mean(sums[i], c.levels, [lvl.m for lvl in c.levels], alpha)
                  for i, c in enumerate(comparisons)]
-        new_u = [_posterior_mean(non_sums[i], c.levels, [lvl.u for lvl in c.levels], alpha)
-                 if c.u_from == "candidates" else u[i] for i, c in enumerate(comparisons)]
         new_share = matched_total / total
-        change = max([abs(a - b) for row_new, row_old in zip(new_m + new_u, m + u) for a, b in zip(row_new, row_old)]
+        change = max([abs(a - b) for row_new, row_old in zip(new_m, m) for a, b in zip(row_new, row_old)]
                      + [abs(new_share - share)])
-        m, u, share = new_m, new_u, new_share
+        m, share = new_m, new_share
         if change < 1e-6:
             break
     return m, u, share, iterations
