@@ -125,6 +125,9 @@ class MatchSettings:
     fuzzy_min_letters: int = 5
     similar_title_min: float = 0.80    # Levenshtein similarity of the keys without spaces
     typo_title_min: float = 0.88
+    # One edit in a key this long (without spaces) is a typo ("vertiggo"); in a shorter one it is
+    # often another word ("drive" / "driven").
+    typo_one_edit_min_letters: int = 7
     u_random_pairs: int = 100_000      # about this many random film-album pairs estimate u
     # EM's m is a posterior mean with the declared m as a prior worth this many pairs, so a level
     # that the run's data hardly shows keeps its declared m instead of a weight from noise.
@@ -175,7 +178,8 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
                 settings: MatchSettings = SETTINGS) -> Column:
     """Index into TITLE.levels: exact key, main title (one side's title before its subtitle is the
     other's full title), same letters (spaces or word order differ), typo (Levenshtein similarity
-    >= typo_title_min, or the same letters in another order), similar, different."""
+    >= typo_title_min, one edit in a long key, or the same letters in another order), similar,
+    different."""
     film_full = [film_key, film_original_key]
 
     def any_equal(left: list[Column], right: list[Column]) -> Column:
@@ -187,11 +191,14 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
     similarity = F.greatest(*[F.coalesce(key_similarity(album_key, k), F.lit(0.0)) for k in film_full])
     transposed = any_equal([sorted_letters(album_key)], [sorted_letters(k) for k in film_full]) & (
         F.length(without_spaces(album_key)) >= settings.fuzzy_min_letters)
+    one_edit = F.greatest(*[F.coalesce(F.levenshtein(without_spaces(album_key), without_spaces(k)) <= 1, F.lit(False))
+                            for k in film_full]) & (
+        F.length(without_spaces(album_key)) >= settings.typo_one_edit_min_letters)
     return (
         F.when(any_equal([album_key, album_alt_key], film_full), 0)
         .when(any_equal([album_main_key], film_full) | any_equal([album_key], [film_main_key]), 1)
         .when(same_letters, 2)
-        .when((similarity >= settings.typo_title_min) | transposed, 3)
+        .when((similarity >= settings.typo_title_min) | transposed | one_edit, 3)
         .when(similarity >= settings.similar_title_min, 4)
         .otherwise(5)
     )
