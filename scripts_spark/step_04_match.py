@@ -127,7 +127,7 @@ class MatchSettings:
     typo_title_min: float = 0.88
     # One edit in a key this long (without spaces) is a typo ("vertiggo"); in a shorter one it is
     # often another word ("drive" / "driven").
-    typo_one_edit_min_letters: int = 7
+    typo_one_edit_min_letters: int = 6
     u_random_pairs: int = 100_000      # about this many random film-album pairs estimate u
     # EM's m is a posterior mean with the declared m as a prior worth this many pairs, so a level
     # that the run's data hardly shows keeps its declared m instead of a weight from noise.
@@ -156,6 +156,12 @@ def sorted_letters(key: Column) -> Column:
     """The key's letters in alphabetical order, spaces left out: "casablnaca" and "casablanca"
     agree (a transposition, which costs two Levenshtein edits)."""
     return F.array_join(F.array_sort(F.split(without_spaces(key), "")), "")
+
+
+def without_volume(key: Column) -> Column:
+    """The key without a trailing volume or disc number ("possession vol 1" -> "possession"):
+    Discogs appends it after the soundtrack qualifier."""
+    return F.regexp_replace(key, " (?:vol|volume|disc|cd) [0-9]+$", "")
 
 
 def key_similarity(a: Column, b: Column) -> Column:
@@ -195,7 +201,7 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
                             for k in film_full]) & (
         F.length(without_spaces(album_key)) >= settings.typo_one_edit_min_letters)
     return (
-        F.when(any_equal([album_key, album_alt_key], film_full), 0)
+        F.when(any_equal([album_key, album_alt_key, without_volume(album_key)], film_full), 0)
         .when(any_equal([album_main_key], film_full) | any_equal([album_key], [film_main_key]), 1)
         .when(same_letters, 2)
         .when((similarity >= settings.typo_title_min) | transposed | one_edit, 3)
@@ -314,7 +320,8 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
         F.col("alt_title_keys")[F.col("part")].alias("alt_key"),
         F.col("main_title_keys")[F.col("part")].alias("main_key"),
     )
-    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key"), lambda k: k.isNotNull() & (k != "")))
+    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key", without_volume(F.col("key"))),
+                                          lambda k: k.isNotNull() & (k != "")))
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
     words = _word_keys(full_keys)
     affix = _affix_keys(F.col("key"), [-1, 0, 1], settings)
@@ -455,14 +462,19 @@ def _posterior_mean(counts: list[float], levels: tuple[Level, ...], prior: list[
 
 
 def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
-               settings: MatchSettings = SETTINGS) -> tuple[list[list[float]], list[list[float]], float, int]:
+               settings: MatchSettings = SETTINGS, share_bound: Optional[float] = None
+               ) -> tuple[list[list[float]], list[list[float]], float, int]:
     """EM on the candidate pairs for m and the match share, u held fixed (Splink's training order).
+
+    `share_bound` caps the match share: each album piece has at most one film, so at most
+    (pieces with candidates) / (candidate pairs) of the pairs are matches. Without the cap EM
+    may call every same-titled pair a match (seen on a 20,000-film world with many namesakes).
 
     Null levels carry no evidence: left out of the likelihood. Returns (m, u, share, iterations)."""
     comparisons = settings.comparisons
     m = [[lvl.m for lvl in c.levels] for c in comparisons]
     u = [[lvl.u for lvl in c.levels] if c.u_from == "declared" else list(u[i]) for i, c in enumerate(comparisons)]
-    share = settings.prior_match
+    share = settings.prior_match if share_bound is None else min(settings.prior_match, share_bound)
     iterations = 0
     for iterations in range(1, settings.em_iterations + 1):
         sums = [[0.0] * len(c.levels) for c in comparisons]
@@ -484,6 +496,8 @@ def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]]
         new_m = [_posterior_mean(sums[i], c.levels, [lvl.m for lvl in c.levels], alpha)
                  for i, c in enumerate(comparisons)]
         new_share = matched_total / total
+        if share_bound is not None:
+            new_share = min(new_share, share_bound)
         change = max([abs(a - b) for row_new, row_old in zip(new_m, m) for a, b in zip(row_new, row_old)]
                      + [abs(new_share - share)])
         m, share = new_m, new_share
@@ -520,7 +534,10 @@ class TrainedModel:
 def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
     """u from random pairs, then m and the prior by EM on the candidate pairs."""
     u = estimate_u(level_counts(random_vectors_df), settings)
-    m, u, share, iterations = estimate_m(level_counts(vectors_df), u, settings)
+    patterns = level_counts(vectors_df)
+    pieces = vectors_df.select("album_id", "part").distinct().count()
+    pairs = sum(n for _, n in patterns)
+    m, u, share, iterations = estimate_m(patterns, u, settings, share_bound=pieces / pairs if pairs else None)
     return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations)
 
 

@@ -87,7 +87,10 @@ _TV_RE = re.compile(
     r"(?:hbo|netflix|amazon|bbc|amc|showtime|animated|web) series|"
     r"original series|season \d+|saison \d+|miniseries|anime series)\b"
 )
-_GAME_RE = re.compile(r"\b(?:video ?game|game soundtrack|original game|gaming|playstation|nintendo|xbox)\b")
+_GAME_RE = re.compile(r"\b(?:video ?games?|gaming|playstation|nintendo|xbox)\b")
+# A title that names a film outright is a film soundtrack, whatever else it mentions
+# ("Bullets Over Broadway (Original Motion Picture Soundtrack)").
+_FILM_RE = re.compile(r"\b(?:motion picture|from the (?:film|movie)|du film|del film|do filme|zum film)\b")
 _STAGE_RE = re.compile(
     r"\b(?:broadway|cast recording|original cast|london cast|stage production|the musical|musical cast|"
     r"west end)\b"
@@ -262,6 +265,8 @@ def album_kind(title: Optional[str], styles: Iterable[str] = ()) -> str:
     style_set = {s.strip().lower() for s in styles or ()}
     if "video game music" in style_set or _GAME_RE.search(folded):
         return "video_game"
+    if _FILM_RE.search(folded):
+        return "film"
     if _TV_RE.search(folded):
         return "tv"
     if _STAGE_RE.search(folded):
