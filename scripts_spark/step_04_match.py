@@ -60,7 +60,8 @@ class Level:
 class Comparison:
     """A named comparison with its levels, best first. `u_from` says where u comes from:
     "random" (estimated on random film-album pairs, then held fixed) or "declared" (the levels'
-    own u, the share of each level among candidate pairs that are not matches). Title u is
+    own u, the share of each level among candidate pairs that are not matches, re-estimated on the
+    candidates whose year rules them out: `title_u_from_far_years`). Title u is
     declared: look-alike titles are common among candidates and almost absent among random pairs,
     so random pairs would make every similar title strong evidence, and EM left free to move both
     m and u of the title splits candidates into "same title" and "other" instead of match and
@@ -473,7 +474,7 @@ def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]]
     Null levels carry no evidence: left out of the likelihood. Returns (m, u, share, iterations)."""
     comparisons = settings.comparisons
     m = [[lvl.m for lvl in c.levels] for c in comparisons]
-    u = [[lvl.u for lvl in c.levels] if c.u_from == "declared" else list(u[i]) for i, c in enumerate(comparisons)]
+    u = [list(row) for row in u]
     share = settings.prior_match if share_bound is None else min(settings.prior_match, share_bound)
     iterations = 0
     for iterations in range(1, settings.em_iterations + 1):
@@ -531,10 +532,36 @@ class TrainedModel:
         }
 
 
+def title_u_from_far_years(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
+                           settings: MatchSettings = SETTINGS) -> list[list[float]]:
+    """u of the title comparisons whose u is declared, re-estimated on the candidate pairs whose
+    year alone rules them out (album before the film, or over ten years after it): those are
+    non-matches that blocking chose by title, so their title levels are what a non-match among
+    candidates looks like. With too few of them the declared u stays."""
+    names = [c.name for c in settings.comparisons]
+    year_index = names.index("year")
+    far = {settings.comparisons[year_index].level_names().index(n) for n in ("before_film", "over_10_after")}
+    out = [row[:] for row in u]
+    for i, comparison in enumerate(settings.comparisons):
+        if comparison.u_from != "declared":
+            continue
+        counts = [0.0] * len(comparison.levels)
+        for pattern, n in patterns:
+            if pattern[year_index] in far:
+                counts[pattern[i]] += n
+        if sum(counts) >= settings.m_prior_pairs:
+            out[i] = _posterior_mean(counts, comparison.levels, [lvl.u for lvl in comparison.levels],
+                                     settings.m_prior_pairs)
+        else:
+            out[i] = [lvl.u for lvl in comparison.levels]
+    return out
+
+
 def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
     """u from random pairs, then m and the prior by EM on the candidate pairs."""
     u = estimate_u(level_counts(random_vectors_df), settings)
     patterns = level_counts(vectors_df)
+    u = title_u_from_far_years(patterns, u, settings)
     pieces = vectors_df.select("album_id", "part").distinct().count()
     pairs = sum(n for _, n in patterns)
     m, u, share, iterations = estimate_m(patterns, u, settings, share_bound=pieces / pairs if pairs else None)

@@ -53,7 +53,8 @@ def matched(spark):
     ]
     releases = [release(r, "x", None, master_id=m, is_main=True) for m, r in
                 [(1, 11), (2, 21), (3, 31), (4, 41), (5, 51), (6, 61), (7, 71), (8, 81), (9, 91), (10, 101), (11, 111),
-                 (12, 121), (13, 131), (14, 141), (15, 151)]]
+                 (12, 121), (14, 141), (15, 151)]]
+    releases.append(release(131, "x", None, master_id=13, is_main=True, genres=["Hip Hop"], styles=[]))
     releases.append(release(161, "x", None, master_id=16, is_main=True, credits=[("Yann Tiersen", "Composed By")]))
     releases.append(release(500, "Ghost OST", 1990, artists=["Maurice Jarre"]))
     films_df, albums_df = silver(spark, films, masters, releases)
