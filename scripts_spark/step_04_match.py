@@ -111,7 +111,9 @@ class MatchSettings:
     comparisons: tuple[Comparison, ...] = (TITLE, YEAR, COMPOSER, NUMBERS)
     prior_match: float = 0.3           # starting share of true pairs among candidates; EM refines it
     em_iterations: int = 30
-    threshold_probability: float = 0.9
+    # Fellegi-Sunter's own decision point: a match is more likely than not (weight 0). Not tuned;
+    # the vetoes, the ambiguity margin and the common-title rule are what make it abstain.
+    threshold_probability: float = 0.5
     near_miss_probability: float = 0.05
     # Best film's weight minus the second's, in bits: below this the evidence cannot tell them apart.
     ambiguity_margin_bits: float = 4.0
