@@ -187,8 +187,8 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
                 settings: MatchSettings = SETTINGS) -> Column:
     """Index into TITLE.levels: exact key, main title (one side's title before its subtitle is the
     other's full title), same letters (spaces or word order differ), typo (Levenshtein similarity
-    >= typo_title_min, one edit in a long key, or the same letters in another order), similar,
-    different."""
+    >= typo_title_min, one edit in a long key, or the same letters in another order; never a
+    trailing "s" alone), similar, different."""
     film_full = [film_key, film_original_key]
 
     def any_equal(left: list[Column], right: list[Column]) -> Column:
@@ -203,11 +203,15 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
     one_edit = F.greatest(*[F.coalesce(F.levenshtein(without_spaces(album_key), without_spaces(k)) <= 1, F.lit(False))
                             for k in film_full]) & (
         F.length(without_spaces(album_key)) >= settings.typo_one_edit_min_letters)
+    # A trailing "s" more or less is another word, not a typo: "Immortal" is not "Immortals".
+    plural_only = F.greatest(*[F.coalesce((F.concat(without_spaces(album_key), F.lit("s")) == without_spaces(k))
+                                          | (F.concat(without_spaces(k), F.lit("s")) == without_spaces(album_key)),
+                                          F.lit(False)) for k in film_full])
     return (
         F.when(any_equal([album_key, album_alt_key, without_volume(album_key)], film_full), 0)
         .when(any_equal([album_main_key], film_full) | any_equal([album_key], [film_main_key]), 1)
         .when(same_letters, 2)
-        .when((similarity >= settings.typo_title_min) | transposed | one_edit, 3)
+        .when(~plural_only & ((similarity >= settings.typo_title_min) | transposed | one_edit), 3)
         .when(similarity >= settings.similar_title_min, 4)
         .otherwise(5)
     )
@@ -624,7 +628,8 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
         scored_df.withColumn("rank", F.row_number().over(order))
         .withColumn("candidates", F.count("*").over(piece))
         .withColumn("second_tmdb_id", F.lead("tmdb_id").over(order))
-        .withColumn("second_weight", F.when(F.lead("vetoed_by").over(order).isNull(), F.lead("match_weight").over(order)))
+        .withColumn("second_weight",
+                    F.when(F.lead("vetoed_by").over(order).isNull(), F.lead("match_weight").over(order)))
     )
     margin = F.col("match_weight") - F.col("second_weight")
     positive = (F.col("composer_level") == "credited") | (F.col("year_level") == "same_or_next")

@@ -51,6 +51,8 @@ def test_sequel_numbers(spark):
     ("vertiggo", "", "", "vertigo", None, None, "typo"),
     ("casablnaca", "", "", "casablanca", None, None, "typo"),
     ("drive", "", "", "driven", None, None, "similar"),
+    ("immortal", "", "", "immortals", None, None, "similar"),   # a plural is another word
+    ("insomnia", "", "", "insomia", None, None, "typo"),
     ("heat", "", "", "the heat wave", None, None, "different"),
     ("", "", "", "", None, None, "different"),
     (None, None, None, "heat", None, None, "different"),
