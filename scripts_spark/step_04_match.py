@@ -80,8 +80,8 @@ TITLE = Comparison("title", (
     Level("main_title", 0.06, 0.05),
     Level("same_letters", 0.04, 0.005),
     Level("typo", 0.06, 0.05),
-    Level("similar", 0.03, 0.15),
-    Level("different", 0.01, 0.725),
+    Level("similar", 0.02, 0.25),
+    Level("different", 0.01, 0.625),
 ), u_from="declared")
 YEAR = Comparison("year", (
     Level("same_or_next", 0.80, 0.03),
@@ -615,8 +615,9 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
     """Rank each album piece's films and decide.
 
     Adds `rank`, `candidates`, `second_tmdb_id`, `second_weight`, `margin_bits` and `decision`:
-    "match", or why not: "vetoed", "below_threshold", "ambiguous" (the second-best film is not
-    clearly worse), "common_title_without_evidence". Vetoed pairs are ranked last, so a vetoed
+    "match", or why not: "vetoed", "below_threshold", "title_too_different" (only `similar` or
+    `different` titles), "ambiguous" (the second-best film is not clearly worse),
+    "common_title_without_evidence". Vetoed pairs are ranked last, so a vetoed
     sequel never hides the right film behind it.
     """
     piece = Window.partitionBy("album_id", "part")
@@ -636,6 +637,8 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
     decision = (
         F.when(F.col("vetoed_by").isNotNull(), "vetoed")
         .when(F.col("match_probability") < settings.threshold_probability, "below_threshold")
+        # Year and composer cannot make up for a title that does not agree at least up to a typo.
+        .when(F.col("title_level").isin("similar", "different"), "title_too_different")
         .when(F.coalesce(margin, F.lit(999.0)) < settings.ambiguity_margin_bits, "ambiguous")
         .when((F.col("films_with_title") >= settings.common_title_films) & (F.col("title_level") == "exact")
               & ~positive, "common_title_without_evidence")
@@ -694,7 +697,7 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     near_df = best_df.filter(
         (F.col("decision") != "match")
         & ((F.col("match_probability") >= settings.near_miss_probability)
-           | F.col("decision").isin("vetoed", "ambiguous", "common_title_without_evidence"))
+           | F.col("decision").isin("vetoed", "ambiguous", "common_title_without_evidence", "title_too_different"))
         & (F.col("title_level") != "different")
     ).select(*_OUTPUT_COLUMNS, "vetoed_by")
     pairs_df = candidates_df.join(
