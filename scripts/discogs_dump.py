@@ -44,6 +44,7 @@ from typing import IO, Callable, Iterable, Iterator, Optional, Sequence
 from lxml import etree
 
 from scripts import dump_parallel as dp
+from scripts import soundtrack_terms
 from scripts.settings import DEFAULT_SOUNDTRACK_GENRES, DEFAULT_SOUNDTRACK_STYLES
 
 logger = logging.getLogger(__name__)
@@ -342,7 +343,7 @@ def element_is_candidate(elem: etree._Element, genres: frozenset, styles: frozen
         found = elem.find(container)
         if found is not None and any(child.text in wanted for child in found):
             return True
-    return False
+    return soundtrack_terms.title_says_soundtrack(elem.findtext("title"))
 
 
 def iter_records(path: Path, kind: Optional[str] = None, stats: Optional[DumpStats] = None,
@@ -419,9 +420,13 @@ def is_soundtrack_candidate(
     genres: Iterable[str] = DEFAULT_SOUNDTRACK_GENRES,
     styles: Iterable[str] = DEFAULT_SOUNDTRACK_STYLES,
 ) -> bool:
-    """True when any of the record's genres is in `genres` or any of its styles is in `styles`."""
-    return not set(genres).isdisjoint(record.get("genres") or ()) or not set(styles).isdisjoint(
-        record.get("styles") or ()
+    """True when any of the record's genres is in `genres`, any of its styles is in `styles`, or its
+    title says it is a soundtrack (`soundtrack_terms`): Discogs files many soundtracks under Hip Hop,
+    Rock or Pop only. Step 04 decides eligibility again on silver, with each reason counted."""
+    return (
+        not set(genres).isdisjoint(record.get("genres") or ())
+        or not set(styles).isdisjoint(record.get("styles") or ())
+        or soundtrack_terms.title_says_soundtrack(record.get("title"))
     )
 
 

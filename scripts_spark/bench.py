@@ -51,10 +51,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 
 from scripts_spark.cli import PROJECT_LOGGERS, configure_logging
 
@@ -118,14 +118,14 @@ class BenchError(RuntimeError):
     """A section could not run (as opposed to a target missed)."""
 
 
-def ratio(value: Optional[float], baseline: Optional[float]) -> Optional[float]:
+def ratio(value: float | None, baseline: float | None) -> float | None:
     """value / baseline, or None when either is missing or the baseline is not positive."""
     if value is None or baseline is None or baseline <= 0:
         return None
     return value / baseline
 
 
-def verdict(name: str, value: Optional[float], target: float, *, higher_is_better: bool = True,
+def verdict(name: str, value: float | None, target: float, *, higher_is_better: bool = True,
             detail: str = "") -> dict:
     """One target check: PASS, MISS, or N/A when nothing could be measured."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -172,7 +172,7 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence]) -> str:
     return "\n".join(out)
 
 
-def album_key(master_id, release_id) -> str:
+def album_id_of(master_id, release_id) -> str:
     """The album a true pair names: `m<master>`, or `r<release>` for a release without master
     (the same key as silver `album_id`)."""
     if master_id not in (None, "") and not (isinstance(master_id, float) and math.isnan(master_id)):
@@ -183,21 +183,18 @@ def album_key(master_id, release_id) -> str:
 def read_true_pairs(path: Path) -> set[tuple[int, str]]:
     """`raw/true_pairs.csv` as {(tmdb_id, album key)}."""
     with open(path, newline="", encoding="utf-8") as handle:
-        return {(int(row["tmdb_id"]), album_key(row["discogs_master_id"], row["discogs_release_id"]))
+        return {(int(row["tmdb_id"]), album_id_of(row["discogs_master_id"], row["discogs_release_id"]))
                 for row in csv.DictReader(handle)}
 
 
 def pair_quality(predicted: set, truth: set) -> dict:
-    """Precision, recall and F1 of predicted (tmdb_id, album key) pairs against the true ones."""
-    true_pos = len(predicted & truth)
-    precision = true_pos / len(predicted) if predicted else 0.0
-    recall = true_pos / len(truth) if truth else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"predicted": len(predicted), "true_pairs": len(truth), "true_positives": true_pos,
-            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+    """Precision, recall and F1 of predicted (tmdb_id, album_id) pairs against the true ones."""
+    from scripts_spark.pair_quality import quality_figures
+
+    return quality_figures(len(predicted & truth), len(predicted), len(truth))
 
 
-def _year(value) -> Optional[int]:
+def _year(value) -> int | None:
     """A usable year (an int above 0) from an int, float or NaN; None otherwise."""
     if value is None:
         return None
@@ -209,7 +206,7 @@ def _year(value) -> Optional[int]:
 
 
 def rule_pairs(films: Iterable[tuple], albums: Iterable[tuple], scorer: Callable[..., float], *,
-               processor: Optional[Callable[[str], str]] = None, threshold: float = 85.0,
+               processor: Callable[[str], str] | None = None, threshold: float = 85.0,
                year_window: int = 2) -> set[tuple[int, str]]:
     """The replaced system's rule: every (film, album) whose raw titles score >= `threshold` and
     whose years differ by at most `year_window`.
@@ -241,7 +238,7 @@ def rule_pairs(films: Iterable[tuple], albums: Iterable[tuple], scorer: Callable
     return pairs
 
 
-def sustained_rate(arrivals: Sequence[float], limit: int, window: float) -> Optional[dict]:
+def sustained_rate(arrivals: Sequence[float], limit: int, window: float) -> dict | None:
     """The request rate a client kept up against a sliding-window limit, as a fraction of it.
 
     Measured between the 5th and the 95th percentile request times: requests in that span over its
@@ -266,7 +263,7 @@ def sustained_rate(arrivals: Sequence[float], limit: int, window: float) -> Opti
             "fraction": round(rate * window / limit, 4)}
 
 
-def growth(values: Sequence[float]) -> Optional[float]:
+def growth(values: Sequence[float]) -> float | None:
     """Last / first of a series (e.g. peak memory by growing file size)."""
     return ratio(values[-1], values[0]) if len(values) >= 2 else None
 
@@ -347,6 +344,7 @@ def peak_rss_mb() -> float:
 
 def _worker_parse_peak(method: str, path: Path, result: Path, scratch: Path) -> int:
     import lxml.etree  # noqa: F401  (every child imports the same, so the floor is comparable)
+
     import scripts.discogs_dump  # noqa: F401
 
     records = _run_parser(method, path, scratch)
@@ -379,7 +377,7 @@ def _releases_dump(films: int, folder: Path) -> tuple[Path, Path]:
     return gz_path, plain
 
 
-def _real_sample_row(scratch: Path, repeats: int) -> Optional[dict]:
+def _real_sample_row(scratch: Path, repeats: int) -> dict | None:
     """The three parsers on the real 2020 releases sample (1,000 records, 36 soundtracks), when the
     shared data is there: the generated dumps are half soundtracks, a real dump a few percent."""
     sample = PROJECT_ROOT.parent / "shared" / "data" / "discogs_dump_xml" / "discogs_20200806_releases.xml.gz"
@@ -505,7 +503,7 @@ class _TreePeak:
             self.peak_mb = max(self.peak_mb, _tree_rss_mb(os.getpid()))
             self._stop.wait(interval)
 
-    def __enter__(self) -> "_TreePeak":
+    def __enter__(self) -> _TreePeak:
         self._thread.start()
         return self
 
@@ -816,7 +814,7 @@ def default_splink_overlay() -> Path:
     return Path(sys.prefix) / "bench-splink-overlay"
 
 
-def ensure_splink_overlay(target: Path, timeout: float = 600.0) -> tuple[Optional[Path], str]:
+def ensure_splink_overlay(target: Path, timeout: float = 600.0) -> tuple[Path | None, str]:
     """Install `SPLINK_PACKAGES` into `target` (pip --target --no-deps) unless already there.
 
     Returns:
@@ -891,7 +889,9 @@ def _worker_splink(data_root: Path, result: Path, scratch: Path, u_pairs: float)
         "title_key", F.coalesce("original_title_key", "title_key").alias("original_title_key"),
         F.coalesce("main_title_key", "title_key").alias("main_key"), F.col("release_year").cast("int").alias("year"),
         F.coalesce("composer_keys", F.array().cast("array<string>")).alias("composer_keys"))
-    eligible = albums.filter(F.col("is_soundtrack") & (F.col("album_kind") == "film"))
+    from scripts_spark.step_04_match import soundtrack_albums
+
+    eligible = soundtrack_albums(albums)
     pieces = eligible.select(
         "album_id", F.posexplode("title_keys").alias("pos", "title_key"),
         F.element_at("main_title_keys", 1).alias("album_main_key"), F.col("year").cast("int").alias("year"),
@@ -949,8 +949,10 @@ def _worker_splink(data_root: Path, result: Path, scratch: Path, u_pairs: float)
     return EXIT_OK
 
 
-def run_match(plan: Plan, scratch: Path, *, splink: str, splink_overlay: Path) -> dict:
-    """The match section: ours, the replaced rule and Splink on the same generated data."""
+def run_match(plan: Plan, scratch: Path, *, splink: str, splink_overlay: Path,
+              worlds_dirs: Sequence[Path] | None = None) -> dict:
+    """The match section: ours, the replaced rule and Splink on the same generated data; then ours
+    on the real labelled set and on each labelled world in `worlds_dirs`."""
     from scripts.generate_sample_data import TRUE_PAIRS_FILE, generate
     from scripts.settings import load_settings
     from scripts_spark.session import build_spark
@@ -1024,8 +1026,8 @@ def run_match(plan: Plan, scratch: Path, *, splink: str, splink_overlay: Path) -
     _say(f"\n== match: seed {MATCH_SEED}, {plan.match_films} films, {len(truth)} true pairs; "
          f"steps 1-4 took {ours_run['wall_s']:.1f} s ({', '.join(f'{k} {v:.1f}s' for k, v in steps.items())}) ==")
     _say(format_table(
-        ["method", "precision", "recall", "F1", "predicted", "seconds", "time/ours", "from bronze s"],
-        [[m["method"], m.get("precision"), m.get("recall"), m.get("f1"), m.get("predicted"), m.get("seconds"),
+        ["method", "precision", "recall", "F1", "predicted pairs", "seconds", "time/ours", "from bronze s"],
+        [[m["method"], m.get("precision"), m.get("recall"), m.get("f1"), m.get("predicted_pairs"), m.get("seconds"),
           m.get("time_vs_ours"), m.get("from_bronze_s")] for m in methods]))
     for method in methods:
         if method.get("available") is False:
@@ -1040,8 +1042,71 @@ def run_match(plan: Plan, scratch: Path, *, splink: str, splink_overlay: Path) -
          "rule = silver collected to pandas + the rule in plain Python, films looked up by album year +-2 "
          "(the rule needs that closeness anyway, so no pair is lost); splink = training + prediction in its "
          "own process (excluding its JVM start). from bronze = + step 03 (silver), which all of them read.")
+    worlds = _labelled_worlds(scratch, worlds_dirs or [], run_id)
+    for world in worlds:
+        if world.get("quality"):
+            checks.append(verdict(f"match: {world['name']} precision", world["quality"]["precision"],
+                                  MATCH_PRECISION_TARGET))
+            checks.append(verdict(f"match: {world['name']} recall", world["quality"]["recall"], MATCH_RECALL_TARGET))
+    _say("\n== match on labelled worlds: ours, steps 1-4 ==")
+    _say(format_table(
+        ["world", "true pairs", "precision", "recall", "F1", "pair completeness", "step 04 s", "max cand/album"],
+        [[w["name"], (w.get("quality") or {}).get("true_pairs"), (w.get("quality") or {}).get("precision"),
+          (w.get("quality") or {}).get("recall"), (w.get("quality") or {}).get("f1"),
+          (w.get("quality") or {}).get("pair_completeness"), w.get("match_s"), w.get("max_candidates_per_album")]
+         for w in worlds]))
+    for world in worlds:
+        if world.get("reason"):
+            _say(f"  {world['name']}: {world['reason']}")
     return {"films": plan.match_films, "seed": MATCH_SEED, "true_pairs": len(truth), "ours_steps_s": steps,
-            "methods": methods, "checks": checks}
+            "methods": methods, "worlds": worlds, "checks": checks}
+
+
+def _real_labelled_raw(target: Path) -> str | None:
+    """TMDB 5000 x the Discogs dump samples with the three hand-labelled true pairs (Star Trek 2009,
+    Anomalisa, The Second Best Exotic Marigold Hotel) under `target`; a reason when the data is absent."""
+    from scripts.import_kaggle_tmdb import import_csv
+
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    if not (shared / "tmdb_5000").is_dir():
+        return f"real data not found at {shared}"
+    import_csv(shared / "tmdb_5000" / "tmdb_5000_movies.csv", target / "tmdb",
+               shared / "tmdb_5000" / "tmdb_5000_credits.head198.csv")
+    (target / "discogs").mkdir(parents=True, exist_ok=True)
+    for kind in ("masters", "releases"):
+        shutil.copy(shared / "discogs_dump_xml" / f"discogs_20200806_{kind}.xml.gz", target / "discogs")
+    (target / "true_pairs.csv").write_text(
+        "tmdb_id,discogs_master_id,discogs_release_id\n"
+        "13475,129711,1750386\n268238,1033347,8689395\n291270,1162025,10102504\n", encoding="utf-8")
+    return None
+
+
+def _labelled_worlds(scratch: Path, world_dirs: Sequence[Path], run_id: str) -> list[dict]:
+    """Our pipeline (steps 1-4) on the real labelled set and on each `--world DIR` (a DATA_ROOT whose
+    raw/ holds TMDB, Discogs and true_pairs.csv, written by someone else): quality with pair
+    completeness, step 04 seconds and the bound on candidates per album, from the run's metrics."""
+    sources: list[tuple[str, Path | None]] = [("real: TMDB 5000 x dump samples", None)]
+    sources += [(f"world: {Path(d).name}", Path(d)) for d in world_dirs]
+    out = []
+    for index, (name, source) in enumerate(sources):
+        root = scratch / f"labelled_{index}"
+        shutil.rmtree(root, ignore_errors=True)
+        if source is None:
+            reason = _real_labelled_raw(root / "raw")
+        elif not (source / "raw" / "true_pairs.csv").is_file():
+            reason = f"{source}/raw/true_pairs.csv not found"
+        else:
+            shutil.copytree(source / "raw", root / "raw")
+            reason = None
+        if reason:
+            out.append({"name": name, "reason": reason})
+            continue
+        run = _run_ours(root, f"{run_id}_w{index}")
+        match_step = next((st for st in run["metrics"].get("steps", []) if st["step"] == "04_match"), {})
+        out.append({"name": name, "quality": run["metrics"].get("quality"), "match_s": match_step.get("seconds"),
+                    "candidate_pairs": match_step.get("details", {}).get("candidate_pairs"),
+                    "max_candidates_per_album": match_step.get("details", {}).get("max_candidates_per_album")})
+    return out
 
 
 def _say(text: str) -> None:
@@ -1080,6 +1145,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="scratch folder, kept, and where bench_<timestamp>.json goes "
                         "(default: a temporary folder, removed; the JSON goes to DATA_ROOT/reports)")
     parser.add_argument("--no-splink", action="store_true", help="skip Splink in the match section")
+    parser.add_argument("--world", type=Path, action="append", default=[],
+                        help="a labelled DATA_ROOT written elsewhere (raw/ with true_pairs.csv), matched and "
+                             "scored too; repeatable")
     parser.add_argument("--splink-overlay", type=Path, default=None,
                         help="folder for the Splink packages (default: <venv>/bench-splink-overlay)")
     # Internal: the same module re-run as a child process for one measurement.
@@ -1101,7 +1169,7 @@ def parse_sections(text: str) -> list[str]:
     return [s for s in SECTIONS if s in chosen]
 
 
-def _report_dir(out: Optional[Path]) -> Optional[Path]:
+def _report_dir(out: Path | None) -> Path | None:
     if out is not None:
         return out
     from scripts.settings import ConfigError, load_settings
@@ -1116,7 +1184,7 @@ def _report_dir(out: Optional[Path]) -> Optional[Path]:
     return (root if root.is_absolute() else PROJECT_ROOT / root) / "reports"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen sections; 0 when they ran (targets met or not), 1 a section failed, 2 bad arguments."""
     parser = build_parser()
     try:
@@ -1151,7 +1219,8 @@ def _run(args: argparse.Namespace, sections: list[str]) -> int:
             "parse": lambda: run_parse(plan, scratch),
             "fetch": lambda: run_fetch(plan, scratch),
             "match": lambda: run_match(plan, scratch, splink="off" if args.no_splink else "auto",
-                                       splink_overlay=args.splink_overlay or default_splink_overlay()),
+                                       splink_overlay=args.splink_overlay or default_splink_overlay(),
+                                       worlds_dirs=args.world),
         }
         for section in sections:
             started = time.monotonic()

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
+from scripts import soundtrack_terms
 from scripts_spark import runner, storage, text_norm
 from scripts_spark.columns import array_or_empty, sorted_distinct
 from scripts_spark.context import StepContext
@@ -54,8 +55,8 @@ def person_keys_udf(names: pd.Series) -> pd.Series:
 
 
 @pandas_udf(T.ArrayType(T.StringType()))
-def album_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
-    return pd.Series([text_norm.album_title_variants(t, _list(a)) for t, a in zip(titles, artist_names)])
+def album_title_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
+    return pd.Series([text_norm.album_title_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
 
 
 @pandas_udf(T.ArrayType(T.StringType()))
@@ -71,6 +72,11 @@ def album_alt_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
 @pandas_udf(T.BooleanType())
 def has_qualifier_udf(titles: pd.Series) -> pd.Series:
     return titles.map(text_norm.has_soundtrack_qualifier, na_action=None)
+
+
+@pandas_udf(T.BooleanType())
+def has_soundtrack_title_term_udf(titles: pd.Series) -> pd.Series:
+    return titles.map(soundtrack_terms.title_says_soundtrack, na_action=None)
 
 
 @pandas_udf(T.StringType())
@@ -207,18 +213,22 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
 
     Returns:
         album columns plus `title_keys`, `main_title_keys`, `alt_title_keys` (one entry per title
-        piece each, "" where none), `has_soundtrack_qualifier`,
+        piece each, "" where none), `has_soundtrack_qualifier` (any qualifier, editions included),
+        `has_soundtrack_title_term` (the title says soundtrack: `scripts.soundtrack_terms`),
         `album_kind`, `is_soundtrack` (filed under a soundtrack genre or style),
         `artist_keys` and `credit_keys`.
     """
     in_genres = F.arrays_overlap("genres", F.array(*[F.lit(g) for g in genres]))
     in_styles = F.arrays_overlap("styles", F.array(*[F.lit(s) for s in styles]))
+    # A "Composer Name - Title" prefix is dropped when it names an artist or a credited composer.
+    people = F.concat("artist_names", "credit_names")  # both never null: build_albums makes them arrays
     return (
         albums_df
-        .withColumn("title_keys", album_keys_udf("title", "artist_names"))
-        .withColumn("main_title_keys", album_main_keys_udf("title", "artist_names"))
-        .withColumn("alt_title_keys", album_alt_keys_udf("title", "artist_names"))
+        .withColumn("title_keys", album_title_keys_udf("title", people))
+        .withColumn("main_title_keys", album_main_keys_udf("title", people))
+        .withColumn("alt_title_keys", album_alt_keys_udf("title", people))
         .withColumn("has_soundtrack_qualifier", has_qualifier_udf("title"))
+        .withColumn("has_soundtrack_title_term", F.coalesce(has_soundtrack_title_term_udf("title"), F.lit(False)))
         .withColumn("album_kind", album_kind_udf("title", "styles"))
         .withColumn("is_soundtrack", F.coalesce(in_genres | in_styles, F.lit(False)))
         .withColumn("artist_keys", person_keys_udf("artist_names"))

@@ -1,18 +1,33 @@
-"""Step 04: match Discogs soundtrack albums to TMDB films.
+"""Step 04: match Discogs soundtrack albums to TMDB films with a Fellegi-Sunter model.
 
-1. Blocking, by equi-joins only: an album meets the films that share one of its title keys
-   (film title, original title, or the main title before a subtitle, on either side). No cross
-   join, so the work grows with the number of shared keys, not films x albums.
-2. Scoring: title evidence, year gap and composer agreement, each in [0, 1], weighted.
-3. Assignment: each album (each film-title piece of a two-film album) goes to its best film
-   above the threshold; a film may keep several albums (score and songs).
-The near-misses just below the threshold are written for review, and when true pairs lie beside
-the raw data the run's precision, recall, F1 and pair completeness are measured.
+1. Eligibility: an album is a candidate when Discogs files it under a soundtrack genre or style,
+   or its title says it is a soundtrack (`scripts.soundtrack_terms`), and it is not a TV, game,
+   stage or many-film compilation album. Each reason is counted.
+2. Blocking, by equi-joins only (no cross join): an album meets the films that share one of its
+   block keys: the exact title keys (full, original, main title before a subtitle), the sorted
+   words, and two typo-tolerant keys (first and last four letters of the key without spaces, with
+   its length +-1). A key shared by more than `MatchSettings.max_films_per_block_key` films is
+   joined on the film year too, so candidates per album stay bounded however large the catalogue.
+3. Scoring: four comparisons (title, year, composer, sequel numbers), each with graded levels.
+   u probabilities come from random film-album pairs (an equi-join on a random bucket, not a cross
+   join), the exact-title u from how many films carry that title (term frequency); m
+   probabilities and the share of true pairs come from EM on the run's own candidate pairs, as
+   Splink does. A pair's match weight is the sum of log2(m/u) of its levels plus the prior.
+   Levels that rule a pair out (an album two or more years before its film, a sequel number
+   that differs) veto it whatever the other evidence.
+4. Decision: each album piece's best film is a match when its probability reaches the threshold,
+   it is clearly ahead of the second-best film (`ambiguity_margin_bits`), and, for a title that
+   several films share, there is positive evidence (a credited composer or the same year).
+   Everything else that came close is written to the near-miss table with its reason.
+Every match and near-miss carries its per-comparison level and weight.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import sys
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -20,237 +35,698 @@ from pyspark.sql import functions as F
 
 from scripts_spark import runner, storage
 from scripts_spark.context import StepContext
+from scripts_spark.pair_quality import quality_figures
 from scripts_spark.schemas import RAW_TRUE_PAIRS, TRUE_PAIRS_CSV
 
 logger = logging.getLogger(__name__)
 
 NAME = "04_match"
-THRESHOLD = 0.7
-NEAR_MISS_FLOOR = 0.5
-# A title key shared by more films than this ("Love", "Home") is blocked on key and year together,
-# so the candidates of one album stay bounded however large the catalogue grows.
-MAX_FILMS_PER_KEY = 50
-WEIGHTS = {"title": 0.45, "year": 0.30, "composer": 0.25}
-# Title evidence by how the keys met: the film's own title is the strongest.
-TITLE_EVIDENCE = {"title": 1.0, "original_title": 0.95, "album_title_unstripped": 0.95,
-                  "film_main_title": 0.85, "album_main_title": 0.85}
 
 
-def film_keys(films_df: DataFrame) -> DataFrame:
-    """(tmdb_id, film_year, key, key_source) for every way a film can be named."""
-    sources = [("title_key", "title"), ("original_title_key", "original_title"), ("main_title_key", "film_main_title")]
-    parts = [
-        films_df.select("tmdb_id", F.col("release_year").alias("film_year"), F.col(col).alias("key"),
-                        F.lit(source).alias("key_source"))
-        for col, source in sources
-    ]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out.filter(F.col("key").isNotNull() & (F.col("key") != ""))
+@dataclass(frozen=True)
+class Level:
+    """One graded outcome of a comparison with its starting m and u probabilities.
+
+    `null` levels carry no evidence (weight 0, left out of EM); `veto` levels rule a pair out.
+    """
+
+    name: str
+    m: float
+    u: float
+    null: bool = False
+    veto: bool = False
 
 
-def album_keys(albums_df: DataFrame) -> DataFrame:
-    """(album_id, album_year, part, key, key_source): per title piece its key, its main-title key and
-    its unstripped key, where they exist."""
-    full = albums_df.select("album_id", F.col("year").alias("album_year"),
-                            F.posexplode("title_keys").alias("part", "key")) \
-        .withColumn("key_source", F.lit("album_title"))
-    main = albums_df.select("album_id", F.col("year").alias("album_year"),
-                            F.posexplode("main_title_keys").alias("part", "key")) \
-        .withColumn("key_source", F.lit("album_main_title"))
-    alt = albums_df.select("album_id", F.col("year").alias("album_year"),
-                           F.posexplode("alt_title_keys").alias("part", "key")) \
-        .withColumn("key_source", F.lit("album_title_unstripped"))
-    return full.unionByName(main).unionByName(alt).filter(F.col("key") != "")
+@dataclass(frozen=True)
+class Comparison:
+    """A named comparison with its levels, best first. `u_from` says where u comes from:
+    "random" (estimated on random film-album pairs, then held fixed) or "declared" (the levels'
+    own u, the share of each level among candidate pairs that are not matches, re-estimated on the
+    candidates whose year rules them out: `title_u_from_far_years`). Title u is
+    declared: look-alike titles are common among candidates and almost absent among random pairs,
+    so random pairs would make every similar title strong evidence, and EM left free to move both
+    m and u of the title splits candidates into "same title" and "other" instead of match and
+    non-match (seen on a 20,000-film world)."""
+
+    name: str
+    levels: tuple[Level, ...]
+    u_from: str = "random"
+
+    def level_names(self) -> list[str]:
+        return [lvl.name for lvl in self.levels]
 
 
-def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = MAX_FILMS_PER_KEY) -> DataFrame:
-    """Equi-join film keys with album keys.
+TITLE = Comparison("title", (
+    Level("exact", 0.80, 0.02),
+    Level("main_title", 0.06, 0.05),
+    Level("same_letters", 0.04, 0.005),
+    Level("typo", 0.06, 0.05),
+    Level("similar", 0.02, 0.25),
+    Level("different", 0.01, 0.625),
+), u_from="declared")
+YEAR = Comparison("year", (
+    Level("same_or_next", 0.80, 0.03),
+    Level("year_before", 0.05, 0.015),
+    Level("2_to_3_after", 0.08, 0.03),
+    Level("4_to_10_after", 0.05, 0.12),
+    Level("over_10_after", 0.01, 0.40),
+    Level("before_film", 0.01, 0.405, veto=True),
+    Level("unknown", 0.5, 0.5, null=True),
+))
+COMPOSER = Comparison("composer", (
+    Level("credited", 0.60, 0.001),
+    Level("credits_differ", 0.10, 0.60),
+    Level("artists_differ", 0.30, 0.399),
+    Level("unknown", 0.5, 0.5, null=True),
+))
+NUMBERS = Comparison("numbers", (
+    Level("same", 0.99, 0.95),
+    Level("differ", 0.01, 0.05, veto=True),
+))
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Everything that decides a match, recorded with every run (`as_dict`)."""
+
+    comparisons: tuple[Comparison, ...] = (TITLE, YEAR, COMPOSER, NUMBERS)
+    prior_match: float = 0.3           # starting share of true pairs among candidates; EM refines it
+    em_iterations: int = 30
+    # Fellegi-Sunter's own decision point: a match is more likely than not (weight 0). Not tuned;
+    # the vetoes, the ambiguity margin and the common-title rule are what make it abstain.
+    threshold_probability: float = 0.5
+    near_miss_probability: float = 0.05
+    # Best film's weight minus the second's, in bits: below this the evidence cannot tell them apart.
+    ambiguity_margin_bits: float = 4.0
+    # A title key carried by at least this many films needs a credited composer or the same year.
+    common_title_films: int = 2
+    max_films_per_block_key: int = 50
+    # A typo-tolerant key (first or last letters and a length) shared by more films than this is
+    # dropped, not year-blocked: it is only a fallback, and common ones would flood the candidates.
+    max_films_per_fuzzy_key: int = 12
+    # Typo-tolerant keys: first/last letters of the key without spaces; keys shorter get none.
+    fuzzy_affix_letters: int = 4
+    fuzzy_min_letters: int = 5
+    similar_title_min: float = 0.80    # Levenshtein similarity of the keys without spaces
+    typo_title_min: float = 0.88
+    # One edit in a key this long (without spaces) is a typo ("vertiggo"); in a shorter one it is
+    # often another word ("drive" / "driven").
+    typo_one_edit_min_letters: int = 6
+    u_random_pairs: int = 100_000      # about this many random film-album pairs estimate u
+    # EM's m is a posterior mean with the declared m as a prior worth this many pairs, so a level
+    # that the run's data hardly shows keeps its declared m instead of a weight from noise.
+    m_prior_pairs: float = 20.0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SETTINGS = MatchSettings()
+
+
+# ---- Column functions: keys and comparisons (each tested value by value) ----
+
+def without_spaces(key: Column) -> Column:
+    """"godf ather" -> "godfather": a space moved or lost does not change it."""
+    return F.regexp_replace(key, " ", "")
+
+
+def sorted_words(key: Column) -> Column:
+    """"towers two the" and "the two towers" both -> "the two towers"."""
+    return F.array_join(F.array_sort(F.split(key, " ")), " ")
+
+
+def sorted_letters(key: Column) -> Column:
+    """The key's letters in alphabetical order, spaces left out: "casablnaca" and "casablanca"
+    agree (a transposition, which costs two Levenshtein edits)."""
+    return F.array_join(F.array_sort(F.split(without_spaces(key), "")), "")
+
+
+def without_volume(key: Column) -> Column:
+    """The key without a trailing volume or disc number ("possession vol 1" -> "possession"):
+    Discogs appends it after the soundtrack qualifier."""
+    return F.regexp_replace(key, " (?:vol|volume|disc|cd) [0-9]+$", "")
+
+
+def key_similarity(a: Column, b: Column) -> Column:
+    """1 - Levenshtein distance / longer length, on the keys without spaces; null when either is
+    null or empty."""
+    sa, sb = without_spaces(a), without_spaces(b)
+    longest = F.greatest(F.length(sa), F.length(sb))
+    return F.when(longest > 0, 1 - F.levenshtein(sa, sb) / longest)
+
+
+def sequel_numbers(key: Column) -> Column:
+    """The sorted distinct numbers of one to three digits in a key, "1" left out ("part 1" and
+    "vol 1" are usually the first film itself); four-digit numbers are years, not sequels."""
+    words = F.split(F.coalesce(key, F.lit("")), " ")
+    return F.array_sort(F.array_distinct(F.filter(words, lambda w: w.rlike("^[0-9]{1,3}$") & (w != "1"))))
+
+
+def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column,
+                film_key: Column, film_original_key: Column, film_main_key: Column,
+                settings: MatchSettings = SETTINGS) -> Column:
+    """Index into TITLE.levels: exact key, main title (one side's title before its subtitle is the
+    other's full title), same letters (spaces or word order differ), typo (Levenshtein similarity
+    >= typo_title_min, one edit in a long key, or the same letters in another order; never a
+    trailing "s" alone), similar, different."""
+    film_full = [film_key, film_original_key]
+
+    def any_equal(left: list[Column], right: list[Column]) -> Column:
+        tests = [F.coalesce((a == b) & (a != ""), F.lit(False)) for a in left for b in right]
+        return tests[0] if len(tests) == 1 else F.greatest(*tests)
+
+    same_letters = any_equal([without_spaces(album_key)], [without_spaces(k) for k in film_full]) | any_equal(
+        [sorted_words(album_key)], [sorted_words(k) for k in film_full])
+    similarity = F.greatest(*[F.coalesce(key_similarity(album_key, k), F.lit(0.0)) for k in film_full])
+    transposed = any_equal([sorted_letters(album_key)], [sorted_letters(k) for k in film_full]) & (
+        F.length(without_spaces(album_key)) >= settings.fuzzy_min_letters)
+    one_edit = F.greatest(*[F.coalesce(F.levenshtein(without_spaces(album_key), without_spaces(k)) <= 1, F.lit(False))
+                            for k in film_full]) & (
+        F.length(without_spaces(album_key)) >= settings.typo_one_edit_min_letters)
+    # A trailing "s" more or less is another word, not a typo: "Immortal" is not "Immortals".
+    plural_only = F.greatest(*[F.coalesce((F.concat(without_spaces(album_key), F.lit("s")) == without_spaces(k))
+                                          | (F.concat(without_spaces(k), F.lit("s")) == without_spaces(album_key)),
+                                          F.lit(False)) for k in film_full])
+    return (
+        F.when(any_equal([album_key, album_alt_key, without_volume(album_key)], film_full), 0)
+        .when(any_equal([album_main_key], film_full) | any_equal([album_key], [film_main_key]), 1)
+        .when(same_letters, 2)
+        .when(~plural_only & ((similarity >= settings.typo_title_min) | transposed | one_edit), 3)
+        .when(similarity >= settings.similar_title_min, 4)
+        .otherwise(5)
+    )
+
+
+def year_level(album_year: Column, film_year: Column) -> Column:
+    """Index into YEAR.levels from album year - film year; an album two or more years before its
+    film is vetoed (a soundtrack is not released before its film is made)."""
+    gap = album_year - film_year
+    return (
+        F.when(gap.isNull(), 6)
+        .when(gap.between(0, 1), 0)
+        .when(gap == -1, 1)
+        .when(gap.between(2, 3), 2)
+        .when(gap.between(4, 10), 3)
+        .when(gap > 10, 4)
+        .otherwise(5)
+    )
+
+
+def composer_level(film_composers: Column, album_credits: Column, album_artists: Column) -> Column:
+    """Index into COMPOSER.levels: a film composer is an album artist or composer credit; the album
+    credits composers and none is the film's; the album names only artists (often performers of
+    songs) and none is the film's composer; either side names nobody (no evidence)."""
+    def size(col: Column) -> Column:
+        return F.coalesce(F.size(col), F.lit(0))
+
+    people = F.concat(F.coalesce(album_credits, F.array()), F.coalesce(album_artists, F.array()))
+    return (
+        F.when((size(film_composers) == 0) | (size(people) == 0), 3)
+        .when(F.arrays_overlap(film_composers, people), 0)
+        .when(size(album_credits) > 0, 1)
+        .otherwise(2)
+    )
+
+
+def numbers_level(album_key: Column, film_key: Column, film_original_key: Column) -> Column:
+    """Index into NUMBERS.levels: the sequel numbers of the album key equal those of the film's
+    title or original title ("Frozen 2" vs "Frozen II"), or they differ ("X: Part Two" vs "X")."""
+    album_numbers = sequel_numbers(album_key)
+    same = (album_numbers == sequel_numbers(film_key)) | (album_numbers == sequel_numbers(film_original_key))
+    return F.when(F.coalesce(same, F.lit(False)), 0).otherwise(1)
+
+
+# ---- Eligibility and blocking ----
+
+def with_eligibility(albums_df: DataFrame) -> DataFrame:
+    """Add `eligible_by`: "genre_style", "title_term", "both", or null for an album that cannot be a
+    film's soundtrack (neither reason, or a TV, game, stage or compilation album)."""
+    by_genre = F.coalesce(F.col("is_soundtrack"), F.lit(False))
+    by_title = F.coalesce(F.col("has_soundtrack_title_term"), F.lit(False))
+    reason = (
+        F.when(by_genre & by_title, "both").when(by_genre, "genre_style").when(by_title, "title_term")
+    )
+    return albums_df.withColumn("eligible_by", F.when(F.col("album_kind") == "film", reason))
+
+
+def soundtrack_albums(albums_df: DataFrame) -> DataFrame:
+    """The albums that can be a film's soundtrack (see `with_eligibility`)."""
+    return with_eligibility(albums_df).filter(F.col("eligible_by").isNotNull())
+
+
+def _affix_keys(key: Column, lengths: list[int], settings: MatchSettings) -> Column:
+    """Typo-tolerant block keys: "p:<first letters>|<length>" and "s:<last letters>|<length>" for
+    each length given; a typo leaves at least one end intact, a doubled or lost letter moves the
+    length by one. None for keys too short to carry them."""
+    s = without_spaces(key)
+    n = settings.fuzzy_affix_letters
+    keys = []
+    for delta in lengths:
+        size = (F.length(s) + delta).cast("string")
+        keys += [F.concat(F.lit("p:"), F.substring(s, 1, n), F.lit("|"), size),
+                 F.concat(F.lit("s:"), F.reverse(F.substring(F.reverse(s), 1, n)), F.lit("|"), size)]
+    return F.when(F.length(s) >= settings.fuzzy_min_letters, F.array(*keys)).otherwise(F.array())
+
+
+def _word_keys(keys: Column) -> Column:
+    """"w:<sorted words>" for the keys of several words (a one-word key is met by its exact key)."""
+    return F.transform(F.filter(keys, lambda k: k.contains(" ")), lambda k: F.concat(F.lit("w:"), sorted_words(k)))
+
+
+def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
+    """(tmdb_id, film_year, block_key, key_side): every key under which a film can be met.
+
+    key_side "full" for the whole title or original title, "main" for the title before its
+    subtitle (which meets only an album's whole title)."""
+    full_keys = F.array_distinct(F.filter(F.array("title_key", "original_title_key"),
+                                          lambda k: k.isNotNull() & (k != "")))
+    exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
+    words = _word_keys(full_keys)
+    affix = F.flatten(F.transform(full_keys, lambda k: _affix_keys(k, [0], settings)))
+    full = films_df.select(
+        "tmdb_id", F.col("release_year").alias("film_year"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix))).alias("block_key"),
+    ).withColumn("key_side", F.lit("full"))
+    main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
+        "tmdb_id", F.col("release_year").alias("film_year"),
+        F.concat(F.lit("k:"), "main_title_key").alias("block_key"), F.lit("main").alias("key_side"))
+    return full.unionByName(main)
+
+
+def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
+    """(album_id, album_year, part, block_key, key_side) for each title piece of each album.
+
+    key_side "full" for the piece's whole key (and its unstripped alternative), "main" for its
+    title before a subtitle (which meets only a film's whole title)."""
+    pieces = albums_df.select(
+        "album_id", F.col("year").alias("album_year"),
+        F.posexplode("title_keys").alias("part", "key"),
+        "alt_title_keys", "main_title_keys",
+    ).select(
+        "album_id", "album_year", "part", "key",
+        F.col("alt_title_keys")[F.col("part")].alias("alt_key"),
+        F.col("main_title_keys")[F.col("part")].alias("main_key"),
+    )
+    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key", without_volume(F.col("key"))),
+                                          lambda k: k.isNotNull() & (k != "")))
+    exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
+    words = _word_keys(full_keys)
+    affix = _affix_keys(F.col("key"), [-1, 0, 1], settings)
+    full = pieces.select(
+        "album_id", "album_year", "part",
+        F.explode(F.array_distinct(F.concat(exact, words, affix))).alias("block_key"),
+    ).withColumn("key_side", F.lit("full"))
+    main = pieces.filter(F.col("main_key").isNotNull() & (F.col("main_key") != "")).select(
+        "album_id", "album_year", "part", F.concat(F.lit("k:"), "main_key").alias("block_key"),
+        F.lit("main").alias("key_side"))
+    return full.unionByName(main)
+
+
+def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SETTINGS.max_films_per_block_key,
+                      max_films_per_fuzzy_key: int = SETTINGS.max_films_per_fuzzy_key) -> DataFrame:
+    """Equi-join film keys with album keys on `block_key`.
 
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
+    A typo-tolerant key ("p:" and "s:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
-    sizes = fk.groupBy("key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
+    sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
+    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:")
+    sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
     is_common = F.col("films_with_key") > max_films_per_key
-    fk = fk.join(sizes, on="key", how="inner")
-    ak = ak.join(sizes, on="key", how="inner")
+    fk = fk.join(sizes, on="block_key", how="inner")
+    ak = ak.join(sizes, on="block_key", how="inner")
     rare = fk.filter(~is_common).drop("films_with_key").join(
-        ak.filter(~is_common).drop("films_with_key"), on="key", how="inner"
+        ak.filter(~is_common).drop("films_with_key"), on="block_key", how="inner"
     )
     common_albums = ak.filter(is_common & F.col("album_year").isNotNull()).drop("films_with_key").withColumn(
         "film_year", F.explode(F.sequence(F.col("album_year") - 2, F.col("album_year") + 1))
     )
-    common = fk.filter(is_common).drop("films_with_key").join(common_albums, on=["key", "film_year"], how="inner")
+    common = fk.filter(is_common).drop("films_with_key").join(common_albums, on=["block_key", "film_year"],
+                                                               how="inner")
     return rare.unionByName(common)
 
 
-def candidate_pairs(films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
-    """Blocked (album_id, part, tmdb_id) pairs with the strongest title evidence of each pair.
-
-    Film-main-title keys only meet full album keys, and album-main-title keys only meet full film
-    keys, so "Star Wars" meets "Star Wars: A New Hope" but two unrelated subtitled titles that
-    share a prefix do not meet through both prefixes.
-    """
-    fk = film_keys(films_df).withColumnRenamed("key_source", "film_key_source")
-    ak = album_keys(albums_df).withColumnRenamed("key_source", "album_key_source")
-    joined = blocked_key_pairs(fk, ak).filter(
-        ~((F.col("film_key_source") == "film_main_title") & (F.col("album_key_source") == "album_main_title"))
-    )
-    album_side = F.col("album_key_source")
-    evidence = (
-        F.when(album_side.isin("album_main_title", "album_title_unstripped"), album_side)
-        .otherwise(F.col("film_key_source"))
-    )
-    scored = joined.select("album_id", "part", "tmdb_id", "key", evidence.alias("title_evidence"))
-    mapping = F.create_map(*[x for k, v in TITLE_EVIDENCE.items() for x in (F.lit(k), F.lit(v))])
-    scored = scored.withColumn("title_score", mapping[F.col("title_evidence")])
-    best = Window.partitionBy("album_id", "part", "tmdb_id").orderBy(F.col("title_score").desc(), "title_evidence")
-    return scored.withColumn("_r", F.row_number().over(best)).filter("_r = 1").drop("_r")
+def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
+    """Distinct blocked (album_id, part, tmdb_id) pairs. A film's main title meets only an album's
+    whole title and the other way round, so two unrelated subtitled titles sharing a prefix do not
+    meet through both prefixes."""
+    fk = film_block_keys(films_df, settings).withColumnRenamed("key_side", "film_side")
+    ak = album_block_keys(albums_df, settings).withColumnRenamed("key_side", "album_side")
+    joined = blocked_key_pairs(fk, ak, settings.max_films_per_block_key, settings.max_films_per_fuzzy_key)
+    return joined.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main"))) \
+        .select("album_id", "part", "tmdb_id").distinct()
 
 
-def year_score(gap: Column) -> Column:
-    """1 for an album in the film's year or the next; less the further away; 0.5 when unknown.
+# ---- Comparison vectors, u, EM, weights ----
 
-    An album years after the film may be a late release or reissue, so it keeps a little weight;
-    an album years before the film is almost never its soundtrack.
-    """
-    return (
-        F.when(gap.isNull(), F.lit(0.5))
-        .when(gap.between(0, 1), F.lit(1.0))
-        .when(gap == -1, F.lit(0.7))
-        .when(gap == 2, F.lit(0.6))
-        .when(gap > 2, F.lit(0.3))
-        .otherwise(F.lit(0.0))
-    )
-
-
-def composer_score(film_keys_col: Column, album_keys_col: Column) -> Column:
-    """1 when a film composer is an album artist or credit, 0 when both sides name people who
-    differ, 0.5 when either side names nobody."""
-    has_both = (F.size(film_keys_col) > 0) & (F.size(album_keys_col) > 0)
-    return (
-        F.when(~has_both, F.lit(0.5))
-        .when(F.arrays_overlap(film_keys_col, album_keys_col), F.lit(1.0))
-        .otherwise(F.lit(0.0))
-    )
-
-
-def score_candidates(candidates_df: DataFrame, films_df: DataFrame, albums_df: DataFrame) -> DataFrame:
-    """Join film and album facts to candidate pairs and compute the score and its components."""
-    films = films_df.select(
+def _film_facts(films_df: DataFrame) -> DataFrame:
+    title_counts = films_df.filter(F.col("title_key").isNotNull() & (F.col("title_key") != "")) \
+        .groupBy("title_key").agg(F.countDistinct("tmdb_id").alias("films_with_title"))
+    return films_df.select(
         "tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
-        "composer_keys", "vote_count",
-    )
-    albums = albums_df.select(
+        "title_key", "original_title_key", "main_title_key", "composer_keys", "vote_count",
+    ).join(title_counts, on="title_key", how="left").fillna({"films_with_title": 1})
+
+
+def _album_facts(albums_df: DataFrame) -> DataFrame:
+    return albums_df.select(
         "album_id", "discogs_master_id", "discogs_release_id", F.col("title").alias("album_title"),
-        F.col("year").alias("album_year"),
+        F.col("year").alias("album_year"), "title_keys", "alt_title_keys", "main_title_keys",
+        "artist_keys", "credit_keys",
         F.array_distinct(F.concat("artist_keys", "credit_keys")).alias("album_people"),
     )
-    pairs = candidates_df.join(films, on="tmdb_id", how="inner").join(albums, on="album_id", how="inner")
-    gap = F.col("album_year") - F.col("film_year")
-    people_overlap = F.array_intersect("composer_keys", "album_people")
+
+
+def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_facts_df: DataFrame,
+                       settings: MatchSettings = SETTINGS) -> DataFrame:
+    """(album_id, part, tmdb_id) pairs with both sides' facts and the level index of each
+    comparison (`title_lvl`, `year_lvl`, `composer_lvl`, `numbers_lvl`)."""
+    pairs = pairs_df.join(film_facts_df, on="tmdb_id", how="inner").join(album_facts_df, on="album_id", how="inner")
+    key = F.col("title_keys")[F.col("part")]
+    alt = F.col("alt_title_keys")[F.col("part")]
+    main = F.col("main_title_keys")[F.col("part")]
     return (
-        pairs.withColumn("year_gap", gap)
-        .withColumn("year_score", year_score(gap))
-        .withColumn("composer_score", composer_score(F.col("composer_keys"), F.col("album_people")))
-        .withColumn("composer_match", F.array_join(people_overlap, "; "))
-        .withColumn(
-            "match_score",
-            F.round(
-                F.col("title_score") * WEIGHTS["title"]
-                + F.col("year_score") * WEIGHTS["year"]
-                + F.col("composer_score") * WEIGHTS["composer"],
-                4,
-            ),
-        )
+        pairs.withColumn("album_key", key)
+        .withColumn("year_gap", F.col("album_year") - F.col("film_year"))
+        .withColumn("title_lvl", title_level(key, alt, main, F.col("title_key"), F.col("original_title_key"),
+                                             F.col("main_title_key"), settings))
+        .withColumn("year_lvl", year_level(F.col("album_year"), F.col("film_year")))
+        .withColumn("composer_lvl", composer_level(F.col("composer_keys"), F.col("credit_keys"),
+                                                   F.col("artist_keys")))
+        .withColumn("numbers_lvl", numbers_level(key, F.col("title_key"), F.col("original_title_key")))
+        .withColumn("composer_match", F.array_join(F.array_intersect("composer_keys", "album_people"), "; "))
+        .drop("title_keys", "alt_title_keys", "main_title_keys")
     )
 
 
-def soundtrack_albums(albums_df: DataFrame) -> DataFrame:
-    """Albums that can be a film's soundtrack: filed as soundtracks and not TV, game, stage or a
-    compilation of many films' themes."""
-    return albums_df.filter(F.col("is_soundtrack") & (F.col("album_kind") == "film"))
+_LEVEL_COLS = ("title_lvl", "year_lvl", "composer_lvl", "numbers_lvl")
 
 
-def assign_best(scored_df: DataFrame) -> DataFrame:
-    """Rank each album piece's candidates: best score, then smallest year gap, then most-voted film,
-    then lowest id (deterministic). Adds `rank` and `candidates`."""
-    order = Window.partitionBy("album_id", "part").orderBy(
-        F.col("match_score").desc(), F.abs(F.coalesce("year_gap", F.lit(99))).asc(),
-        F.col("vote_count").desc_nulls_last(), F.col("tmdb_id").asc(),
+def random_pairs(films_df: DataFrame, albums_df: DataFrame, n_films: int, n_pieces: int,
+                 settings: MatchSettings = SETTINGS, seed: int = 42) -> DataFrame:
+    """Random (album_id, part, tmdb_id) pairs for estimating u: both sides get a hashed bucket and
+    meet on it (an equi-join, never a cross join), with as many buckets as give about
+    `u_random_pairs` pairs in all."""
+    films = films_df.select("tmdb_id")
+    albums = albums_df.select("album_id", F.posexplode("title_keys").alias("part", "key")) \
+        .filter(F.col("key") != "").select("album_id", "part")
+    n_buckets = max(1, math.ceil(n_films * n_pieces / settings.u_random_pairs))
+    films = films.withColumn("bucket", F.abs(F.xxhash64("tmdb_id", F.lit(seed))) % n_buckets)
+    albums = albums.withColumn("bucket", F.abs(F.xxhash64("album_id", "part", F.lit(seed))) % n_buckets)
+    return films.join(albums, on="bucket", how="inner").drop("bucket")
+
+
+def level_counts(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], int]]:
+    """The comparison patterns and how many pairs have each (a few hundred at most)."""
+    rows = vectors_df.groupBy(*_LEVEL_COLS).count().collect()
+    return [(tuple(int(r[c]) for c in _LEVEL_COLS), int(r["count"])) for r in rows]
+
+
+def estimate_u(patterns: list[tuple[tuple[int, ...], int]], settings: MatchSettings = SETTINGS) -> list[list[float]]:
+    """u per comparison and level from random pairs, with add-one smoothing so that a level never
+    seen among random pairs still has a small positive u."""
+    out = []
+    for i, comparison in enumerate(settings.comparisons):
+        counts = [0.0] * len(comparison.levels)
+        for pattern, n in patterns:
+            counts[pattern[i]] += n
+        informative = [j for j, lvl in enumerate(comparison.levels) if not lvl.null]
+        total = sum(counts[j] for j in informative) + len(informative)
+        out.append([(counts[j] + 1) / total if j in informative else 1.0 for j in range(len(comparison.levels))])
+    return out
+
+
+def _posterior_mean(counts: list[float], levels: tuple[Level, ...], prior: list[float], alpha: float) -> list[float]:
+    """Level probabilities from weighted counts, with the declared ones as a prior worth `alpha`
+    pairs, so a level that the run's data hardly shows keeps its declared value instead of a
+    weight from noise. Null levels get 1.0 (they are never multiplied in)."""
+    informative = sum(counts[j] for j, lvl in enumerate(levels) if not lvl.null)
+    declared = sum(prior[j] for j, lvl in enumerate(levels) if not lvl.null)
+    return [1.0 if lvl.null else (counts[j] + alpha * prior[j] / declared) / (informative + alpha)
+            for j, lvl in enumerate(levels)]
+
+
+def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
+               settings: MatchSettings = SETTINGS, share_bound: Optional[float] = None
+               ) -> tuple[list[list[float]], list[list[float]], float, int]:
+    """EM on the candidate pairs for m and the match share, u held fixed (Splink's training order).
+
+    `share_bound` caps the match share: each album piece has at most one film, so at most
+    (pieces with candidates) / (candidate pairs) of the pairs are matches. Without the cap EM
+    may call every same-titled pair a match (seen on a 20,000-film world with many namesakes).
+
+    Null levels carry no evidence: left out of the likelihood. Returns (m, u, share, iterations)."""
+    comparisons = settings.comparisons
+    m = [[lvl.m for lvl in c.levels] for c in comparisons]
+    u = [list(row) for row in u]
+    share = settings.prior_match if share_bound is None else min(settings.prior_match, share_bound)
+    iterations = 0
+    for iterations in range(1, settings.em_iterations + 1):
+        sums = [[0.0] * len(c.levels) for c in comparisons]
+        matched_total, total = 0.0, 0.0
+        for pattern, n in patterns:
+            pm, pu = share, 1 - share
+            for i, level in enumerate(pattern):
+                if not comparisons[i].levels[level].null:
+                    pm *= m[i][level]
+                    pu *= u[i][level]
+            p = pm / (pm + pu) if pm + pu > 0 else 0.0
+            matched_total += n * p
+            total += n
+            for i, level in enumerate(pattern):
+                sums[i][level] += n * p
+        if matched_total <= 0:
+            break
+        alpha = settings.m_prior_pairs
+        new_m = [_posterior_mean(sums[i], c.levels, [lvl.m for lvl in c.levels], alpha)
+                 for i, c in enumerate(comparisons)]
+        new_share = matched_total / total
+        if share_bound is not None:
+            new_share = min(new_share, share_bound)
+        change = max([abs(a - b) for row_new, row_old in zip(new_m, m) for a, b in zip(row_new, row_old)]
+                     + [abs(new_share - share)])
+        m, share = new_m, new_share
+        if change < 1e-6:
+            break
+    return m, u, share, iterations
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """m, u and the prior share of true pairs, as estimated on one run's data."""
+
+    m: tuple[tuple[float, ...], ...]
+    u: tuple[tuple[float, ...], ...]
+    prior_match: float
+    em_iterations: int
+
+    def level_weights(self, settings: MatchSettings = SETTINGS) -> list[list[float]]:
+        """log2(m/u) per comparison and level; 0 for null levels."""
+        return [[0.0 if lvl.null else math.log2(self.m[i][j] / self.u[i][j]) for j, lvl in enumerate(c.levels)]
+                for i, c in enumerate(settings.comparisons)]
+
+    def as_dict(self, settings: MatchSettings = SETTINGS) -> dict:
+        weights = self.level_weights(settings)
+        return {
+            "prior_match": round(self.prior_match, 6), "em_iterations": self.em_iterations,
+            "levels": {c.name: {lvl.name: {"m": round(self.m[i][j], 6), "u": round(self.u[i][j], 6),
+                                           "weight_bits": round(weights[i][j], 3)}
+                                for j, lvl in enumerate(c.levels)}
+                       for i, c in enumerate(settings.comparisons)},
+        }
+
+
+def title_u_from_far_years(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
+                           settings: MatchSettings = SETTINGS) -> list[list[float]]:
+    """u of the title comparisons whose u is declared, re-estimated on the candidate pairs whose
+    year alone rules them out (album before the film, or over ten years after it): those are
+    non-matches that blocking chose by title, so their title levels are what a non-match among
+    candidates looks like. With too few of them the declared u stays."""
+    names = [c.name for c in settings.comparisons]
+    year_index = names.index("year")
+    far = {settings.comparisons[year_index].level_names().index(n) for n in ("before_film", "over_10_after")}
+    out = [row[:] for row in u]
+    for i, comparison in enumerate(settings.comparisons):
+        if comparison.u_from != "declared":
+            continue
+        counts = [0.0] * len(comparison.levels)
+        for pattern, n in patterns:
+            if pattern[year_index] in far:
+                counts[pattern[i]] += n
+        if sum(counts) >= settings.m_prior_pairs:
+            out[i] = _posterior_mean(counts, comparison.levels, [lvl.u for lvl in comparison.levels],
+                                     settings.m_prior_pairs)
+        else:
+            out[i] = [lvl.u for lvl in comparison.levels]
+    return out
+
+
+def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
+    """u from random pairs, then m and the prior by EM on the candidate pairs."""
+    u = estimate_u(level_counts(random_vectors_df), settings)
+    patterns = level_counts(vectors_df)
+    u = title_u_from_far_years(patterns, u, settings)
+    pieces = vectors_df.select("album_id", "part").distinct().count()
+    pairs = sum(n for _, n in patterns)
+    m, u, share, iterations = estimate_m(patterns, u, settings, share_bound=pieces / pairs if pairs else None)
+    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations)
+
+
+def _lookup(values: list, index: Column) -> Column:
+    return F.array(*[F.lit(v) for v in values])[index]
+
+
+def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSettings = SETTINGS) -> DataFrame:
+    """Add each comparison's level name and weight (`<name>_level`, `<name>_weight`), `match_weight`
+    (bits), `match_probability` and `vetoed_by` (the first veto level met, else null).
+
+    The exact-title weight is adjusted for how common the title is: a title that k films carry is
+    k times weaker evidence for any one of them (log2 k bits less), so "Home", carried by twenty
+    films, weighs less than "Casablanca".
+    """
+    weights = model.level_weights(settings)
+    out = vectors_df
+    vetoes = []
+    for i, (comparison, col) in enumerate(zip(settings.comparisons, _LEVEL_COLS)):
+        index = F.col(col)
+        weight = _lookup(weights[i], index)
+        if comparison.name == "title":
+            weight = F.when(index == 0, weight - F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))) \
+                .otherwise(weight)
+        out = out.withColumn(f"{comparison.name}_level", _lookup(comparison.level_names(), index)) \
+            .withColumn(f"{comparison.name}_weight", F.round(weight, 3))
+        for j, lvl in enumerate(comparison.levels):
+            if lvl.veto:
+                vetoes.append(F.when(index == j, F.lit(f"{comparison.name}:{lvl.name}")))
+    prior_bits = math.log2(model.prior_match / (1 - model.prior_match)) if 0 < model.prior_match < 1 else 0.0
+    total = F.lit(prior_bits)
+    for comparison in settings.comparisons:
+        total = total + F.col(f"{comparison.name}_weight")
+    return (
+        out.withColumn("match_weight", F.round(total, 3))
+        .withColumn("match_probability", F.round(1 / (1 + F.pow(F.lit(2.0), -F.col("match_weight"))), 4))
+        .withColumn("vetoed_by", F.coalesce(*vetoes) if vetoes else F.lit(None).cast("string"))
     )
-    count = Window.partitionBy("album_id", "part")
-    return scored_df.withColumn("rank", F.row_number().over(order)) \
-        .withColumn("candidates", F.count("*").over(count))
+
+
+def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
+    """Rank each album piece's films and decide.
+
+    Adds `rank`, `candidates`, `second_tmdb_id`, `second_weight`, `margin_bits` and `decision`:
+    "match", or why not: "vetoed", "below_threshold", "title_too_different" (only `similar` or
+    `different` titles), "ambiguous" (the second-best film is not clearly worse),
+    "common_title_without_evidence". Vetoed pairs are ranked last, so a vetoed
+    sequel never hides the right film behind it.
+    """
+    piece = Window.partitionBy("album_id", "part")
+    order = piece.orderBy(
+        F.col("vetoed_by").isNotNull().asc(), F.col("match_weight").desc(),
+        F.abs(F.coalesce("year_gap", F.lit(99))).asc(), F.col("vote_count").desc_nulls_last(), F.col("tmdb_id").asc(),
+    )
+    ranked = (
+        scored_df.withColumn("rank", F.row_number().over(order))
+        .withColumn("candidates", F.count("*").over(piece))
+        .withColumn("second_tmdb_id", F.lead("tmdb_id").over(order))
+        .withColumn("second_weight",
+                    F.when(F.lead("vetoed_by").over(order).isNull(), F.lead("match_weight").over(order)))
+    )
+    margin = F.col("match_weight") - F.col("second_weight")
+    positive = (F.col("composer_level") == "credited") | (F.col("year_level") == "same_or_next")
+    decision = (
+        F.when(F.col("vetoed_by").isNotNull(), "vetoed")
+        .when(F.col("match_probability") < settings.threshold_probability, "below_threshold")
+        # Year and composer cannot make up for a title that does not agree at least up to a typo.
+        .when(F.col("title_level").isin("similar", "different"), "title_too_different")
+        .when(F.coalesce(margin, F.lit(999.0)) < settings.ambiguity_margin_bits, "ambiguous")
+        .when((F.col("films_with_title") >= settings.common_title_films) & (F.col("title_level") == "exact")
+              & ~positive, "common_title_without_evidence")
+        .otherwise("match")
+    )
+    return ranked.withColumn("margin_bits", F.round(margin, 3)).withColumn("decision", decision)
 
 
 _OUTPUT_COLUMNS = [
     "tmdb_id", "discogs_master_id", "discogs_release_id", "match_score",
-    "album_id", "album_title", "film_title", "album_year", "film_year", "year_gap",
-    "title_evidence", "title_score", "year_score", "composer_score", "composer_match", "candidates",
+    "album_id", "part", "album_title", "film_title", "album_year", "film_year", "year_gap",
+    "match_weight", "title_level", "title_weight", "year_level", "year_weight",
+    "composer_level", "composer_weight", "composer_match", "numbers_level", "numbers_weight",
+    "films_with_title", "candidates", "second_tmdb_id", "margin_bits", "decision", "eligible_by",
 ]
 
 
-def match(films_df: DataFrame, albums_df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = SETTINGS
+          ) -> tuple[DataFrame, DataFrame, DataFrame, TrainedModel]:
     """Match albums to films.
 
     Args:
         films_df: silver films.
         albums_df: silver albums.
+        settings: the model's declared levels and thresholds.
 
     Returns:
-        (matches, near_misses, candidates): matches follow the output contract plus evidence
-        columns; near-misses are each album piece's best candidate scoring in
-        [NEAR_MISS_FLOOR, THRESHOLD); candidates are all blocked (album, film) pairs, for pair
-        completeness and the bound on candidates per album.
+        (matches, near_misses, candidates, model): matches follow the output contract
+        (`match_score` is the match probability) plus per-comparison evidence; near-misses are
+        each album piece's best film that was not matched although its probability reached
+        `near_miss_probability` or it was vetoed or ambiguous, with `decision` saying why;
+        candidates are all blocked (album, film) pairs; model holds the estimated m and u.
     """
     eligible_df = soundtrack_albums(albums_df)
-    candidates_df = candidate_pairs(films_df, eligible_df)
-    ranked_df = assign_best(score_candidates(candidates_df, films_df, eligible_df))
-    best_df = ranked_df.filter(F.col("rank") == 1)
+    film_facts_df = _film_facts(films_df)
+    album_facts_df = _album_facts(eligible_df)
+    candidates_df = candidate_pairs(films_df, eligible_df, settings)
+    # Training reads the comparison vectors once, scoring once more: computed once, kept.
+    vectors_df = comparison_vectors(candidates_df, film_facts_df, album_facts_df, settings).persist()
+    n_films = films_df.count()
+    n_pieces = eligible_df.select(F.sum(F.size("title_keys"))).first()[0] or 0
+    random_df = comparison_vectors(random_pairs(films_df, eligible_df, n_films, n_pieces, settings),
+                                   film_facts_df, album_facts_df, settings)
+    model = train(vectors_df, random_df, settings)
+    decided_df = decide(score_pairs(vectors_df, model, settings), settings).join(
+        eligible_df.select("album_id", "eligible_by"), on="album_id", how="inner")
+    # Matches and near-misses are both cut from the best candidates: decided once.
+    decided_df = decided_df.filter(F.col("rank") == 1).persist()
+    best_df = decided_df.filter(F.col("rank") == 1).withColumn("match_score", F.col("match_probability"))
     matches_df = (
-        best_df.filter(F.col("match_score") >= THRESHOLD)
-        .withColumn("rule", F.lit(f"score>={THRESHOLD}"))
+        best_df.filter(F.col("decision") == "match")
         # A two-film album whose pieces both point at the same film is one match.
         .dropDuplicates(["album_id", "tmdb_id"])
-        .select(*_OUTPUT_COLUMNS, "rule")
+        .select(*_OUTPUT_COLUMNS)
     )
     near_df = best_df.filter(
-        (F.col("match_score") < THRESHOLD) & (F.col("match_score") >= NEAR_MISS_FLOOR)
-    ).select(*_OUTPUT_COLUMNS)
+        (F.col("decision") != "match")
+        & ((F.col("match_probability") >= settings.near_miss_probability)
+           | F.col("decision").isin("vetoed", "ambiguous", "common_title_without_evidence", "title_too_different"))
+        & (F.col("title_level") != "different")
+    ).select(*_OUTPUT_COLUMNS, "vetoed_by")
     pairs_df = candidates_df.join(
         eligible_df.select("album_id", "discogs_master_id", "discogs_release_id"), on="album_id", how="inner"
     ).select("album_id", "tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
-    return matches_df, near_df, pairs_df
+    return matches_df, near_df, pairs_df, model
 
 
-def _album_key(df: DataFrame) -> DataFrame:
-    """(tmdb_id, album) where album is the master id, or the release id for a release without one."""
+def with_album_id(df: DataFrame) -> DataFrame:
+    """(tmdb_id, album_id) where album_id is "m<master id>", or "r<release id>" for a release
+    without master: the silver `album_id`, rebuilt from a true-pairs row."""
     return df.select(
         "tmdb_id",
         F.when(F.col("discogs_master_id").isNotNull(), F.concat(F.lit("m"), F.col("discogs_master_id")))
-        .otherwise(F.concat(F.lit("r"), F.col("discogs_release_id"))).alias("album"),
+        .otherwise(F.concat(F.lit("r"), F.col("discogs_release_id"))).alias("album_id"),
     ).distinct()
 
 
 def match_quality(matches_df: DataFrame, truth_df: DataFrame, candidates_df: DataFrame) -> dict:
     """Precision, recall, F1 and pair completeness of matches against true pairs."""
-    predicted = _album_key(matches_df)
-    truth = _album_key(truth_df)
-    blocked = _album_key(candidates_df)
+    predicted = with_album_id(matches_df)
+    truth = with_album_id(truth_df)
+    blocked = with_album_id(candidates_df)
     n_pred, n_true = predicted.count(), truth.count()
-    true_pos = predicted.join(truth, on=["tmdb_id", "album"], how="inner").count()
-    survived = truth.join(blocked, on=["tmdb_id", "album"], how="inner").count()
-    precision = true_pos / n_pred if n_pred else 0.0
-    recall = true_pos / n_true if n_true else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "true_pairs": n_true, "predicted_pairs": n_pred, "true_positives": true_pos,
-        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-        "pair_completeness": round(survived / n_true, 4) if n_true else 0.0,
-    }
+    true_pos = predicted.join(truth, on=["tmdb_id", "album_id"], how="inner").count()
+    survived = truth.join(blocked, on=["tmdb_id", "album_id"], how="inner").count()
+    return {**quality_figures(true_pos, n_pred, n_true),
+            "pair_completeness": round(survived / n_true, 4) if n_true else 0.0}
 
 
 def read_true_pairs(spark: SparkSession, layers: storage.Layers) -> Optional[DataFrame]:
@@ -267,24 +743,31 @@ def run(ctx: StepContext) -> None:
     spark, layers, step = ctx.spark, ctx.layers, ctx.step_metrics
     films_df = spark.read.parquet(layers.silver("films"))
     albums_df = spark.read.parquet(layers.silver("albums"))
-    matches_df, near_df, candidates_df = match(films_df, albums_df)
+    matches_df, near_df, candidates_df, model = match(films_df, albums_df)
     # Counted, profiled and joined with the true pairs below: block once, not four times.
     candidates_df = candidates_df.persist()
     storage.write_gold(matches_df, layers, "soundtrack_matches", [F.col("tmdb_id"), F.col("album_id")])
     storage.write_gold(near_df, layers, "match_near_misses", [F.col("album_id"), F.col("tmdb_id")])
     matches_out = spark.read.parquet(layers.gold("soundtrack_matches"))
+    near_out = spark.read.parquet(layers.gold("match_near_misses"))
+    eligible = {r["eligible_by"]: r["count"] for r in
+                with_eligibility(albums_df).groupBy("eligible_by").count().collect() if r["eligible_by"]}
     step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
-                    "soundtrack_film_albums": soundtrack_albums(albums_df).count()}
-    step.rows_out = {"soundtrack_matches": matches_out.count(),
-                     "match_near_misses": spark.read.parquet(layers.gold("match_near_misses")).count()}
+                    "soundtrack_film_albums": sum(eligible.values())}
+    step.rows_out = {"soundtrack_matches": matches_out.count(), "match_near_misses": near_out.count()}
     candidates = candidates_df.count()
     per_album = candidates_df.groupBy("album_id").count().agg(F.max("count").alias("m")).first()["m"]
     step.details = {"candidate_pairs": candidates, "max_candidates_per_album": per_album or 0,
-                    "threshold": THRESHOLD, "weights": WEIGHTS,
+                    "eligible_albums_by_reason": dict(sorted(eligible.items())),
+                    "near_misses_by_decision": {r["decision"]: r["count"]
+                                                for r in near_out.groupBy("decision").count().collect()},
+                    "settings": SETTINGS.as_dict(), "model": model.as_dict(),
                     "films_matched": matches_out.select("tmdb_id").distinct().count()}
     truth_df = read_true_pairs(spark, layers)
     quality = match_quality(matches_out, truth_df, candidates_df) if truth_df is not None else {}
     candidates_df.unpersist()
+    # match() keeps its comparison vectors and decisions cached; step 05 reads gold from disk.
+    spark.catalog.clearCache()
     if not quality:
         return
     ctx.run_metrics.quality = quality

@@ -48,7 +48,10 @@ _QUALIFIER_PATTERNS = [
     r"original (?:motion )?picture (?:soundtracks?|scores?|music)(?: album)?",
     r"original (?:movie |film )?(?:soundtracks?|scores?)(?: recording| album)?",
     r"original (?:motion picture )?soundtrack recording",
-    r"music (?:from|of)(?: and inspired by)? (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
+    r"(?:original )?music (?:from|of)(?: and inspired by)? (?:the )?(?:original )?(?:motion picture|movie|film)"
+    r"(?: soundtrack)?",
+    r"(?:music|songs)(?: from)?(?: and)? inspired by(?: the)?(?: original)?(?: motion picture| movie| film)?"
+    r"(?: soundtrack)?",
     r"music inspired by (?:the )?(?:motion picture|movie|film)",
     r"songs? (?:from|inspired by) (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
     r"(?:selections|highlights|themes?) from (?:the )?(?:original )?(?:motion picture|movie|film)(?: soundtrack)?",
@@ -58,6 +61,7 @@ _QUALIFIER_PATTERNS = [
     # Other languages' soundtrack wording, as Discogs titles carry it.
     r"(?:la )?(?:bande originale|musique originale|musique)(?: du film| de film)?",
     r"b ?o ?f",
+    r"b ?s ?o",
     r"banda (?:sonora|original)(?: original)?(?: de sonido| de la pelicula)?",
     r"trilha sonora(?: original)?(?: do filme)?",
     r"colonna sonora(?: originale)?(?: del film)?",
@@ -83,7 +87,10 @@ _TV_RE = re.compile(
     r"(?:hbo|netflix|amazon|bbc|amc|showtime|animated|web) series|"
     r"original series|season \d+|saison \d+|miniseries|anime series)\b"
 )
-_GAME_RE = re.compile(r"\b(?:video ?game|game soundtrack|original game|gaming|playstation|nintendo|xbox)\b")
+_GAME_RE = re.compile(r"\b(?:video ?games?|gaming|playstation|nintendo|xbox)\b")
+# A title that names a film outright is a film soundtrack, whatever else it mentions
+# ("Bullets Over Broadway (Original Motion Picture Soundtrack)").
+_FILM_RE = re.compile(r"\b(?:motion picture|from the (?:film|movie)|du film|del film|do filme|zum film)\b")
 _STAGE_RE = re.compile(
     r"\b(?:broadway|cast recording|original cast|london cast|stage production|the musical|musical cast|"
     r"west end)\b"
@@ -92,8 +99,6 @@ _COMPILATION_RE = re.compile(
     r"\b(?:greatest|best of|movie themes|film themes|famous themes|great themes|hits from the movies|"
     r"at the movies|movie hits|film music of|music from the films|screen themes|cinema classics)\b"
 )
-_PART_WORD_RE = re.compile(r"\b(part|chapter|episode|vol|volume) (" + "|".join(_NUMBER_WORDS) + "|" +
-                           "|".join(_ORDINAL_WORDS) + r")\b")
 _DISCOGS_SUFFIX_RE = re.compile(r"\s*\(\d+\)\s*$")
 _SPACES_RE = re.compile(r"\s+")
 _SUBTITLE_SPLIT_RE = re.compile(r"\s*(?::| - | – | — )\s*")
@@ -260,6 +265,8 @@ def album_kind(title: Optional[str], styles: Iterable[str] = ()) -> str:
     style_set = {s.strip().lower() for s in styles or ()}
     if "video game music" in style_set or _GAME_RE.search(folded):
         return "video_game"
+    if _FILM_RE.search(folded):
+        return "film"
     if _TV_RE.search(folded):
         return "tv"
     if _STAGE_RE.search(folded):
@@ -280,7 +287,7 @@ def album_pieces(title: Optional[str], artist_names: Iterable[str] = ()) -> list
     return [p for p in re.split(r"\s+/\s+", title) if p.strip()]
 
 
-def album_title_variants(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+def album_title_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
     """The title key of each piece of an album title, aligned with `album_pieces`.
 
     One key per film the album covers: a two-film album "Thelma & Louise / Regarding Henry"
@@ -318,7 +325,7 @@ def album_main_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> l
     """The key of each piece's main title, aligned with `album_pieces`, for "Film: Album Subtitle".
 
     "Guardians of the Galaxy: Awesome Mix Vol. 1" -> ["guardians of the galaxy"]; a piece
-    without subtitle gives "" (its full key is already in `album_title_variants`).
+    without subtitle gives "" (its full key is already in `album_title_keys`).
     """
     keys: list[str] = []
     for piece in album_pieces(title, artist_names):
@@ -333,7 +340,7 @@ def album_alt_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> li
     Floor", "Music from Another Room"). "" where it equals the main key.
     """
     keys: list[str] = []
-    for piece, main_key in zip(album_pieces(title, artist_names), album_title_variants(title, artist_names)):
+    for piece, main_key in zip(album_pieces(title, artist_names), album_title_keys(title, artist_names)):
         unbracketed = re.sub(r"[\(\[\{][^\)\]\}]*[\)\]\}]", " ", piece)
         key = title_key(unbracketed)
         keys.append(key if key and key != main_key else "")

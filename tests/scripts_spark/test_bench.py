@@ -61,8 +61,8 @@ def test_format_table_without_rows_prints_the_header():
 @pytest.mark.parametrize("master, release, key", [
     ("1025", "10013", "m1025"), (7.0, 1, "m7"), ("", "10319", "r10319"), (None, 5, "r5"), (float("nan"), 6, "r6"),
 ])
-def test_album_key_is_the_silver_album_id(master, release, key):
-    assert bench.album_key(master, release) == key
+def test_album_id_of_is_the_silver_album_id(master, release, key):
+    assert bench.album_id_of(master, release) == key
 
 
 def test_read_true_pairs(tmp_path):
@@ -74,7 +74,7 @@ def test_read_true_pairs(tmp_path):
 def test_pair_quality():
     truth = {(1, "m1"), (2, "m2"), (3, "r3")}
     quality = bench.pair_quality({(1, "m1"), (2, "m2"), (9, "m9")}, truth)
-    assert quality == {"predicted": 3, "true_pairs": 3, "true_positives": 2,
+    assert quality == {"predicted_pairs": 3, "true_pairs": 3, "true_positives": 2,
                        "precision": 0.6667, "recall": 0.6667, "f1": 0.6667}
     assert bench.pair_quality(set(), truth)["f1"] == 0.0
     assert bench.pair_quality(set(), set())["recall"] == 0.0

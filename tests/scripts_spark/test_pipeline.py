@@ -193,7 +193,7 @@ def test_real_tmdb_5000_and_discogs_dump(spark, shared_data, tmp_path):
     )
     assert_df_equality(matches.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True)
     star_trek = matches.filter("tmdb_id = 13475").collect()[0]
-    assert star_trek.composer_match == "michael giacchino" and star_trek.match_score == 1.0
+    assert star_trek.composer_match == "michael giacchino" and star_trek.match_score >= 0.99
     quality = json.loads((tmp_path / "metrics" / "run_real.json").read_text())["quality"]
     assert (quality["precision"], quality["recall"]) == (1.0, 1.0)
 

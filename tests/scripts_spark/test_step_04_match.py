@@ -1,7 +1,7 @@
 """Step 04: matching on real-looking cases, including the look-alikes that must not match."""
 import pytest
 
-from scripts_spark.step_04_match import THRESHOLD, match, match_quality
+from scripts_spark.step_04_match import SETTINGS, match, match_quality
 from tests.scripts_spark.helpers import film, master, release, silver
 
 
@@ -24,6 +24,7 @@ def matched(spark):
         film(1002, "Carrie", "2013-10-16", ["Marco Beltrami"]),
         film(1003, "Halo", "1996-01-01", []),
         film(1004, "Songs from the Second Floor", "2000-10-06", ["Benny Andersson"]),
+        film(289, "Casablanca", "1942-11-26", ["Max Steiner"]),
     ]
     masters = [
         master(1, "Star Trek (Music From The Motion Picture)", 2009, ["Michael Giacchino"], main_release=11),
@@ -39,14 +40,26 @@ def matched(spark):
         master(10, "Halo 3 (Original Soundtrack)", 2007, styles=["Video Game Music"], main_release=101),
         master(11, "Ghost (Music From The Television Series)", 1990, main_release=111),
         master(12, "Songs From The Second Floor (Original Soundtrack)", 2000, ["Benny Andersson"], main_release=121),
+        # Filed under Hip Hop only, a soundtrack by its title; its film spelled with a typo.
+        master(13, "Casablnaca (Original Motion Picture Soundtrack)", 1943, ["Max Steiner"], genres=["Hip Hop"],
+               styles=[], main_release=131),
+        # Sequel trap: the sequel is not in the catalogue, the first film is.
+        master(14, "Interstellar: Part Two (Original Motion Picture Soundtrack)", 2016, ["Hans Zimmer"],
+               main_release=141),
+        # Dated years before the film: not its soundtrack, whatever the title and composer say.
+        master(15, "Regarding Henry", 1975, ["Hans Zimmer"], styles=["Score"], main_release=151),
+        # A composer credited only as a prefix, not as the album artist.
+        master(16, "Yann Tiersen - Amelie", 2002, ["Various"], styles=["Score"], main_release=161),
     ]
     releases = [release(r, "x", None, master_id=m, is_main=True) for m, r in
                 [(1, 11), (2, 21), (3, 31), (4, 41), (5, 51), (6, 61), (7, 71), (8, 81), (9, 91), (10, 101), (11, 111),
-                 (12, 121)]]
+                 (12, 121), (14, 141), (15, 151)]]
+    releases.append(release(131, "x", None, master_id=13, is_main=True, genres=["Hip Hop"], styles=[]))
+    releases.append(release(161, "x", None, master_id=16, is_main=True, credits=[("Yann Tiersen", "Composed By")]))
     releases.append(release(500, "Ghost OST", 1990, artists=["Maurice Jarre"]))
     films_df, albums_df = silver(spark, films, masters, releases)
-    matches_df, near_df, candidates_df = match(films_df, albums_df)
-    return matches_df.cache(), near_df, candidates_df
+    matches_df, near_df, candidates_df, _model = match(films_df, albums_df)
+    return matches_df.cache(), near_df.cache(), candidates_df
 
 
 def test_expected_pairs_and_nothing_else(matched):
@@ -64,6 +77,8 @@ def test_expected_pairs_and_nothing_else(matched):
         (1002, 9, 91),         # the 2013 remake, not the 1976 original
         (1000, None, 500),     # a release without master: "OST" as a whole word
         (1004, 12, 121),       # a film title that begins like a qualifier ("Songs from ...")
+        (289, 13, 131),        # a typo, and filed under Hip Hop: eligible by its title
+        (194, 16, 161),        # "Composer - Title" where the composer is only a credit
     }
 
 
@@ -71,11 +86,21 @@ def test_scores_and_evidence(matched):
     matches_df, _, _ = matched
     rows = {(r.tmdb_id, r.album_id): r for r in matches_df.collect()}
     star_trek = rows[(13475, "m1")]
-    assert star_trek.match_score == 1.0 and star_trek.composer_match == "michael giacchino"
-    assert star_trek.year_gap == 0 and star_trek.title_evidence == "title"
-    assert all(THRESHOLD <= r.match_score <= 1.0 for r in rows.values())
-    # Unknown year on the two-film album: neutral year score, still matched on title and composer.
-    assert rows[(1541, "m7")].year_score == 0.5
+    assert star_trek.match_score >= 0.99 and star_trek.composer_match == "michael giacchino"
+    assert (star_trek.year_gap, star_trek.title_level, star_trek.year_level, star_trek.composer_level) == (
+        0, "exact", "same_or_next", "credited")
+    assert star_trek.match_weight > 0 and star_trek.decision == "match" and star_trek.eligible_by == "both"
+    assert all(SETTINGS.threshold_probability <= r.match_score <= 1.0 for r in rows.values())
+    # Unknown year on the two-film album: no year evidence either way, still matched on title and composer.
+    assert (rows[(1541, "m7")].year_level, rows[(1541, "m7")].year_weight) == ("unknown", 0.0)
+    assert rows[(289, "m13")].title_level == "typo" and rows[(289, "m13")].eligible_by == "title_term"
+
+
+def test_vetoes_reach_the_near_misses_with_their_reason(matched):
+    _, near_df, _ = matched
+    near = {(r.album_id, r.tmdb_id): r for r in near_df.collect()}
+    assert near[("m14", 157336)].decision == "vetoed" and near[("m14", 157336)].vetoed_by == "numbers:differ"
+    assert near[("m15", 11382)].decision == "vetoed" and near[("m15", 11382)].vetoed_by == "year:before_film"
 
 
 def test_lookalikes_not_matched(matched):
@@ -84,6 +109,8 @@ def test_lookalikes_not_matched(matched):
     assert "m8" not in albums_matched      # Ghost Stories: not a soundtrack
     assert "m10" not in albums_matched     # video game
     assert "m11" not in albums_matched     # TV series
+    assert "m14" not in albums_matched     # the sequel's album, its film absent
+    assert "m15" not in albums_matched     # dated before the film
     films_for_star_trek = {r.tmdb_id for r in matches_df.filter("album_id = 'm1'").collect()}
     assert films_for_star_trek == {13475}
 
@@ -105,15 +132,28 @@ def test_common_keys_are_blocked_on_year_too(spark):
     from scripts_spark.step_04_match import blocked_key_pairs
 
     fk = spark.createDataFrame(
-        [(i, 1950 + i * 10, "love", "title") for i in range(5)] + [(99, 2001, "heat", "title")],
-        "tmdb_id long, film_year int, key string, film_key_source string",
+        [(i, 1950 + i * 10, "k:love", "full") for i in range(5)] + [(99, 2001, "k:heat", "full")],
+        "tmdb_id long, film_year int, block_key string, film_side string",
     )
     ak = spark.createDataFrame(
-        [("m1", 1991, 0, "love", "album_title"), ("m2", None, 0, "love", "album_title"),
-         ("m3", 1970, 0, "heat", "album_title")],
-        "album_id string, album_year int, part int, key string, album_key_source string",
+        [("m1", 1991, 0, "k:love", "full"), ("m2", None, 0, "k:love", "full"),
+         ("m3", 1970, 0, "k:heat", "full")],
+        "album_id string, album_year int, part int, block_key string, album_side string",
     )
     pairs = {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(fk, ak, max_films_per_key=2).collect()}
     # "love" is common: only the film of 1990 (album 1991) is offered, the unknown-year album none;
     # "heat" is rare: offered whatever the years.
     assert pairs == {("m1", 4), ("m3", 99)}
+
+
+def test_ambiguous_namesakes_abstain(spark):
+    """Two films of the same title and year, nobody credited on either side: the evidence cannot
+    tell them apart, so the album goes to the near-misses marked ambiguous."""
+    films = [film(1, "Drive", "2011-09-15"), film(2, "Drive", "2011-03-01"), film(3, "Heat", "1995-12-15")]
+    masters = [master(1, "Drive (Original Motion Picture Soundtrack)", 2011, main_release=11),
+               master(2, "Heat (Original Motion Picture Soundtrack)", 1995, main_release=21)]
+    releases = [release(11, "x", None, master_id=1, is_main=True), release(21, "x", None, master_id=2, is_main=True)]
+    films_df, albums_df = silver(spark, films, masters, releases)
+    matches_df, near_df, _, _ = match(films_df, albums_df)
+    assert {(r.album_id, r.tmdb_id) for r in matches_df.collect()} == {("m2", 3)}
+    assert [(r.album_id, r.decision) for r in near_df.collect()] == [("m1", "ambiguous")]

@@ -68,13 +68,13 @@ def test_strip_qualifiers(album, core, qualified):
 
 
 def test_artist_prefix_removed_only_when_it_is_the_artist():
-    assert tn.album_title_variants("Hans Zimmer - Interstellar", ["Hans Zimmer"]) == ["interstellar"]
-    assert tn.album_title_variants("Hans Zimmer - Interstellar", ["Zimmer, Hans"]) == ["interstellar"]
-    assert tn.album_title_variants("Star Wars - A New Hope", ["John Williams (4)"]) == ["star wars a new hope"]
+    assert tn.album_title_keys("Hans Zimmer - Interstellar", ["Hans Zimmer"]) == ["interstellar"]
+    assert tn.album_title_keys("Hans Zimmer - Interstellar", ["Zimmer, Hans"]) == ["interstellar"]
+    assert tn.album_title_keys("Star Wars - A New Hope", ["John Williams (4)"]) == ["star wars a new hope"]
 
 
 def test_two_film_album_gives_a_key_per_film():
-    assert tn.album_title_variants("Thelma & Louise / Regarding Henry") == ["thelma and louise", "regarding henry"]
+    assert tn.album_title_keys("Thelma & Louise / Regarding Henry") == ["thelma and louise", "regarding henry"]
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -142,12 +142,12 @@ def test_album_main_keys(title, artists, expected):
     ("El Verano de otoño (Banda Sonora Original)", ["verano de otono"]),
 ])
 def test_foreign_language_qualifiers(album, keys):
-    assert tn.album_title_variants(album) == keys
+    assert tn.album_title_keys(album) == keys
 
 
 def test_piece_keys_stay_aligned():
-    assert tn.album_title_variants("Heat / Heat") == ["heat", ""]
-    assert tn.album_title_variants("Score / Up (OST)") == ["score", "up"]
+    assert tn.album_title_keys("Heat / Heat") == ["heat", ""]
+    assert tn.album_title_keys("Score / Up (OST)") == ["score", "up"]
     assert tn.album_pieces("Hans Zimmer - A / B", ["Hans Zimmer"]) == ["A", "B"]
 
 
