@@ -59,6 +59,7 @@ from tqdm import tqdm
 
 from scripts.console import say
 from scripts.discogs_client import SEARCH_TYPES, DiscogsClient, missing_discogs_token_error
+from scripts.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from scripts.http_client import AuthError, FetchError, NotFoundError, RetryPolicy, install_log_redaction, redact
 from scripts.raw_folder import as_raw_folder, lake_raw_folder
 from scripts.settings import ConfigError, Settings, load_settings
@@ -73,9 +74,6 @@ from scripts.tmdb_client import (
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 STATE_FILE = "_state.json"
 LOCK_FILE = "_fetch.lock"

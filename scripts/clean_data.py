@@ -22,11 +22,12 @@ from pathlib import Path
 
 from scripts import data_root
 from scripts.console import say
+from scripts.exit_codes import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from scripts.settings import PROJECT_ROOT, ConfigError, load_settings
 
 # Layers the pipeline re-creates from raw/ (docs/contracts.md); raw/ is never listed.
 DERIVED_LAYERS = ("staging", "bronze", "silver", "gold", "metrics", "reports")
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 75
+EXIT_REFUSED = EXIT_FAILED  # a folder that is not the pipeline's own
 
 
 def protected_folders() -> list[Path]:

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from scripts.exit_codes import EXIT_BUSY, EXIT_USAGE
 from scripts.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
 MARKER_NAME = ".soundtracks-data-root"
 LOCK_NAME = ".soundtracks-run.lock"
-EXIT_USAGE, EXIT_BUSY = 2, 75
 REMOTE_NOTE = ("DATA_ROOT is remote: no lock is taken here; one writer at a time is up to the scheduler "
                "(run the Databricks job with max_concurrent_runs: 1)")
 

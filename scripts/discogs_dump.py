@@ -45,6 +45,7 @@ from lxml import etree
 
 from scripts import dump_parallel as dp
 from scripts import soundtrack_terms
+from scripts.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from scripts.settings import DEFAULT_SOUNDTRACK_GENRES, DEFAULT_SOUNDTRACK_STYLES
 
 logger = logging.getLogger(__name__)
@@ -56,9 +57,7 @@ SNIPPET_CHARS = 300
 HASH_CHUNK_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 
-EXIT_OK = 0
-EXIT_DATA_ERROR = 1
-EXIT_USAGE = 2
+EXIT_DATA_ERROR = EXIT_FAILED  # the dump cannot be read
 
 
 class DumpFormatError(ValueError):

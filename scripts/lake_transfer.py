@@ -27,6 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from scripts.console import say
+from scripts.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from scripts.lake import DEFAULT_CHUNK, Lake, LakeError, is_lake_uri, md5_of_file
 from scripts.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_LAYERS = ("raw",)
 DOWNLOAD_LAYERS = ("gold", "metrics", "reports")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 @dataclass

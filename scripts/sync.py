@@ -75,6 +75,7 @@ from pathlib import Path
 
 from scripts.console import say
 from scripts.env_report import compare_reports, report_notes
+from scripts.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from scripts.gold_digest import compare_digests
 from scripts.settings import ConfigError, Settings, load_settings, read_dotenv
 from scripts.sync_log import (
@@ -89,7 +90,7 @@ from scripts.sync_log import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CONFIG = EXIT_USAGE
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 STAGES = ("pull", "local venv", "vm connect", "vm copy", "vm venv", "parity",
           "pipeline", "vm raw", "vm pipeline", "gold")

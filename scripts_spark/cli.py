@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from scripts.settings import Settings, load_settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROJECT_LOGGERS = ("scripts_spark", "scripts")
 
 

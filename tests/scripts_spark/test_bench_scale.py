@@ -5,12 +5,13 @@ import subprocess
 import sys
 import time
 
+from scripts.proc_tree import TreePeaks, sample_tree
 from scripts_spark import bench_scale as bs
 
 
 def _run(label, films, seconds, steps, jvm=900.0, cpa=3.2):
     return bs.ScaleRun(label=label, films=films, releases=films // 2, seconds=seconds, exit_code=0,
-                       steps=steps, peaks=bs.TreePeaks(jvm=jvm, python_driver=80.0, python_workers=300.0, tree=1300.0),
+                       steps=steps, peaks=TreePeaks(jvm=jvm, python_driver=80.0, python_workers=300.0, tree=1300.0),
                        candidates_per_album=cpa, quality={"precision": 0.99, "recall": 0.97, "f1": 0.98,
                                                           "pair_completeness": 0.995})
 
@@ -23,7 +24,7 @@ def test_sample_tree_sees_a_child_python_process():
         while time.monotonic() < deadline and seen < 60:
             import os
 
-            seen = bs.sample_tree(os.getpid())["python_workers"]
+            seen = sample_tree(os.getpid())["python_workers"]
             time.sleep(0.1)
         assert seen >= 60  # the child's 60 MB buffer counts under the tree
     finally:
@@ -64,3 +65,14 @@ def test_candidates_per_album_from_step_details():
 def test_bad_sizes_are_a_usage_error(capsys):
     assert bs.main(["--sizes", "ten"]) == 2
     assert "must be whole numbers" in capsys.readouterr().err
+
+
+def test_tree_sampler_keeps_the_peak_after_the_child_ends():
+    import os
+
+    from scripts.proc_tree import TreeSampler
+
+    with TreeSampler(os.getpid(), interval=0.05) as sampler:
+        child = subprocess.run([sys.executable, "-c", "x = bytearray(80 * 1024 * 1024); import time; time.sleep(1)"])
+    assert child.returncode == 0
+    assert sampler.peaks.python_workers >= 80 and sampler.peaks.tree >= sampler.peaks.python_workers

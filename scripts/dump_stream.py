@@ -4,7 +4,7 @@ Real dumps are tens of GB; the benchmark needs millions of releases with a reali
 soundtrack share without storing or shipping such a file. Records are copied from templates (the
 real 2020 and 2025 samples in ../shared/data when present, else the project's sample generator),
 with fresh ids, in a fixed order that puts `soundtrack_share` of soundtrack templates among the
-others. Used by `scripts_spark.bench` only; nothing here is part of the pipeline.
+others. Used by the parse benchmark (`scripts.bench_parse`) only; nothing here is part of the pipeline.
 """
 from __future__ import annotations
 
