@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from scripts.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401 - the runner, the steps and the report take them from here
 from scripts.settings import Settings, load_settings
 
 PROJECT_LOGGERS = ("scripts_spark", "scripts")
