@@ -104,8 +104,8 @@ def run_pipeline(data_root: Path, label: str, *, steps: str = "", spark_conf: st
                           "rows_out": sum((step.get("rows_out") or {}).values()),
                           "rows_per_s": round(rows_in / secs) if secs else None})
     films = next((s["rows_out"] for s in steps_out if s["name"] and s["name"].startswith("01")), 0)
-    releases = next(((step.get("rows_out") or {}).get("releases", 0) for step in metrics.get("steps", [])
-                     if str(step.get("step", "")).startswith("02")), 0)
+    releases = next((sum(v for k, v in (step.get("rows_out") or {}).items() if "release" in k)
+                     for step in metrics.get("steps", []) if str(step.get("step", "")).startswith("02")), 0)
     return ScaleRun(label=label, films=films, releases=releases, seconds=round(seconds, 1), exit_code=code,
                     steps=steps_out, peaks=peaks, candidates_per_album=_candidates_per_album(metrics.get("steps", [])),
                     quality=metrics.get("quality") or {})

@@ -602,10 +602,10 @@ def test_a_stalled_response_does_not_idle_the_other_workers(settings, tuning, tm
                           tuning=replace(tuning, tmdb_base_url=srv.url + "/3", tmdb_workers=4, policy=policy,
                                          on_record=lambda kind, i: written.append((i, time.monotonic() - started))))
     assert summary["tmdb"]["fetched"] == 40 and summary["tmdb"]["truncated"] == 1
-    order = [i for i, _ in written]
-    assert order[-1] == 3  # the stalled film completes last, after its retry
     at = dict(written)
-    assert max(t for i, t in written if i != 3) < at[3]  # everything else was written while it hung
+    # The others were written while it hung: on an idle machine all 39 are, and even on a loaded
+    # one most are (a head-of-line stall would hold back every look-up queued behind it).
+    assert sum(1 for i, t in written if i != 3 and t < at[3]) >= 30
     assert at[3] < 4.0  # the read timeout (1 s), not the 5 s stall, decided the wait
     assert_each_once(raw_ids(tmp_path / "raw" / "tmdb", "api_movies"), range(1, 41))
 
