@@ -27,13 +27,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from scripts_spark import stats
+from scripts_spark.gold_tables import ANY_SOUNDTRACK, MIN_GROUP_SIZE
 
-MIN_GROUP_SIZE = 10
 SIGNIFICANCE = 0.05
 METRICS = ("popularity", "vote_average")
 LOG_POPULARITY = "log1p_popularity"
 RESPONSES = (LOG_POPULARITY, "vote_average")
-ANY_SOUNDTRACK = "(any soundtrack)"
 TOP_LANGUAGES = 10
 FAMILY = (
     "every soundtrack genre, every soundtrack style and 'any soundtrack' with at least "
