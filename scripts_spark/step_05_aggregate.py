@@ -37,8 +37,16 @@ from scripts_spark import soundtrack_effects as effects
 from scripts_spark.columns import array_or_empty, sorted_distinct
 from scripts_spark.context import StepContext
 from scripts_spark.gold_tables import (
-    ANY_SOUNDTRACK, FORMAT_CONTAINERS, FORMAT_GROUPS, GOLD_TABLES, MIN_GROUP_SIZE, NO_GENRE, NO_SOUNDTRACK,
-    UNKNOWN_LANGUAGE, GoldTable, table_order,
+    ANY_SOUNDTRACK,
+    FORMAT_CONTAINERS,
+    FORMAT_GROUPS,
+    GOLD_TABLES,
+    MIN_GROUP_SIZE,
+    NO_GENRE,
+    NO_SOUNDTRACK,
+    UNKNOWN_LANGUAGE,
+    GoldTable,
+    table_order,
 )
 
 logger = logging.getLogger(__name__)
