@@ -490,7 +490,7 @@ def test_only_large_significant_groups_become_main_findings(effect_report):
     assert rock["is_significant"] and rock["cliffs_delta"] > 0.3
     assert any("“Rock”" in f and "higher median popularity" in f for f in findings)
     assert not any("Polka" in f or "Jazz" in f for f in findings)
-    # Every finding is a significant family comparison, and says its effect size and adjusted p as the gold row has them.
+    # Every finding is a significant family comparison, with its effect size and adjusted p as in gold.
     significant = [r for r in gold["effect_tests"] if r["is_significant"]]
     assert len(findings) == len(significant) >= 1
     for row in significant:
