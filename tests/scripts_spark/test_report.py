@@ -162,6 +162,12 @@ class _ReportParser(HTMLParser):
             self._item = len(self._list)
             self._list.append("")
 
+    @classmethod
+    def of(cls, text: str) -> "_ReportParser":
+        parser = cls()
+        parser.feed(text)
+        return parser
+
     def handle_endtag(self, tag):
         if tag in ("table", "dl"):
             self._table = self._row = None
@@ -578,6 +584,30 @@ def test_page_renders_in_headless_chromium(run_root, tmp_path):
     # saturated pixels (links, rules); with them tens of thousands.
     saturated = sum(count for count, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 60)
     assert saturated > 30_000, f"only {saturated} coloured pixels: the charts did not render"
+
+
+def test_numbers_as_chromium_renders_them_equal_gold(run_root, gold, tmp_path):
+    """The DOM headless Chromium builds from the page (not the file's text) holds the same numbers
+    as gold: the key figures, the descriptive table and the three effect tables."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (apt-get install -y chromium chromium-driver; .ci/run does it)")
+    binary = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+               (run_root / "reports" / f"report_{RUN_ID}.html").as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "<table" in done.stdout, done.stderr[-2000:]
+    rendered = _ReportParser()
+    rendered.feed(done.stdout)
+    rendered.tables = {name: [r for r in rows if r] for name, rows in rendered.tables.items()}
+    _assert_effect_tables(rendered, gold)
+    order = {"all": 0, "baseline": 1, "genre": 2, "style": 3}
+    style = sorted(gold["soundtrack_style_vs_film"], key=lambda r: (order[r["dimension"]], -r["films"], r["value"]))
+    _assert_rows(rendered.tables["soundtrack_style_vs_film"], style, "soundtrack_style_vs_film")
+    assert rendered.figures["films"] == str(len(gold["film_soundtracks"]))
+    assert rendered.lists["findings"] and rendered.lists["findings"] == _ReportParser.of(
+        (run_root / "reports" / f"report_{RUN_ID}.html").read_text(encoding="utf-8")).lists["findings"]
 
 
 CJK_NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
