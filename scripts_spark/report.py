@@ -309,7 +309,7 @@ def main_findings(tests: list[dict], regression: list[dict], sensitivity: list[d
         return [f"No soundtrack genre or style (nor the films with any soundtrack) has {MIN_GROUP_SIZE} or more "
                 "films beside a baseline of films without one: nothing was tested, so there is no finding."]
     return [f"None of the {len(family)} comparisons in the family is significant after Holm's correction "
-            f"(family-wise error {effects.SIGNIFICANCE:.0%}): this data shows no relation between a "
+            f"(family-wise error {effects.SIGNIFICANCE * 100:.0f} %): this data shows no relation between a "
             "soundtrack's genre or style and a film's popularity or rating that chance would not explain."]
 
 

@@ -94,6 +94,10 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
         .withColumn("is_small_group", F.col("films") < MIN_GROUP_SIZE)
         .withColumn("in_family", ~F.col("is_small_group") & F.col("p_value").isNotNull())
     )
+    # A few rows per soundtrack genre/style, read by three branches below (the family's adjusted
+    # p-values, its rows without a p-value, the rest): materialise them once instead of running the
+    # rank tests (windows, joins, Python UDFs) once per branch.
+    tested = tested.localCheckpoint()
     family = stats.with_adjusted_p(tested.filter("in_family"))
     outside = tested.filter(~F.col("in_family")).withColumn("p_holm", F.lit(None).cast("double")) \
         .withColumn("p_bh", F.lit(None).cast("double"))
