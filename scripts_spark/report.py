@@ -500,6 +500,37 @@ def chart_style_vs_film(rows: list[dict]) -> Figure:
     return fig
 
 
+def chart_effect_sizes(tests: list[dict]) -> Figure:
+    """Cliff's delta of the family's comparisons, per metric: the TOP_CHART_GROUPS smallest
+    p-values each; dark when significant after Holm's correction, pale otherwise."""
+    metrics = (("popularity", "popularity"), ("vote_average", "vote average"))
+    family = {m: sorted((t for t in tests if t.get("in_family") and t["metric"] == m),
+                        key=lambda t: (t["p_value"], t["dimension"], t["value"]))[:TOP_CHART_GROUPS]
+              for m, _ in metrics}
+    rows = max(len(v) for v in family.values())
+    fig = _figure(11, 1.4 + 0.36 * max(rows, 3))
+    axes = fig.subplots(1, 2)
+    for ax, (metric, label) in zip(axes, metrics):
+        shown = family[metric]
+        if not shown:
+            _no_data(ax, "no comparison in the family")
+            continue
+        positions = list(range(len(shown)))[::-1]
+        ax.barh(positions, [t["cliffs_delta"] for t in shown],
+                color=["#1f4e79" if t["is_significant"] else "#b8c9d9" for t in shown], edgecolor="#333333",
+                linewidth=0.5)
+        ax.set_yticks(positions)
+        ax.set_yticklabels([f"{t['dimension']}: {t['value']} (n={t['films']})" for t in shown], fontsize=8)
+        ax.axvline(0, color="#555555", linewidth=1)
+        ax.set_xlim(-1, 1)
+        ax.set_xlabel(f"Cliff's delta, {label} (vs films without soundtrack)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Effect sizes of the family's comparisons, smallest p-values first (dark: significant after "
+                 "Holm's correction)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _share_bars(rows: list[dict], key: Callable[[dict], str], title: str, horizontal: bool = True) -> Figure:
     fig = _figure(9, 1.2 + 0.32 * max(len(rows), 4) if horizontal else 4)
     ax = fig.subplots()
@@ -580,6 +611,10 @@ def render_charts(data: ReportData) -> list[Chart]:
     """The report's charts as PNG data URIs, in page order."""
     decade_label: Callable[[dict], str] = lambda r: "unknown" if r["decade"] is None else f"{r['decade']}s"
     specs = [
+        ("effect_sizes", "Effect sizes of the tested comparisons",
+         f"Cliff's delta of each comparison in the family against films without a soundtrack album (the "
+         f"{TOP_CHART_GROUPS} smallest p-values per metric); dark bars stay significant after Holm's correction.",
+         lambda: chart_effect_sizes(data.effect_tests)),
         ("style_vs_film", "Descriptive means of film popularity and rating per soundtrack genre and style",
          f"Bars: group means; whiskers: 95 % confidence intervals (those of small groups may run past the axis); "
          f"the comparison groups and the {TOP_CHART_GROUPS} largest genre/style groups.",

@@ -20,7 +20,7 @@ from scripts_spark.gold_tables import TABLE_ORDER
 from tests.scripts_spark.helpers import film, master, release
 
 RUN_ID = "r1"
-CHARTS = {"style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers", "formats_by_year"}
+CHARTS = {"effect_sizes", "style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers", "formats_by_year"}
 GOLD_TABLES = ["film_soundtracks", "coverage_by_genre_decade", "coverage_by_language", "soundtrack_style_vs_film",
                "composers", "formats_by_year", "effect_tests", "effect_regression", "effect_sensitivity"]
 CHROMIUM = "/usr/bin/chromium"
@@ -573,19 +573,20 @@ def test_page_renders_in_headless_chromium(run_root, tmp_path):
     command = [
         binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
+        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,5000",
         (run_root / "reports" / f"report_{RUN_ID}.html").as_uri(),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
     image = Image.open(shot).convert("RGB")
-    assert image.size == (1200, 3000)
+    assert image.size == (1200, 5000)
     colours = image.getcolors(maxcolors=10_000_000)
     assert len(colours) > 200, "the screenshot is (nearly) blank"
     white = sum(count for count, colour in colours if colour == (255, 255, 255))
     assert white < 0.95 * image.width * image.height, "the screenshot is mostly white"
-    # The charts' coloured bars: without the images the first 3000 px hold only a few thousand
-    # saturated pixels (links, rules); with them tens of thousands.
+    # The charts' coloured bars: without the images the first 5000 px (the tests section's text and
+    # tables come first) hold only a few thousand saturated pixels (links, rules); with them tens
+    # of thousands.
     saturated = sum(count for count, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 60)
     assert saturated > 30_000, f"only {saturated} coloured pixels: the charts did not render"
 
