@@ -21,7 +21,6 @@ its effect size and adjusted interval. Small groups are never a finding.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -207,27 +206,21 @@ def effect_regression(film_df: DataFrame) -> DataFrame:
         (collinear with another) is left out.
     """
     spark = film_df.sparkSession
+    frames = []
     groups = _groups(film_df)
     levels = control_levels(film_df)  # the same controls in every model: collect their levels once
-    designs = [design for design in (regression_design(film_df, d, levels) for d in ("all", "genre", "style"))
-               if design.effects]
-
-    def fit(design: Design, response: str) -> list[tuple]:
-        fitted = stats.fit_adjusted_effects(design.df, response, design.features, report=list(design.effects))
-        return [(design.effects[r["term"]][0], design.effects[r["term"]][1], response, r["estimate"],
-                 r["std_error"], r["t_value"], r["p_value"], r["ci95_low"], r["ci95_high"], r["n"])
-                for r in fitted.collect()]
-
-    # Each fit is a handful of small Spark jobs whose time is mostly scheduling: submitting the six
-    # fits from threads lets their jobs overlap (Spark schedules jobs from several threads); the
-    # results are gathered in a fixed order, so the table does not depend on which finishes first.
-    models = [(design, response) for design in designs for response in RESPONSES]
-    with ThreadPoolExecutor(max_workers=max(len(models), 1)) as pool:
-        results = list(pool.map(lambda model: fit(*model), models))
-    frames = [spark.createDataFrame(rows, "dimension string, value string, response string, adjusted_effect double, "
-                                          "std_error double, t_value double, p_value double, ci95_low double, "
-                                          "ci95_high double, n long")
-              for rows in results]
+    for dimension in ("all", "genre", "style"):
+        design = regression_design(film_df, dimension, levels)
+        if not design.effects:
+            continue
+        for response in RESPONSES:
+            fitted = stats.fit_adjusted_effects(design.df, response, design.features, report=list(design.effects))
+            rows = [(design.effects[r["term"]][0], design.effects[r["term"]][1], response, r["estimate"],
+                     r["std_error"], r["t_value"], r["p_value"], r["ci95_low"], r["ci95_high"], r["n"])
+                    for r in fitted.collect()]
+            frames.append(spark.createDataFrame(
+                rows, "dimension string, value string, response string, adjusted_effect double, std_error double, "
+                      "t_value double, p_value double, ci95_low double, ci95_high double, n long"))
     if not frames:
         return spark.createDataFrame([], "dimension string, value string, response string, raw_difference double, "
                                          "adjusted_effect double, std_error double, t_value double, p_value double, "
