@@ -201,6 +201,8 @@ class Settings:
     fetch_retries: int = 6
     # Issue 13: processes that parse a Discogs dump in step 02 (1 = the sequential converter).
     dump_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Issue 16: the match score from which a match counts as confident (step 05's sensitivity check).
+    confident_match_score: float = 0.9
 
     @property
     def is_remote_storage(self) -> bool:
@@ -310,7 +312,23 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         **_azure_settings(merged, data_root),
         **_fetch_settings(merged),
         dump_workers=_as_int(merged, "DUMP_WORKERS", os.cpu_count() or 1, minimum=1),
+        **_analysis_settings(merged),
     )
+
+
+def _analysis_settings(merged: Mapping[str, str]) -> dict:
+    """CONFIDENT_MATCH_SCORE (issue 16): a match score, so a number in [0, 1]."""
+    raw = (merged.get("CONFIDENT_MATCH_SCORE") or "").strip()
+    if raw == "":
+        return dict(confident_match_score=Settings.confident_match_score)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"CONFIDENT_MATCH_SCORE={raw!r} is not a number: set a match score in [0, 1] in .env") \
+            from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ConfigError(f"CONFIDENT_MATCH_SCORE={raw} is outside 0..1 (match scores are in [0, 1]): fix it in .env")
+    return dict(confident_match_score=value)
 
 
 def _azure_settings(merged: Mapping[str, str], data_root: str) -> dict:

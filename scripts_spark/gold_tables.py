@@ -54,6 +54,10 @@ GOLD_TABLES = (
     GoldTable("soundtrack_style_vs_film", ("dimension", "value")),
     GoldTable("composers", ("-matched_films", "-matched_albums", "composer")),
     GoldTable("formats_by_year", ("album_year",)),
+    # Issue 16: the tested answer to the research question (scripts_spark.soundtrack_effects).
+    GoldTable("effect_tests", ("dimension", "value", "metric")),
+    GoldTable("effect_regression", ("dimension", "value", "response")),
+    GoldTable("effect_sensitivity", ("dimension", "value", "metric")),
 )
 TABLE_ORDER = {table.name: table.order for table in GOLD_TABLES}
 

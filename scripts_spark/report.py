@@ -35,9 +35,10 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from scripts_spark import soundtrack_effects as effects
 from scripts_spark import storage
 from scripts_spark.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, configure_logging, settings_with
-from scripts_spark.gold_tables import ANY_SOUNDTRACK, FORMAT_GROUPS, MIN_GROUP_SIZE, NO_SOUNDTRACK
+from scripts_spark.gold_tables import FORMAT_GROUPS, MIN_GROUP_SIZE
 from scripts_spark.metrics import RunMetrics
 from scripts_spark.schemas import RAW_FILE_SUFFIXES, RAW_TRUE_PAIRS
 
@@ -49,6 +50,7 @@ TOP_GROUPS = 20       # genre and style rows shown per dimension (all rows are i
 TOP_CHART_GROUPS = 12
 TOP_LANGUAGES = 15
 TOP_COMPOSERS = 15
+TOP_EFFECT_ROWS = 60  # rows of each effect table shown (all rows are in the gold tables)
 FORMAT_LABELS = {"vinyl": "Vinyl", "cd": "CD", "cassette": "Cassette", "file": "File", "other": "other"}
 SAMPLE_TMDB_FILE = "sample_movies.jsonl.gz"   # what scripts.generate_sample_data writes
 # Chart text (titles, labels) includes film titles and names in any script. DejaVu Sans (bundled
@@ -88,6 +90,14 @@ class ReportData:
     raw_files: list[dict]
     bronze_sources: list[dict]
     findings: list[str] = field(default_factory=list)
+    # Issue 16: the tested comparisons (gold effect_tests, effect_regression, effect_sensitivity).
+    effect_tests: list[dict] = field(default_factory=list)
+    effect_tests_hidden: int = 0
+    effect_regression: list[dict] = field(default_factory=list)
+    effect_regression_hidden: int = 0
+    effect_sensitivity: list[dict] = field(default_factory=list)
+    effect_sensitivity_hidden: int = 0
+    family: dict[str, Any] = field(default_factory=lambda: family_summary([], []))
 
     @property
     def quality(self) -> dict:
@@ -259,37 +269,82 @@ def _fmt_pct(value: Optional[float]) -> str:
     return "–" if value is None else f"{value * 100:.1f} %"
 
 
-def main_findings(style_rows: list[dict], coverage_genre: list[dict]) -> list[str]:
-    """Plain sentences about the main comparisons, worded as associations."""
-    by_key = {(r["dimension"], r["value"]): r for r in style_rows}
-    with_st, without = by_key.get(("all", ANY_SOUNDTRACK)), by_key.get(("baseline", NO_SOUNDTRACK))
-    out = []
-    labels = {"popularity": "popularity", "vote_average": "vote average"}
-    if with_st and without:
-        for metric, label in labels.items():
-            out.append(
-                f"Mean TMDB {label} of films with a soundtrack album: {_fmt_num(with_st[f'{metric}_mean'])} "
-                f"(95 % CI {_fmt_num(with_st[f'{metric}_ci95_low'])} to {_fmt_num(with_st[f'{metric}_ci95_high'])}, "
-                f"{with_st[f'{metric}_n']} films) against {_fmt_num(without[f'{metric}_mean'])} "
-                f"(95 % CI {_fmt_num(without[f'{metric}_ci95_low'])} to {_fmt_num(without[f'{metric}_ci95_high'])}, "
-                f"{without[f'{metric}_n']} films) without one."
-            )
-    reliable = [r for r in style_rows if r["dimension"] in ("genre", "style") and not r["is_small_group"]
-                and r["popularity_mean"] is not None]
-    if reliable:
-        top = max(reliable, key=lambda r: (r["popularity_mean"], r["value"]))
-        out.append(f"Among soundtrack genres and styles with at least {MIN_GROUP_SIZE} films, {top['dimension']} "
-                   f"“{top['value']}” goes with the highest mean popularity ({_fmt_num(top['popularity_mean'])}, "
-                   f"{top['films']} films).")
-    else:
-        out.append(f"No soundtrack genre or style has {MIN_GROUP_SIZE} or more films: the group figures are too "
-                   "small to compare.")
-    covered = [r for r in coverage_genre if not r["is_small_group"]]
-    if covered:
-        top = max(covered, key=lambda r: (r["soundtrack_share"], r["film_genre"]))
-        out.append(f"Film genre with the largest share of films with a soundtrack album (at least {MIN_GROUP_SIZE} "
-                   f"films): {top['film_genre']}, {_fmt_pct(top['soundtrack_share'])} of {top['films']} films.")
-    return out
+def _fmt_p(value: Optional[float]) -> str:
+    """A p-value: three decimals, or two significant digits in e-notation below 0.001 (a p-value
+    of 1e-12 is not 0.000)."""
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def _fmt_signed(value: Optional[float], digits: int = 3) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}"
+
+
+def family_summary(tests: list[dict], sensitivity: list[dict]) -> dict:
+    """What the findings rest on: the family's description and size, how many of its comparisons
+    survive Holm's correction, the controls of the regression and the match-score threshold."""
+    family = [t for t in tests if t.get("in_family")]
+    thresholds = {r["threshold"] for r in sensitivity if r.get("threshold") is not None}
+    return {
+        "description": effects.FAMILY, "size": len(family),
+        "significant": sum(1 for t in family if t.get("is_significant")),
+        "tested": len(tests), "outside": len(tests) - len(family),
+        "alpha": effects.SIGNIFICANCE, "min_group_size": MIN_GROUP_SIZE,
+        "controls": list(effects.CONTROLS), "not_controlled": list(effects.NOT_CONTROLLED),
+        "threshold": min(thresholds) if thresholds else None,
+        "flagged": sum(1 for r in sensitivity if not r.get("is_robust")),
+    }
+
+
+def main_findings(tests: list[dict], regression: list[dict], sensitivity: list[dict]) -> list[str]:
+    """The report's main findings: `soundtrack_effects.findings` over the gold effect tables (only
+    comparisons in the family that survive Holm's correction), or one sentence saying that none
+    does. Descriptive means never make a finding."""
+    sentences = effects.findings(tests, regression, sensitivity)
+    if sentences:
+        return sentences
+    family = [t for t in tests if t.get("in_family")]
+    if not family:
+        return [f"No soundtrack genre or style (nor the films with any soundtrack) has {MIN_GROUP_SIZE} or more "
+                "films beside a baseline of films without one: nothing was tested, so there is no finding."]
+    return [f"None of the {len(family)} comparisons in the family is significant after Holm's correction "
+            f"(family-wise error {effects.SIGNIFICANCE * 100:.0f} %): this data shows no relation between a "
+            "soundtrack's genre or style and a film's popularity or rating that chance would not explain."]
+
+
+def _effect_rows(tests_df: DataFrame, regression_df: DataFrame, sensitivity_df: DataFrame) -> dict:
+    """All rows of the three effect tables (small: a few per soundtrack genre/style), and the
+    first TOP_EFFECT_ROWS of each in the order shown: the family by p-value, then the groups
+    outside it by size; regression in table order; sensitivity with the changed and the
+    significant comparisons first."""
+    tests = _rows(tests_df)
+    regression = _rows(regression_df)
+    sensitivity = _rows(sensitivity_df)
+    shown_tests = sorted(tests, key=effect_test_order)
+    shown_sensitivity = sorted(sensitivity, key=sensitivity_order)
+    return {
+        "all_tests": tests, "all_regression": regression, "all_sensitivity": sensitivity,
+        "effect_tests": shown_tests[:TOP_EFFECT_ROWS],
+        "effect_tests_hidden": max(len(tests) - TOP_EFFECT_ROWS, 0),
+        "effect_regression": regression[:TOP_EFFECT_ROWS],
+        "effect_regression_hidden": max(len(regression) - TOP_EFFECT_ROWS, 0),
+        "effect_sensitivity": shown_sensitivity[:TOP_EFFECT_ROWS],
+        "effect_sensitivity_hidden": max(len(sensitivity) - TOP_EFFECT_ROWS, 0),
+    }
+
+
+def effect_test_order(row: dict) -> tuple:
+    """Family rows first, most significant first; then the rest, largest groups first."""
+    if row.get("in_family"):
+        return (0, row["p_value"], 0, row["dimension"], row["value"], row["metric"])
+    return (1, 0.0, -(row.get("films") or 0), row["dimension"], row["value"], row["metric"])
+
+
+def sensitivity_order(row: dict) -> tuple:
+    """Comparisons whose verdict changes first, then the significant ones, then table order."""
+    return (bool(row.get("is_robust")), not row.get("significant_all"), row["dimension"], row["value"],
+            row["metric"])
 
 
 def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics: Optional[RunMetrics] = None,
@@ -301,6 +356,9 @@ def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics
     """
     film_df = _gold(spark, layers, "film_soundtracks")
     style_df = _gold(spark, layers, "soundtrack_style_vs_film")
+    tests_df = _gold(spark, layers, "effect_tests")
+    regression_df = _gold(spark, layers, "effect_regression")
+    sensitivity_df = _gold(spark, layers, "effect_sensitivity")
     coverage_df = _gold(spark, layers, "coverage_by_genre_decade")
     language_df = _gold(spark, layers, "coverage_by_language")
     composers_df = _gold(spark, layers, "composers")
@@ -352,7 +410,12 @@ def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics
         raw_files=files,
         bronze_sources=bronze_sources(spark, layers),
     )
-    data.findings = main_findings(style_rows, genre_rows)
+    effect = _effect_rows(tests_df, regression_df, sensitivity_df)
+    data.findings = main_findings(effect["all_tests"], effect["all_regression"], effect["all_sensitivity"])
+    data.family = family_summary(effect["all_tests"], effect["all_sensitivity"])
+    for key in ("effect_tests", "effect_tests_hidden", "effect_regression", "effect_regression_hidden",
+                "effect_sensitivity", "effect_sensitivity_hidden"):
+        setattr(data, key, effect[key])
     return data
 
 
@@ -437,6 +500,37 @@ def chart_style_vs_film(rows: list[dict]) -> Figure:
     return fig
 
 
+def chart_effect_sizes(tests: list[dict]) -> Figure:
+    """Cliff's delta of the family's comparisons, per metric: the TOP_CHART_GROUPS smallest
+    p-values each; dark when significant after Holm's correction, pale otherwise."""
+    metrics = (("popularity", "popularity"), ("vote_average", "vote average"))
+    family = {m: sorted((t for t in tests if t.get("in_family") and t["metric"] == m),
+                        key=lambda t: (t["p_value"], t["dimension"], t["value"]))[:TOP_CHART_GROUPS]
+              for m, _ in metrics}
+    rows = max(len(v) for v in family.values())
+    fig = _figure(11, 1.4 + 0.36 * max(rows, 3))
+    axes = fig.subplots(1, 2)
+    for ax, (metric, label) in zip(axes, metrics):
+        shown = family[metric]
+        if not shown:
+            _no_data(ax, "no comparison in the family")
+            continue
+        positions = list(range(len(shown)))[::-1]
+        ax.barh(positions, [t["cliffs_delta"] for t in shown],
+                color=["#1f4e79" if t["is_significant"] else "#b8c9d9" for t in shown], edgecolor="#333333",
+                linewidth=0.5)
+        ax.set_yticks(positions)
+        ax.set_yticklabels([f"{t['dimension']}: {t['value']} (n={t['films']})" for t in shown], fontsize=8)
+        ax.axvline(0, color="#555555", linewidth=1)
+        ax.set_xlim(-1, 1)
+        ax.set_xlabel(f"Cliff's delta, {label} (vs films without soundtrack)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Effect sizes of the family's comparisons, smallest p-values first (dark: significant after "
+                 "Holm's correction)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _share_bars(rows: list[dict], key: Callable[[dict], str], title: str, horizontal: bool = True) -> Figure:
     fig = _figure(9, 1.2 + 0.32 * max(len(rows), 4) if horizontal else 4)
     ax = fig.subplots()
@@ -517,7 +611,11 @@ def render_charts(data: ReportData) -> list[Chart]:
     """The report's charts as PNG data URIs, in page order."""
     decade_label: Callable[[dict], str] = lambda r: "unknown" if r["decade"] is None else f"{r['decade']}s"
     specs = [
-        ("style_vs_film", "Soundtrack genre and style against film popularity and rating",
+        ("effect_sizes", "Effect sizes of the tested comparisons",
+         f"Cliff's delta of each comparison in the family against films without a soundtrack album (the "
+         f"{TOP_CHART_GROUPS} smallest p-values per metric); dark bars stay significant after Holm's correction.",
+         lambda: chart_effect_sizes(data.effect_tests)),
+        ("style_vs_film", "Descriptive means of film popularity and rating per soundtrack genre and style",
          f"Bars: group means; whiskers: 95 % confidence intervals (those of small groups may run past the axis); "
          f"the comparison groups and the {TOP_CHART_GROUPS} largest genre/style groups.",
          lambda: chart_style_vs_film(data.style_rows)),
@@ -553,7 +651,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update({"num": _fmt_num, "pct": _fmt_pct, "md": _md_cell})
+    env.filters.update({"num": _fmt_num, "pct": _fmt_pct, "md": _md_cell, "pval": _fmt_p, "signed": _fmt_signed})
     env.globals.update({
         "MIN_GROUP_SIZE": MIN_GROUP_SIZE, "FORMAT_GROUPS": list(FORMAT_GROUPS) + ["other"],
         "FORMAT_LABELS": FORMAT_LABELS,

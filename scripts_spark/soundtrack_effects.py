@@ -27,13 +27,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from scripts_spark import stats
+from scripts_spark.gold_tables import ANY_SOUNDTRACK, MIN_GROUP_SIZE
 
-MIN_GROUP_SIZE = 10
 SIGNIFICANCE = 0.05
 METRICS = ("popularity", "vote_average")
 LOG_POPULARITY = "log1p_popularity"
 RESPONSES = (LOG_POPULARITY, "vote_average")
-ANY_SOUNDTRACK = "(any soundtrack)"
 TOP_LANGUAGES = 10
 FAMILY = (
     "every soundtrack genre, every soundtrack style and 'any soundtrack' with at least "
@@ -85,7 +84,8 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
     tested = stats.rank_comparisons(long_groups.filter(F.col("metric").isin(*METRICS)),
                                     long_base.filter(F.col("metric").isin(*METRICS)), keys=tuple(keys))
     log_values = long_groups.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull())
-    log_groups = stats.median_intervals(log_values, keys).select(*keys, F.col("median").alias("log1p_median"))
+    # Only the median is reported on the log scale: a plain aggregate, no interval ranks.
+    log_groups = log_values.groupBy(*keys).agg(F.median("y").alias("log1p_median"))
     log_base = long_base.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull()) \
         .agg(F.median("y").alias("baseline_log1p_median"))
     log_medians = log_groups.crossJoin(log_base).withColumn("metric", F.lit("popularity"))
@@ -95,6 +95,10 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
         .withColumn("is_small_group", F.col("films") < MIN_GROUP_SIZE)
         .withColumn("in_family", ~F.col("is_small_group") & F.col("p_value").isNotNull())
     )
+    # A few rows per soundtrack genre/style, read by three branches below (the family's adjusted
+    # p-values, its rows without a p-value, the rest): materialise them once instead of running the
+    # rank tests (windows, joins, Python UDFs) once per branch.
+    tested = tested.localCheckpoint()
     family = stats.with_adjusted_p(tested.filter("in_family"))
     outside = tested.filter(~F.col("in_family")).withColumn("p_holm", F.lit(None).cast("double")) \
         .withColumn("p_bh", F.lit(None).cast("double"))
@@ -120,7 +124,35 @@ class Design:
     effects: dict[str, tuple[str, str]]  # feature column -> (dimension, value)
 
 
-def regression_design(film_df: DataFrame, dimension: str) -> Design:
+@dataclass(frozen=True)
+class ControlLevels:
+    """The levels of the categorical controls, collected once: decades by frequency (the first is
+    the reference), film genres, and the TOP_LANGUAGES most common languages (the first is the
+    reference)."""
+
+    decades: list[str]
+    film_genres: list[str]
+    languages: list[str]
+
+
+def _decade() -> Column:
+    return F.coalesce(F.col("decade").cast("string"), F.lit("unknown"))
+
+
+def _language() -> Column:
+    return F.coalesce(F.col("original_language"), F.lit("unknown"))
+
+
+def control_levels(film_df: DataFrame) -> ControlLevels:
+    """The control levels of `film_df` (three small collects)."""
+    decades = [r["d"] for r in film_df.groupBy(_decade().alias("d")).count().orderBy(F.desc("count"), "d").collect()]
+    film_genres = [r["g"] for r in film_df.select(F.explode("genres").alias("g")).distinct().orderBy("g").collect()]
+    languages = [r["l"] for r in film_df.groupBy(_language().alias("l")).count()
+                 .orderBy(F.desc("count"), "l").limit(TOP_LANGUAGES).collect()]
+    return ControlLevels(decades=decades, film_genres=film_genres, languages=languages)
+
+
+def regression_design(film_df: DataFrame, dimension: str, levels: ControlLevels | None = None) -> Design:
     """Per film: the responses, indicators for the soundtrack groups of `dimension` ("genre",
     "style", or "all" for any soundtrack) with at least MIN_GROUP_SIZE films, and the controls:
     decade dummies (the most common decade is the reference, an unknown decade its own level),
@@ -146,16 +178,13 @@ def regression_design(film_df: DataFrame, dimension: str) -> Design:
             name = f"st_{i}_{_safe(row['v'])}"
             effects[name] = (dimension, row["v"])
             columns.append(F.array_contains(source, row["v"]).cast("double").alias(name))
-    decade = F.coalesce(F.col("decade").cast("string"), F.lit("unknown"))
-    decades = [r["d"] for r in base.groupBy(decade.alias("d")).count().orderBy(F.desc("count"), "d").collect()]
+    levels = levels or control_levels(film_df)
+    decade, decades = _decade(), levels.decades
     for d in decades[1:]:
         columns.append((decade == d).cast("double").alias(f"decade_{_safe(d)}"))
-    film_genres = [r["g"] for r in base.select(F.explode("genres").alias("g")).distinct().orderBy("g").collect()]
-    for g in film_genres:
+    for g in levels.film_genres:
         columns.append(F.array_contains("genres", g).cast("double").alias(f"film_genre_{_safe(g)}"))
-    language = F.coalesce(F.col("original_language"), F.lit("unknown"))
-    languages = [r["l"] for r in base.groupBy(language.alias("l")).count()
-                 .orderBy(F.desc("count"), "l").limit(TOP_LANGUAGES).collect()]
+    language, languages = _language(), levels.languages
     for lang in languages[1:]:
         columns.append((language == lang).cast("double").alias(f"language_{_safe(lang)}"))
     if len(languages) == TOP_LANGUAGES:
@@ -179,8 +208,9 @@ def effect_regression(film_df: DataFrame) -> DataFrame:
     spark = film_df.sparkSession
     frames = []
     groups = _groups(film_df)
+    levels = control_levels(film_df)  # the same controls in every model: collect their levels once
     for dimension in ("all", "genre", "style"):
-        design = regression_design(film_df, dimension)
+        design = regression_design(film_df, dimension, levels)
         if not design.effects:
             continue
         for response in RESPONSES:

@@ -12,6 +12,10 @@
   and the mean vote average and popularity of those films.
 - `formats_by_year`: matched albums per album year by format (Vinyl, CD, Cassette, File, other),
   and their reissue activity.
+- `effect_tests`, `effect_regression`, `effect_sensitivity`: the tested answer to the research
+  question (rank tests with Holm/BH-adjusted p-values, regression-adjusted effects, and the tests
+  again with confident matches only); see `scripts_spark.soundtrack_effects`. Descriptive means
+  stay in `soundtrack_style_vs_film`; the report's findings come from these three only.
 
 Each table is Parquet plus one CSV file with a header (`<name>_csv/<name>.csv`). Everything is
 computed in Spark; only the small final tables are coalesced, after a total ordering, to one file.
@@ -22,17 +26,27 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from scripts_spark import runner, storage
+from scripts_spark import soundtrack_effects as effects
 from scripts_spark.columns import array_or_empty, sorted_distinct
 from scripts_spark.context import StepContext
 from scripts_spark.gold_tables import (
-    ANY_SOUNDTRACK, FORMAT_CONTAINERS, FORMAT_GROUPS, GOLD_TABLES, MIN_GROUP_SIZE, NO_GENRE, NO_SOUNDTRACK,
-    UNKNOWN_LANGUAGE, GoldTable, table_order,
+    ANY_SOUNDTRACK,
+    FORMAT_CONTAINERS,
+    FORMAT_GROUPS,
+    GOLD_TABLES,
+    MIN_GROUP_SIZE,
+    NO_GENRE,
+    NO_SOUNDTRACK,
+    UNKNOWN_LANGUAGE,
+    GoldTable,
+    table_order,
 )
 
 logger = logging.getLogger(__name__)
@@ -283,15 +297,57 @@ def formats_by_year(albums_df: DataFrame) -> DataFrame:
     )
 
 
-# How each analytics table is built from `film_soundtracks` (as written) and the matched albums;
-# the tables' names and orders are `gold_tables.GOLD_TABLES`.
-BUILDERS: dict[str, Callable[[DataFrame, DataFrame], DataFrame]] = {
-    "coverage_by_genre_decade": lambda film_df, albums_df: coverage_by_genre_decade(film_df),
-    "coverage_by_language": lambda film_df, albums_df: coverage_by_language(film_df),
-    "soundtrack_style_vs_film": lambda film_df, albums_df: style_vs_film(film_df),
-    "composers": lambda film_df, albums_df: composers(film_df),
-    "formats_by_year": lambda film_df, albums_df: formats_by_year(albums_df),
+@dataclass(frozen=True)
+class AnalyticsInputs:
+    """What the analytics builders read.
+
+    Attributes:
+        film_df: gold `film_soundtracks` as written (one row per film).
+        albums_df: the silver albums that have a match.
+        matches_df: gold `soundtrack_matches` (`tmdb_id`, `album_id`, `match_score` in [0, 1]).
+        confident_match_score: the match score from which a match counts as confident
+            (CONFIDENT_MATCH_SCORE) for `effect_sensitivity`.
+        written: the tables this step has written so far, read back, by name (a builder may
+            build on an earlier table instead of computing it again).
+    """
+
+    film_df: DataFrame
+    albums_df: DataFrame
+    matches_df: DataFrame
+    confident_match_score: float
+    written: dict[str, DataFrame] = field(default_factory=dict)
+
+
+def sensitivity_to_match_error(inputs: AnalyticsInputs) -> DataFrame:
+    """`effect_sensitivity`: the written `effect_tests` (all matches) beside the same tests on the
+    films whose every match scores at least `confident_match_score`."""
+    threshold = inputs.confident_match_score
+    confident_df = effects.confident_films(inputs.film_df, inputs.matches_df, threshold)
+    return effects.effect_sensitivity(inputs.written["effect_tests"], effects.effect_tests(confident_df), threshold)
+
+
+# How each analytics table is built from `film_soundtracks` (as written), the matched albums and
+# the matches; the tables' names and orders are `gold_tables.GOLD_TABLES`. In write order: a
+# builder may use the tables before it (`inputs.written`).
+BUILDERS: dict[str, Callable[[AnalyticsInputs], DataFrame]] = {
+    "coverage_by_genre_decade": lambda inputs: coverage_by_genre_decade(inputs.film_df),
+    "coverage_by_language": lambda inputs: coverage_by_language(inputs.film_df),
+    "soundtrack_style_vs_film": lambda inputs: style_vs_film(inputs.film_df),
+    "composers": lambda inputs: composers(inputs.film_df),
+    "formats_by_year": lambda inputs: formats_by_year(inputs.albums_df),
+    "effect_tests": lambda inputs: effects.effect_tests(inputs.film_df),
+    "effect_regression": lambda inputs: effects.effect_regression(inputs.film_df),
+    "effect_sensitivity": sensitivity_to_match_error,
 }
+
+
+def write_analytics(layers: storage.Layers, inputs: AnalyticsInputs) -> None:
+    """Write every table of GOLD_TABLES after `film_soundtracks`, in order, each read back into
+    `inputs.written` for the builders after it."""
+    spark = inputs.film_df.sparkSession
+    for table in GOLD_TABLES[1:]:
+        _write_table(BUILDERS[table.name](inputs), layers, table)
+        inputs.written[table.name] = spark.read.parquet(layers.gold(table.name))
 
 
 def run(ctx: StepContext) -> None:
@@ -301,20 +357,31 @@ def run(ctx: StepContext) -> None:
     films_df = spark.read.parquet(layers.silver("films"))
     albums_df = spark.read.parquet(layers.silver("albums"))
     matches_df = spark.read.parquet(layers.gold("soundtrack_matches"))
-    first, *others = GOLD_TABLES
+    first = GOLD_TABLES[0]
     _write_table(film_soundtracks(films_df, matches_df, albums_df), layers, first)
-    film_df = spark.read.parquet(layers.gold(first.name))
-    matched_albums_df = albums_df.join(matches_df.select("album_id"), on="album_id", how="left_semi")
-    for table in others:
-        _write_table(BUILDERS[table.name](film_df, matched_albums_df), layers, table)
-    step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
-                    "soundtrack_matches": matches_df.count()}
-    step.rows_out = {table.name: spark.read.parquet(layers.gold(table.name)).count() for table in GOLD_TABLES}
-    with_st = film_df.filter("has_soundtrack").count()
-    films = step.rows_out[first.name]
-    step.details = {"films_with_soundtrack": with_st,
-                    "soundtrack_coverage": round(with_st / films, 4) if films else 0.0,
-                    "matched_albums": matched_albums_df.count()}
+    # Every analytics table (and each of the six regression fits) starts from the films: read the
+    # Parquet once into memory rather than once per table.
+    film_df = spark.read.parquet(layers.gold(first.name)).cache()
+    try:
+        matched_albums_df = albums_df.join(matches_df.select("album_id"), on="album_id", how="left_semi")
+        inputs = AnalyticsInputs(film_df, matched_albums_df, matches_df, ctx.settings.confident_match_score)
+        write_analytics(layers, inputs)
+        step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
+                        "soundtrack_matches": matches_df.count()}
+        step.rows_out = {table.name: spark.read.parquet(layers.gold(table.name)).count() for table in GOLD_TABLES}
+        with_st = film_df.filter("has_soundtrack").count()
+        films = step.rows_out[first.name]
+        tests = inputs.written["effect_tests"].agg(
+            F.coalesce(F.sum(F.col("in_family").cast("long")), F.lit(0)).alias("family"),
+            F.coalesce(F.sum(F.col("is_significant").cast("long")), F.lit(0)).alias("significant"),
+        ).first()
+        step.details = {"films_with_soundtrack": with_st,
+                        "soundtrack_coverage": round(with_st / films, 4) if films else 0.0,
+                        "matched_albums": matched_albums_df.count(),
+                        "effect_family_tests": tests["family"], "effect_significant_tests": tests["significant"],
+                        "confident_match_score": ctx.settings.confident_match_score}
+    finally:
+        film_df.unpersist()
 
 
 def _write_table(df: DataFrame, layers: storage.Layers, table: GoldTable) -> None:

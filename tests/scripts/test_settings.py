@@ -115,3 +115,23 @@ def test_every_fetch_setting_is_in_env_example_and_readme():
                  "DISCOGS_RATE_CEILING", "DISCOGS_WORKERS", "DISCOGS_READ_TIMEOUT", "FETCH_CONNECT_TIMEOUT",
                  "FETCH_DEADLINE", "FETCH_RETRIES"):
         assert f"\n{name}=" in example and f"`{name}`" in readme, name
+
+
+# --- CONFIDENT_MATCH_SCORE (issue 16) ---
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "high", "inf"])
+def test_confident_match_score_must_be_a_score(tmp_path, value):
+    with pytest.raises(ConfigError, match="CONFIDENT_MATCH_SCORE"):
+        load_settings({"DATA_ROOT": str(tmp_path), "CONFIDENT_MATCH_SCORE": value}, dotenv_path=tmp_path / "none")
+
+
+def test_confident_match_score_default_bounds_and_docs(tmp_path):
+    from scripts.settings import PROJECT_ROOT
+
+    def score(value):
+        return load_settings({"DATA_ROOT": str(tmp_path), "CONFIDENT_MATCH_SCORE": value},
+                             dotenv_path=tmp_path / "none").confident_match_score
+
+    assert (score(""), score("0"), score("1"), score(" 0.75 ")) == (0.9, 0.0, 1.0, 0.75)
+    assert "\nCONFIDENT_MATCH_SCORE=0.9\n" in (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "| `CONFIDENT_MATCH_SCORE` | `0.9` |" in (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")

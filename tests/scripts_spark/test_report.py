@@ -20,9 +20,9 @@ from scripts_spark.gold_tables import TABLE_ORDER
 from tests.scripts_spark.helpers import film, master, release
 
 RUN_ID = "r1"
-CHARTS = {"style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers", "formats_by_year"}
+CHARTS = {"effect_sizes", "style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers", "formats_by_year"}
 GOLD_TABLES = ["film_soundtracks", "coverage_by_genre_decade", "coverage_by_language", "soundtrack_style_vs_film",
-               "composers", "formats_by_year"]
+               "composers", "formats_by_year", "effect_tests", "effect_regression", "effect_sensitivity"]
 CHROMIUM = "/usr/bin/chromium"
 
 FILMS = [
@@ -138,8 +138,8 @@ class _ReportParser(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.images, self.figures, self.tables = [], {}, {}
-        self._table = self._row = self._cell = self._key = None
+        self.images, self.figures, self.tables, self.lists = [], {}, {}, {}
+        self._table = self._row = self._cell = self._key = self._list = self._item = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -153,19 +153,36 @@ class _ReportParser(HTMLParser):
         if tag == "td" and self._row is not None and "data-col" in attrs:
             self._cell = attrs["data-col"]
             self._row[self._cell] = ""
-        if tag == "dd" and "data-key" in attrs:
+        if tag in ("dd", "span", "strong") and "data-key" in attrs:
             self._key = attrs["data-key"]
             self.figures[self._key] = ""
+        if tag == "ul" and "data-list" in attrs:
+            self._list = self.lists.setdefault(attrs["data-list"], [])
+        if tag == "li" and self._list is not None:
+            self._item = len(self._list)
+            self._list.append("")
+
+    @classmethod
+    def of(cls, text: str) -> "_ReportParser":
+        parser = cls()
+        parser.feed(text)
+        return parser
 
     def handle_endtag(self, tag):
         if tag in ("table", "dl"):
             self._table = self._row = None
         if tag == "td":
             self._cell = None
-        if tag == "dd":
+        if tag in ("dd", "span", "strong"):
             self._key = None
+        if tag == "ul":
+            self._list = None
+        if tag == "li":
+            self._item = None
 
     def handle_data(self, data):
+        if self._item is not None:
+            self._list[self._item] += data
         if self._cell is not None:
             self._row[self._cell] += data
         if self._key is not None:
@@ -191,6 +208,10 @@ def _same(shown: str, value, column: str) -> bool:
         return shown == value
     if shown.endswith("%"):
         return abs(float(shown.rstrip(" %")) / 100 - value) <= 0.0005 + 1e-9
+    if "e" in shown:  # a small p-value: 3.2e-07
+        mantissa, exponent = shown.split("e")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return abs(float(shown) - value) <= 0.5 * 10 ** (int(exponent) - decimals) * (1 + 1e-9)
     if isinstance(value, int):
         return shown == str(value)
     decimals = len(shown.split(".")[1]) if "." in shown else 0
@@ -234,9 +255,12 @@ def test_csv_files_are_one_file_each_in_table_order(spark, run_root, gold):
         folder = run_root / "gold" / f"{name}_csv"
         assert [p.name for p in folder.glob("*.csv")] == [f"{name}.csv"]
         with open(folder / f"{name}.csv", newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        assert list(rows[0]) == list(gold[name][0])
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+        assert reader.fieldnames == spark.read.parquet(str(run_root / "gold" / name)).columns
         assert len(rows) == len(gold[name])
+        if not rows:
+            continue
         first_key = TABLE_ORDER[name][0].lstrip("-")
         assert [r[first_key] for r in rows] == ["" if g[first_key] is None else str(g[first_key]) for g in gold[name]]
     amelie = next(r for r in csv.DictReader(open(run_root / "gold" / "film_soundtracks_csv" / "film_soundtracks.csv",
@@ -358,30 +382,148 @@ def test_metrics_older_than_the_gold_tables_are_flagged(spark, run_root):
     assert "The gold tables are newer" in report.render_markdown(data, "x.html")
 
 
-def _style(dimension, value, films, popularity, vote):
-    row = {"dimension": dimension, "value": value, "films": films, "is_small_group": films < 10}
-    for metric, mean in (("popularity", popularity), ("vote_average", vote)):
-        row.update({f"{metric}_mean": mean, f"{metric}_ci95_low": mean - 1, f"{metric}_ci95_high": mean + 1,
-                    f"{metric}_n": films})
-    return row
+def _effect_order(row):
+    """The report's order of effect_tests, written out independently: the family by p-value, then
+    the groups outside it, largest first."""
+    if row["in_family"]:
+        return (0, row["p_value"], 0, row["dimension"], row["value"], row["metric"])
+    return (1, 0.0, -row["films"], row["dimension"], row["value"], row["metric"])
 
 
-def test_main_findings_compare_only_groups_large_enough():
-    rows = [_style("all", "(any soundtrack)", 40, 12.0, 7.0), _style("baseline", "(no soundtrack)", 60, 8.0, 6.5),
-            _style("style", "Score", 30, 13.5, 7.1), _style("genre", "Électronique", 12, 15.25, 6.0),
-            _style("style", "Tiny", 2, 99.0, 9.9)]
-    coverage = [{"film_genre": "Drama", "films": 50, "soundtrack_share": 0.4, "is_small_group": False},
-                {"film_genre": "Western", "films": 3, "soundtrack_share": 1.0, "is_small_group": True}]
-    assert report.main_findings(rows, coverage) == [
-        "Mean TMDB popularity of films with a soundtrack album: 12.00 (95 % CI 11.00 to 13.00, 40 films) against "
-        "8.00 (95 % CI 7.00 to 9.00, 60 films) without one.",
-        "Mean TMDB vote average of films with a soundtrack album: 7.00 (95 % CI 6.00 to 8.00, 40 films) against "
-        "6.50 (95 % CI 5.50 to 7.50, 60 films) without one.",
-        "Among soundtrack genres and styles with at least 10 films, genre “Électronique” goes with the highest mean "
-        "popularity (15.25, 12 films).",
-        "Film genre with the largest share of films with a soundtrack album (at least 10 films): Drama, 40.0 % of "
-        "50 films.",
-    ]
+def _assert_effect_tables(page, gold):
+    """The three effect tables as shown equal the gold tables, cell by cell, in the shown order."""
+    shown = report.TOP_EFFECT_ROWS
+    _assert_rows(page.tables.get("effect_tests", []), sorted(gold["effect_tests"], key=_effect_order)[:shown],
+                 "effect_tests")
+    _assert_rows(page.tables.get("effect_regression", []), gold["effect_regression"][:shown], "effect_regression")
+    sensitivity = sorted(gold["effect_sensitivity"], key=lambda r: (r["is_robust"], not r["significant_all"],
+                                                                    r["dimension"], r["value"], r["metric"]))
+    _assert_rows(page.tables.get("effect_sensitivity", []), sensitivity[:shown], "effect_sensitivity")
+    family = [r for r in gold["effect_tests"] if r["in_family"]]
+    assert page.figures["family_size"] == str(len(family))
+    assert page.figures["family_significant"] == str(sum(r["is_significant"] for r in family))
+    assert page.figures["sensitivity_flagged"] == str(sum(not r["is_robust"] for r in gold["effect_sensitivity"]))
+
+
+def test_effect_tables_equal_gold(page, gold):
+    _assert_effect_tables(page, gold)
+    assert page.figures["confident_match_score"] == "0.90"
+    assert "budget" in page.figures["not_controlled"] and "release decade" in page.figures["controls"]
+    # One sentence per comparison significant after correction (the rule), or one saying there is none.
+    significant = [r for r in gold["effect_tests"] if r["is_significant"]]
+    assert all(r["in_family"] and r["films"] >= 10 for r in significant)
+    if significant:
+        assert len(page.lists["findings"]) == len(significant)
+    else:
+        assert len(page.lists["findings"]) == 1 and page.lists["findings"][0].startswith("None of the")
+
+
+# --- Report level: which comparisons may become a main finding (issue 16) ---
+
+EFFECT_FILM_SCHEMA = (
+    "tmdb_id long, title string, original_title string, original_language string, release_year int, decade int, "
+    "genres array<string>, popularity double, vote_average double, vote_count long, composer_names array<string>, "
+    "album_ids array<string>, album_titles array<string>, album_genres array<string>, album_styles array<string>, "
+    "album_formats array<string>, album_labels array<string>, album_years array<int>, "
+    "album_release_years array<int>, n_releases long, n_albums int, has_soundtrack boolean"
+)
+
+
+def _effect_world(spark):
+    """Films as gold/film_soundtracks holds them: 200 without soundtrack; a 'Rock' group of 30
+    clearly more popular; a 'Jazz' group of 25 like the baseline; a 'Polka' group of 4 films with
+    extreme popularity and rating (a small group however striking). Every match is confident."""
+    import random
+
+    rng = random.Random(7)
+    rows, matches = [], []
+
+    def add(popularity, vote, genre=None, decade=1990):
+        i = len(rows) + 1
+        album = [f"a{i}"] if genre else []
+        rows.append((i, f"Film {i}", f"Film {i}", rng.choice(["en", "fr"]), decade + 5, decade,
+                     [rng.choice(["Drama", "Comedy"])], float(popularity), float(vote), rng.randint(10, 5000),
+                     ["Composer Ü"] if genre else [], album, [f"Album {i}"] if genre else [],
+                     [genre, "Stage & Screen"] if genre else [], ["Score"] if genre else [],
+                     ["CD"] if genre else [], ["Label"] if genre else [], [decade + 5] if genre else [],
+                     [decade + 5] if genre else [], 1 if genre else 0, len(album), bool(genre)))
+        if genre:
+            matches.append((i, f"a{i}", 0.97))
+
+    for _ in range(200):
+        add(rng.lognormvariate(0, 1), rng.gauss(6, 1), decade=rng.choice([1990, 2000]))
+    for _ in range(30):
+        add(rng.lognormvariate(1.8, 1), rng.gauss(6, 1), "Rock", decade=rng.choice([1990, 2000]))
+    for _ in range(25):
+        add(rng.lognormvariate(0, 1), rng.gauss(6, 1), "Jazz", decade=rng.choice([1990, 2000]))
+    for _ in range(4):
+        add(900.0, 9.9, "Polka")
+    film_df = spark.createDataFrame(rows, EFFECT_FILM_SCHEMA)
+    matches_df = spark.createDataFrame(matches, "tmdb_id long, album_id string, match_score double")
+    albums_df = spark.createDataFrame([(f"a{r[0]}", r[4], ["CD"], [r[4]], 1) for r in rows if r[-1]],
+                                      "album_id string, year int, formats array<string>, release_years array<int>, "
+                                      "n_releases long")
+    return film_df, matches_df, albums_df
+
+
+@pytest.fixture(scope="module")
+def effect_report(spark, tmp_path_factory):
+    """Step 05's analytics tables written for the world above, and the report built from them."""
+    from scripts_spark.gold_tables import GOLD_TABLES as TABLES
+    from scripts_spark.step_05_aggregate import AnalyticsInputs, write_analytics
+
+    root = tmp_path_factory.mktemp("effect_report")
+    layers = storage.Layers(str(root))
+    film_df, matches_df, albums_df = _effect_world(spark)
+    storage.write_gold(film_df, layers, TABLES[0].name, [film_df["tmdb_id"].asc()], partitions=1)
+    written = spark.read.parquet(layers.gold(TABLES[0].name))
+    write_analytics(layers, AnalyticsInputs(written, albums_df, matches_df, 0.9))
+    data = report.collect_report_data(spark, layers)
+    parser = _ReportParser()
+    parser.feed(report.render_html(data, charts=[]))
+    parser.tables = {name: [r for r in rows if r] for name, rows in parser.tables.items()}
+    gold_rows = {name: [r.asDict() for r in spark.read.parquet(layers.gold(name)).collect()]
+                 for name in ("effect_tests", "effect_regression", "effect_sensitivity")}
+    return data, parser, gold_rows
+
+
+def test_only_large_significant_groups_become_main_findings(effect_report):
+    """On the page: the strong large group is a finding; the small extreme group and the group
+    that is not significant after Holm's correction are shown in the tests table but are never
+    a main finding."""
+    data, page, gold = effect_report
+    findings = page.lists["findings"]
+    tests = {(r["dimension"], r["value"], r["metric"]): r for r in gold["effect_tests"]}
+    polka, jazz, rock = (tests[("genre", g, "popularity")] for g in ("Polka", "Jazz", "Rock"))
+    assert polka["films"] == 4 and polka["is_small_group"] and not polka["in_family"] and polka["p_value"] < 0.05
+    assert jazz["films"] == 25 and jazz["in_family"] and not jazz["is_significant"]
+    assert rock["is_significant"] and rock["cliffs_delta"] > 0.3
+    assert any("“Rock”" in f and "higher median popularity" in f for f in findings)
+    assert not any("Polka" in f or "Jazz" in f for f in findings)
+    # Every finding is a significant family comparison, with its effect size and adjusted p as in gold.
+    significant = [r for r in gold["effect_tests"] if r["is_significant"]]
+    assert len(findings) == len(significant) >= 1
+    for row in significant:
+        group = "with a soundtrack album" if row["dimension"] == "all" else f"{row['dimension']} “{row['value']}”"
+        metric = "popularity" if row["metric"] == "popularity" else "vote average"
+        expected = (f"median {metric} than films without one ({row['median']:.2f} vs {row['baseline_median']:.2f}; "
+                    f"Cliff's delta {row['cliffs_delta']:+.2f}")
+        held = f"Holm-adjusted p = {row['p_holm']:.2g}; {row['films']} films)"
+        assert any(group in f and expected in f and held in f for f in findings), (group, expected, findings)
+    # Small groups are shown (greyed) in the tests table; the tables equal gold number by number.
+    assert any(r["value"] == "Polka" and r["in_family"] == "no" for r in page.tables["effect_tests"])
+    _assert_effect_tables(page, gold)
+
+
+def test_no_surviving_comparison_says_so(effect_report):
+    """Without a significant comparison the findings are one sentence saying so, never a ranking."""
+    _, _, gold = effect_report
+    not_significant = [r for r in gold["effect_tests"] if not r["is_significant"]]
+    (sentence,) = report.main_findings(not_significant, gold["effect_regression"], gold["effect_sensitivity"])
+    family = sum(r["in_family"] for r in not_significant)
+    assert sentence.startswith(f"None of the {family} comparisons in the family is significant after Holm's")
+    small_only = [r for r in gold["effect_tests"] if not r["in_family"]]
+    assert report.main_findings(small_only, [], [])[0].startswith("No soundtrack genre or style")
 
 
 def test_metrics_selection_and_errors(spark, run_root, tmp_path, capsys):
@@ -431,21 +573,46 @@ def test_page_renders_in_headless_chromium(run_root, tmp_path):
     command = [
         binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
+        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,5000",
         (run_root / "reports" / f"report_{RUN_ID}.html").as_uri(),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
     image = Image.open(shot).convert("RGB")
-    assert image.size == (1200, 3000)
+    assert image.size == (1200, 5000)
     colours = image.getcolors(maxcolors=10_000_000)
     assert len(colours) > 200, "the screenshot is (nearly) blank"
     white = sum(count for count, colour in colours if colour == (255, 255, 255))
     assert white < 0.95 * image.width * image.height, "the screenshot is mostly white"
-    # The charts' coloured bars: without the images the first 3000 px hold only a few thousand
-    # saturated pixels (links, rules); with them tens of thousands.
+    # The charts' coloured bars: without the images the first 5000 px (the tests section's text and
+    # tables come first) hold only a few thousand saturated pixels (links, rules); with them tens
+    # of thousands.
     saturated = sum(count for count, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 60)
     assert saturated > 30_000, f"only {saturated} coloured pixels: the charts did not render"
+
+
+def test_numbers_as_chromium_renders_them_equal_gold(run_root, gold, tmp_path):
+    """The DOM headless Chromium builds from the page (not the file's text) holds the same numbers
+    as gold: the key figures, the descriptive table and the three effect tables."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (apt-get install -y chromium chromium-driver; .ci/run does it)")
+    binary = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+               (run_root / "reports" / f"report_{RUN_ID}.html").as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "<table" in done.stdout, done.stderr[-2000:]
+    rendered = _ReportParser()
+    rendered.feed(done.stdout)
+    rendered.tables = {name: [r for r in rows if r] for name, rows in rendered.tables.items()}
+    _assert_effect_tables(rendered, gold)
+    order = {"all": 0, "baseline": 1, "genre": 2, "style": 3}
+    style = sorted(gold["soundtrack_style_vs_film"], key=lambda r: (order[r["dimension"]], -r["films"], r["value"]))
+    _assert_rows(rendered.tables["soundtrack_style_vs_film"], style, "soundtrack_style_vs_film")
+    assert rendered.figures["films"] == str(len(gold["film_soundtracks"]))
+    assert rendered.lists["findings"] and rendered.lists["findings"] == _ReportParser.of(
+        (run_root / "reports" / f"report_{RUN_ID}.html").read_text(encoding="utf-8")).lists["findings"]
 
 
 CJK_NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
