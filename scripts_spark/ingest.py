@@ -138,3 +138,43 @@ def keep_latest_per_id(df: DataFrame, id_column: str = "id") -> DataFrame:
         .drop("_copy", "_raw", "_line_order")
     )
 
+
+
+class UnusableInputError(RuntimeError):
+    """The input files were read but give nothing to work with: no usable line, or too many bad ones."""
+
+
+def check_usable_input(quarantine_df: DataFrame, source: str, files: list[str], lines: int, kept: int,
+                       quarantined: int, max_share: float) -> None:
+    """Fail the step when its input is unusable, before anything downstream is built from it.
+
+    An empty file, a gzip file named `.jsonl` or a pretty-printed JSON array used to end "ok" with
+    empty tables replacing good gold. The step fails instead when no line is usable, or when more
+    than `max_share` (MAX_QUARANTINE_SHARE) of the lines went to quarantine; the message names the
+    file with the most quarantined lines and its commonest reason. One bad line among good ones
+    is still only counted.
+
+    Args:
+        quarantine_df: the step's quarantine (`source_file`, `reason`), read back after writing.
+        source: "TMDB" or "Discogs", for the message.
+        files: the input files read.
+        lines: non-blank lines read; kept: records kept; quarantined: lines quarantined.
+        max_share: the largest quarantined share of the lines that still passes (0..1).
+
+    Raises:
+        UnusableInputError: one line naming the file(s) and the reason.
+    """
+    names = ", ".join(path.rsplit("/", 1)[-1] for path in files) or "(no files)"
+    if lines == 0:
+        raise UnusableInputError(f"{source} input {names}: the files hold no lines (empty files?)")
+    share = quarantined / lines
+    if kept > 0 and share <= max_share:
+        return
+    worst = (quarantine_df.groupBy("source_file", "reason").count()
+             .orderBy(F.col("count").desc(), "source_file", "reason").first())
+    where = f"{worst['source_file']}: {worst['count']} lines '{worst['reason']}'" if worst else names
+    if kept == 0:
+        raise UnusableInputError(f"{source} input has no usable line: all {quarantined} of {lines} lines "
+                                 f"quarantined (worst {where}; gzip named .jsonl, or not JSON lines?)")
+    raise UnusableInputError(f"{source} input: {quarantined} of {lines} lines ({share:.0%}) quarantined, above "
+                             f"MAX_QUARANTINE_SHARE={max_share:g} (worst {where})")

@@ -167,6 +167,8 @@ def run(ctx: StepContext) -> None:
     step.quarantined = {"tmdb": quarantined}
     step.details = {"duplicate_ids_dropped": lines - quarantined - movies}
     logger.info("TMDB: %d lines -> %d films, %d quarantined", lines, movies, quarantined)
+    ingest.check_usable_input(spark.read.parquet(layers.quarantine("tmdb")), "TMDB", files, lines, movies,
+                              quarantined, ctx.settings.max_quarantine_share)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

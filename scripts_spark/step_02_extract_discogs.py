@@ -237,6 +237,10 @@ def run(ctx: StepContext) -> None:
         # Files that say neither master nor release are not read: named here, not dropped silently.
         "json_files_ignored": sorted(p.rsplit("/", 1)[-1] for p in unknown),
     }
+    json_files = by_kind["masters"] + by_kind["releases"]
+    ingest.check_usable_input(spark.read.parquet(layers.quarantine("discogs")), "Discogs", json_files,
+                              sum(v for k, v in step.rows_in.items() if k.endswith("_lines")),
+                              sum(step.rows_out.values()), json_quarantined, ctx.settings.max_quarantine_share)
 
 
 def _empty_lines(spark: SparkSession) -> DataFrame:

@@ -25,6 +25,7 @@ from scripts_spark.schemas import RAW_TRUE_PAIRS, TRUE_PAIRS_CSV
 logger = logging.getLogger(__name__)
 
 NAME = "04_match"
+WRITES_GOLD = True   # its tables go to the run's gold folder, published with step 05's (runner)
 THRESHOLD = 0.7
 NEAR_MISS_FLOOR = 0.5
 # A title key shared by more films than this ("Love", "Home") is blocked on key and year together,
