@@ -56,6 +56,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+from scripts.gold_digest import gold_folder
 from scripts_spark.cli import PROJECT_LOGGERS, configure_logging
 
 logger = logging.getLogger(__name__)
@@ -808,7 +809,7 @@ def _run_ours(data_root: Path, run_id: str) -> dict:
 
 
 def _our_pairs(spark, data_root: Path) -> set[tuple[int, str]]:
-    rows = spark.read.parquet(str(data_root / "gold" / "soundtrack_matches")).select("tmdb_id", "album_id").collect()
+    rows = spark.read.parquet(str(gold_folder(data_root) / "soundtrack_matches")).select("tmdb_id", "album_id").collect()
     return {(int(r["tmdb_id"]), r["album_id"]) for r in rows}
 
 

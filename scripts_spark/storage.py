@@ -66,7 +66,7 @@ class Layers:
     root: str
     gold_folder: str = ""
 
-    def for_run(self, run_id: str) -> "Layers":
+    def for_run(self, run_id: str) -> Layers:
         """These layers with gold in the run folder of `run_id`."""
         return Layers(self.root, f"{GOLD_RUNS}/{run_id}")
 
