@@ -11,6 +11,9 @@ see `keep_latest_per_id`.
 """
 from __future__ import annotations
 
+import gzip
+from typing import Optional
+
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -178,3 +181,37 @@ def check_usable_input(quarantine_df: DataFrame, source: str, files: list[str], 
                                  f"quarantined (worst {where}; gzip named .jsonl, or not JSON lines?)")
     raise UnusableInputError(f"{source} input: {quarantined} of {lines} lines ({share:.0%}) quarantined, above "
                              f"MAX_QUARANTINE_SHARE={max_share:g} (worst {where})")
+
+
+def unreadable_file(spark: SparkSession, files: list[str]) -> Optional[tuple[str, str]]:
+    """The first of `files` that cannot be read to its end, with the reason; None when all can.
+
+    Called only after a step failed: Spark's own error for a truncated gzip ("EOFException:
+    Unexpected end of input stream") does not say which file. Each file is read alone (a local
+    gzip file by Python, anything else by a Spark count), so the cost falls on failed runs only.
+    """
+    from scripts_spark import storage
+
+    for path in files:
+        try:
+            if storage.is_local(path) and path.endswith(".gz"):
+                with gzip.open(storage.local_path(path), "rb") as handle:
+                    while handle.read(1 << 20):
+                        pass
+            else:
+                spark.read.text(path).count()
+        except Exception as exc:  # the reason is reported; the step fails with it
+            return path, storage.root_cause(exc) if hasattr(exc, "java_exception") else f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def name_unreadable_input(spark: SparkSession, source: str, files: list[str], exc: BaseException) -> BaseException:
+    """The error to raise for a failed read of `files`: one naming the unreadable file when there is
+    one (`UnusableInputError`, chained to `exc`), else `exc` itself."""
+    found = unreadable_file(spark, files)
+    if found is None:
+        return exc
+    path, reason = found
+    error = UnusableInputError(f"{source} input {path.rsplit('/', 1)[-1]} cannot be read: {reason} ({path})")
+    error.__cause__ = exc
+    return error

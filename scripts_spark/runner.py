@@ -306,7 +306,7 @@ def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, 
               file=sys.stderr)
         exit_code = EXIT_FAILED
     finally:
-        write_metrics(spark, metrics_path, run)
+        metrics_written = write_metrics(spark, metrics_path, run)
     if run.status == "ok" and writes_gold:
         if _feeds_report(chosen):
             _kill_point(run.run_id, "before:report")
@@ -315,7 +315,7 @@ def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, 
         if exit_code == EXIT_OK and not publish(spark, layers, step_layers, run):
             exit_code = EXIT_FAILED
         write_metrics(spark, metrics_path, run)   # now with the report's status and the published run
-    elif _feeds_report(chosen):
+    elif _feeds_report(chosen) and metrics_written:   # a second failed write would only repeat the line
         write_run_report(spark, step_layers, run)   # records why there is no report
         write_metrics(spark, metrics_path, run)
     _print_outcome(run, layers, metrics_path)

@@ -110,7 +110,8 @@ def test_truncated_gzip_is_one_line_naming_the_file_and_the_cause(spark, tmp_pat
     err = capsys.readouterr().err
     errors = _error_lines(err)
     assert len(errors) == 1, err
-    assert "EOFException" in errors[0] and "films.jsonl.gz" in errors[0], errors[0]
+    assert "UnusableInputError: TMDB input films.jsonl.gz cannot be read: EOFError: Compressed file ended" \
+        in errors[0], errors[0]
     assert "An error occurred while calling" not in errors[0] and "Traceback" not in err
     details = root / "metrics" / "run_cut_error.txt"
     assert f"(details: {details})" in errors[0] and "Py4JJavaError" in details.read_text(encoding="utf-8")
@@ -126,12 +127,11 @@ def _mount_tmpfs(folder: Path, size: str) -> None:
 
 
 def _fill(folder: Path) -> None:
-    with open(folder / "filler", "wb") as handle:
+    with open(folder / "filler", "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
+        except OSError:  # ENOSPC: the filesystem is full, as wanted
             pass
 
 
@@ -150,7 +150,8 @@ def test_full_disk_gives_one_line_and_a_metrics_fallback_without_a_traceback(spa
         code = pipeline.main(["--data-root", str(root), "--run-id", "full"])
     finally:
         for folder in full:
-            subprocess.run(["umount", str(folder)], capture_output=True)
+            # Lazy: the JVM may still hold a file open there; the mount goes once it is closed.
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
     err = capfd.readouterr().err
     assert code == 1
     errors = _error_lines(err)
@@ -176,7 +177,7 @@ def test_read_only_root_is_refused_in_one_line_and_changes_nothing(spark, tmp_pa
             pytest.skip(f"remounting read-only is not permitted here: {remount.stderr.strip()}")
         code = pipeline.main(["--data-root", str(root), "--run-id", "ro"])
     finally:
-        subprocess.run(["umount", str(root)], capture_output=True)
+        subprocess.run(["umount", "-l", str(root)], capture_output=True)
     assert code == 2
     errors = _error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and errors[0].startswith(f"error: cannot write in DATA_ROOT={root}: "), errors
