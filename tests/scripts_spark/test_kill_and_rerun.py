@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import data_root
 from scripts.gold_digest import gold_digests, gold_folder
 from scripts_spark import pipeline
 from scripts_spark.runner import KILL_HOOK_ENV
@@ -75,6 +76,7 @@ KILL_POINTS = (
 def test_a_kill_at_every_step_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_path):
     root = tmp_path / "root"
     assert pipeline.main(["--data-root", str(root), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
+    data_root.release(root)   # this process would hold the root's run lock until it exits
     published = _published(root)
     assert published[0] == "runs/ref\n" and set(GOLD) <= set(published[1])
 
