@@ -66,8 +66,7 @@ KILL_POINTS = (
     ("3", "after:03_normalize"),
     ("4", "after:04_match"),
     ("4-5", "before:05_aggregate"),
-    ("5", "after:05_aggregate"),
-    ("5", "before:report"),
+    ("5", "before:report"),          # the same moment as "after:05_aggregate": nothing runs between
     ("5", "before:publish"),
 )
 
