@@ -5,7 +5,9 @@
 `make sync` runs this on both sides (on the VM through its venv over ssh) after both pipelines ran,
 and compares the digests table by table. A table is a folder under DATA_ROOT/gold/ holding Parquet
 files (`*_csv/` copies and other folders without Parquet are not tables). When gold/_CURRENT exists
-it names the folder (relative to gold/) that holds the current tables, and that folder is read.
+it names the folder (relative to gold/) that holds the current tables, and that folder is read:
+one line, `runs/<run_id>`, switched by `scripts_spark.storage.publish_gold` at the end of a
+successful run (README 'Published gold'); without it, gold/ itself (the layout before run folders).
 
 The digest does not depend on file names, how the rows are split into files or partitions, row
 order, or column order: the table is read with pyarrow (hive partition folders become columns),

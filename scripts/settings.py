@@ -119,7 +119,7 @@ def _as_float(env: Mapping[str, str], name: str, default: float, minimum: float,
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds: fix it in .env") from None
+        raise ConfigError(f"{name}={raw!r} is not a number: fix it in .env") from None
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name}={value:g} is outside {minimum:g}..{maximum:g}: fix it in .env")
     return value
@@ -156,6 +156,8 @@ class Settings:
     log_level: str = "INFO"
     sample_films: int = 2000
     sample_seed: int = 42
+    # Issue 10: a step that reads input fails when more than this share of its lines is quarantined.
+    max_quarantine_share: float = 0.5
     fetch_limit: int = 500
     discogs_max_pages: int = 2
     discover_from: Optional[str] = None
@@ -292,6 +294,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional
         log_level=validate_log_level(merged.get("LOG_LEVEL") or "INFO"),
         sample_films=_as_int(merged, "SAMPLE_FILMS", 2000, minimum=10),
         sample_seed=_as_int(merged, "SAMPLE_SEED", 42),
+        max_quarantine_share=_as_float(merged, "MAX_QUARANTINE_SHARE", 0.5, minimum=0.0, maximum=1.0),
         fetch_limit=_as_int(merged, "FETCH_LIMIT", 500, minimum=1),
         discogs_max_pages=_as_int(merged, "DISCOGS_MAX_PAGES", 2, minimum=1),
         discover_from=_as_date(merged, "DISCOVER_FROM"),

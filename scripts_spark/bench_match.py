@@ -24,6 +24,7 @@ from pathlib import Path
 from scripts.bench_common import PROJECT_ROOT, BenchError, Plan, format_table, ratio, verdict
 from scripts.console import say
 from scripts.exit_codes import EXIT_OK
+from scripts.gold_digest import gold_folder
 from scripts_spark.cli import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def _run_ours(data_root: Path, run_id: str) -> dict:
 
 
 def _our_pairs(spark, data_root: Path) -> set[tuple[int, str]]:
-    rows = spark.read.parquet(str(data_root / "gold" / "soundtrack_matches")).select("tmdb_id", "album_id").collect()
+    rows = spark.read.parquet(str(gold_folder(data_root) / "soundtrack_matches")).select("tmdb_id", "album_id").collect()
     return {(int(r["tmdb_id"]), r["album_id"]) for r in rows}
 
 

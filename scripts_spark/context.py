@@ -6,7 +6,9 @@ and out, quarantine, details) and, when it measures something about the whole ru
 quality), in `ctx.run_metrics`. Optional module flags the runner reads:
 `READS_RAW = True` (the step reads `raw/`, so the runner makes sure input is there first) and
 `FEEDS_REPORT = True` (the step writes the tables the report shows, so a run that includes it
-ends with the report).
+ends with the report) and `WRITES_GOLD = True` (the step writes gold; implied by FEEDS_REPORT).
+A run that writes gold writes it into its own folder `gold/runs/<run_id>/` (`ctx.layers.gold`),
+which starts as a copy of the published gold; the runner publishes the folder at the end.
 """
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ see `keep_latest_per_id`.
 """
 from __future__ import annotations
 
+import gzip
+from typing import Optional
+
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -138,3 +141,77 @@ def keep_latest_per_id(df: DataFrame, id_column: str = "id") -> DataFrame:
         .drop("_copy", "_raw", "_line_order")
     )
 
+
+
+class UnusableInputError(RuntimeError):
+    """The input files were read but give nothing to work with: no usable line, or too many bad ones."""
+
+
+def check_usable_input(quarantine_df: DataFrame, source: str, files: list[str], lines: int, kept: int,
+                       quarantined: int, max_share: float) -> None:
+    """Fail the step when its input is unusable, before anything downstream is built from it.
+
+    An empty file, a gzip file named `.jsonl` or a pretty-printed JSON array used to end "ok" with
+    empty tables replacing good gold. The step fails instead when no line is usable, or when more
+    than `max_share` (MAX_QUARANTINE_SHARE) of the lines went to quarantine; the message names the
+    file with the most quarantined lines and its commonest reason. One bad line among good ones
+    is still only counted.
+
+    Args:
+        quarantine_df: the step's quarantine (`source_file`, `reason`), read back after writing.
+        source: "TMDB" or "Discogs", for the message.
+        files: the input files read.
+        lines: non-blank lines read; kept: records kept; quarantined: lines quarantined.
+        max_share: the largest quarantined share of the lines that still passes (0..1).
+
+    Raises:
+        UnusableInputError: one line naming the file(s) and the reason.
+    """
+    names = ", ".join(path.rsplit("/", 1)[-1] for path in files) or "(no files)"
+    if lines == 0:
+        raise UnusableInputError(f"{source} input {names}: the files hold no lines (empty files?)")
+    share = quarantined / lines
+    if kept > 0 and share <= max_share:
+        return
+    worst = (quarantine_df.groupBy("source_file", "reason").count()
+             .orderBy(F.col("count").desc(), "source_file", "reason").first())
+    where = f"{worst['source_file']}: {worst['count']} lines '{worst['reason']}'" if worst else names
+    if kept == 0:
+        raise UnusableInputError(f"{source} input has no usable line: all {quarantined} of {lines} lines "
+                                 f"quarantined (worst {where}; gzip named .jsonl, or not JSON lines?)")
+    raise UnusableInputError(f"{source} input: {quarantined} of {lines} lines ({share:.0%}) quarantined, above "
+                             f"MAX_QUARANTINE_SHARE={max_share:g} (worst {where})")
+
+
+def unreadable_file(spark: SparkSession, files: list[str]) -> Optional[tuple[str, str]]:
+    """The first of `files` that cannot be read to its end, with the reason; None when all can.
+
+    Called only after a step failed: Spark's own error for a truncated gzip ("EOFException:
+    Unexpected end of input stream") does not say which file. Each file is read alone (a local
+    gzip file by Python, anything else by a Spark count), so the cost falls on failed runs only.
+    """
+    from scripts_spark import storage
+
+    for path in files:
+        try:
+            if storage.is_local(path) and path.endswith(".gz"):
+                with gzip.open(storage.local_path(path), "rb") as handle:
+                    while handle.read(1 << 20):
+                        pass
+            else:
+                spark.read.text(path).count()
+        except Exception as exc:  # the reason is reported; the step fails with it
+            return path, storage.root_cause(exc) if hasattr(exc, "java_exception") else f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def name_unreadable_input(spark: SparkSession, source: str, files: list[str], exc: BaseException) -> BaseException:
+    """The error to raise for a failed read of `files`: one naming the unreadable file when there is
+    one (`UnusableInputError`, chained to `exc`), else `exc` itself."""
+    found = unreadable_file(spark, files)
+    if found is None:
+        return exc
+    path, reason = found
+    error = UnusableInputError(f"{source} input {path.rsplit('/', 1)[-1]} cannot be read: {reason} ({path})")
+    error.__cause__ = exc
+    return error

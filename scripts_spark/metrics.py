@@ -43,6 +43,9 @@ class RunMetrics:
     # The report written after the run: {"status": "ok", "html", "md"}, or "skipped"/"failed" with
     # the reason; empty when the run did not include the steps the report is made from.
     report: dict[str, Any] = field(default_factory=dict)
+    # The run whose gold is published (gold/_CURRENT) when this document was last written: this
+    # run's id once it published, else the earlier run's (None before any run published).
+    gold_run: Optional[str] = None
 
     def start_step(self, name: str) -> tuple[StepMetrics, float]:
         """Register a step and return it with its start time (monotonic)."""

@@ -717,7 +717,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     spark = build_spark(master=settings.spark_master)
     try:
-        paths = write_report(spark, storage.Layers(settings.data_root), run_id=args.run_id)
+        # The published gold (gold/_CURRENT) and, unless --run-id says otherwise, its run's metrics.
+        layers = storage.published(spark, storage.Layers(settings.data_root))
+        run_id = args.run_id or storage.current_run_id(spark, layers)
+        paths = write_report(spark, layers, run_id=run_id)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -34,6 +35,8 @@ from scripts_spark.schemas import RAW_DISCOGS, RAW_INPUT_SUFFIXES, RAW_TMDB
 
 logger = logging.getLogger(__name__)
 
+KEEP_RUNS = 3   # run folders kept under gold/runs, the published one among them
+
 
 def parse_steps(text: str, count: int) -> list[int]:
     """Step numbers (1-based) out of `count`: "1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4].
@@ -51,6 +54,24 @@ def _reads_raw(steps: Sequence[ModuleType]) -> bool:
 
 def _feeds_report(steps: Sequence[ModuleType]) -> bool:
     return any(getattr(step, "FEEDS_REPORT", False) for step in steps)
+
+
+def _writes_gold(steps: Sequence[ModuleType]) -> bool:
+    return any(getattr(step, "WRITES_GOLD", False) or getattr(step, "FEEDS_REPORT", False) for step in steps)
+
+
+# A test-only hook: SIGKILL this process at a named point, to prove that a kill anywhere leaves the
+# published gold as it was. Honoured only when the value names this run's exact id
+# ("<run_id>@<point>", points "before:<step>", "after:<step>", "before:report", "before:publish"),
+# so a stray value cannot kill a production run, whose id is a fresh timestamp.
+KILL_HOOK_ENV = "SOUNDTRACKS_TEST_KILL_AT"
+
+
+def _kill_point(run_id: str, point: str) -> None:
+    if os.environ.get(KILL_HOOK_ENV) == f"{run_id}@{point}":
+        logger.warning("%s: killing run %s at %s", KILL_HOOK_ENV, run_id, point)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _has_input(folder: str, suffixes: tuple[str, ...]) -> bool:
@@ -145,6 +166,7 @@ def _local(path: str) -> Path:
 def run_step(module: ModuleType, spark, layers: storage.Layers, settings: Settings, run: RunMetrics) -> None:
     """Run one step module through its contract and record its status and duration in `run`."""
     step, started = run.start_step(module.NAME)
+    _kill_point(run.run_id, f"before:{module.NAME}")
     try:
         module.run(StepContext(spark=spark, layers=layers, settings=settings, step_metrics=step, run_metrics=run))
         step.status = "ok"
@@ -152,18 +174,55 @@ def run_step(module: ModuleType, spark, layers: storage.Layers, settings: Settin
         step.status = "failed"
         step.error = one_line(exc)
         raise
+    else:
+        _kill_point(run.run_id, f"after:{module.NAME}")
     finally:
         step.seconds = round(time.monotonic() - started, 2)
         logger.info("step %s %s in %.1fs", step.step, step.status, step.seconds)
 
 
 def one_line(exc: BaseException) -> str:
-    """A one-line reason for a failure. Spark errors carry a Python or JVM traceback whose first line
-    is often empty: the last "SomeError: message" line is the one that says what happened."""
+    """A one-line reason for a failure. Our own errors say it in their message; a Spark error
+    (Py4JJavaError "... o123.parquet" and a JVM stack trace) is reduced to its root cause and the
+    file Spark names (`storage.root_cause`); the whole trace goes to the log."""
+    if getattr(exc, "java_exception", None) is not None:
+        return f"{type(exc).__name__}: {storage.root_cause(exc)}"[:500]
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     causes = [line for line in lines if line.split(":", 1)[0].endswith(("Error", "Exception")) and ":" in line]
     reason = causes[-1] if causes else (lines[0] if lines else "")
     return f"{type(exc).__name__}: {reason}"[:500]
+
+
+def _write_error_details(spark, path: str) -> Optional[str]:
+    """The whole traceback of the failure being handled (Python and JVM) into `path`; the path, or
+    None when it could not be written (then the log at DEBUG level is the only copy)."""
+
+
+    try:
+        storage.write_text(spark, path, traceback.format_exc())
+        return path
+    except Exception:
+        return None
+
+
+def write_metrics(spark, path: str, run: RunMetrics) -> bool:
+    """Write the run's metrics; when that fails (a full disk, a read-only root), say so in one line on
+    stderr and in sync_log.md instead of a second traceback. Returns True when written."""
+    try:
+        storage.write_text(spark, path, run.to_json())
+        return True
+    except Exception as exc:
+        reason = one_line(exc)
+        logger.debug("metrics write failed", exc_info=True)
+        status = f"run {run.run_id}: {run.status}; metrics not written to {path}: {reason}"
+        print(f"error: {status}", file=sys.stderr)
+        try:
+            from scripts import sync_log
+
+            sync_log.append_entry("run-metrics", "failed", 0.0, details=status[:300])
+        except Exception:  # the log may sit on the same full disk: stderr has the line
+            logger.debug("sync_log append failed", exc_info=True)
+        return False
 
 
 def build_parser(prog: str, description: str, steps: Optional[Sequence[ModuleType]] = None) -> argparse.ArgumentParser:
@@ -226,24 +285,62 @@ def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, 
     spark = build_spark(master=settings.spark_master, extra_conf=dict(settings.spark_conf))
     exit_code = EXIT_OK
     metrics_path = layers.metrics(f"run_{run.run_id}.json")
+    writes_gold = _writes_gold(chosen)
+    step_layers = layers
     try:
+        run.gold_run = storage.current_run_id(spark, layers)
+        # Gold goes to this run's own folder and is published at the end, all of it or none;
+        # steps that write no gold read the published gold.
+        step_layers = layers.for_run(run.run_id) if writes_gold else storage.published(spark, layers)
+        if writes_gold:
+            storage.start_run_gold(spark, layers, step_layers)
         for step in chosen:
-            run_step(step, spark, layers, settings, run)
+            run_step(step, spark, step_layers, settings, run)
         run.finish("ok")
-    except Exception:  # the step is recorded; report one clear line, details in the log
+    except Exception as exc:  # the step is recorded; report one clear line, details in the log
         run.finish("failed")
-        logger.debug("step failure", exc_info=True)
-        logger.error("%s", traceback.format_exc(limit=3))
-        print(f"error: step {run.steps[-1].step} failed: {run.steps[-1].error}", file=sys.stderr)
+        logger.debug("run failed", exc_info=True)
+        where, reason = (run.steps[-1].step, run.steps[-1].error) if run.steps else ("setup", one_line(exc))
+        details = _write_error_details(spark, layers.metrics(f"run_{run.run_id}_error.txt"))
+        print(f"error: step {where} failed: {reason}" + (f" (details: {details})" if details else ""),
+              file=sys.stderr)
         exit_code = EXIT_FAILED
     finally:
-        storage.write_text(spark, metrics_path, run.to_json())
-    if _feeds_report(chosen):
-        if not write_run_report(spark, layers, run):
-            exit_code = exit_code or EXIT_FAILED
-        storage.write_text(spark, metrics_path, run.to_json())   # now with the report's status
+        metrics_written = write_metrics(spark, metrics_path, run)
+    if run.status == "ok" and writes_gold:
+        if _feeds_report(chosen):
+            _kill_point(run.run_id, "before:report")
+            if not write_run_report(spark, step_layers, run):
+                exit_code = EXIT_FAILED
+        if exit_code == EXIT_OK and not publish(spark, layers, step_layers, run):
+            exit_code = EXIT_FAILED
+        write_metrics(spark, metrics_path, run)   # now with the report's status and the published run
+    elif _feeds_report(chosen) and metrics_written:   # a second failed write would only repeat the line
+        write_run_report(spark, step_layers, run)   # records why there is no report
+        write_metrics(spark, metrics_path, run)
     _print_outcome(run, layers, metrics_path)
     return exit_code
+
+
+def publish(spark, layers: storage.Layers, run_layers: storage.Layers, run: RunMetrics) -> bool:
+    """Switch gold/_CURRENT to this run's folder, then delete run folders beyond the last few.
+
+    Before the switch readers see the previous run's tables, CSVs and report; after it, this run's.
+    Returns False (and says why in one line) when the switch failed: the previous gold stays.
+    """
+    _kill_point(run.run_id, "before:publish")
+    try:
+        storage.publish_gold(spark, run_layers)
+    except Exception as exc:
+        logger.error("publishing gold failed", exc_info=True)
+        print(f"error: gold of run {run.run_id} could not be published: {one_line(exc)}", file=sys.stderr)
+        return False
+    run.gold_run = run.run_id
+    try:
+        storage.prune_runs(spark, layers, keep=KEEP_RUNS)
+    except Exception:  # old folders stay until the next run; the published gold is complete
+        logger.warning("deleting old run folders failed", exc_info=True)
+    return True
 
 
 def write_run_report(spark, layers: storage.Layers, run: RunMetrics) -> bool:
@@ -253,13 +350,13 @@ def write_run_report(spark, layers: storage.Layers, run: RunMetrics) -> bool:
         False when the report was due and could not be written (the reason is in `run.report`).
     """
     if run.status != "ok":
-        run.report = {"status": "skipped", "reason": "the run failed: the gold tables are not this run's"}
+        run.report = {"status": "skipped", "reason": "the run failed: its gold is not published"}
         return True
     from scripts_spark import report
 
     try:
         paths = report.write_report(spark, layers, run_metrics=run)
-    except Exception as exc:  # the tables are published; say why the page is missing, keep the run
+    except Exception as exc:  # say why the page is missing; the run's gold is then not published
         logger.error("report failed", exc_info=True)
         run.report = {"status": "failed", "error": one_line(exc)}
         print(f"error: the report could not be written: {run.report['error']}", file=sys.stderr)
@@ -292,8 +389,11 @@ def _print_outcome(run: RunMetrics, layers: storage.Layers, metrics_path: str) -
     if quality:
         print(f"  match quality: precision={quality['precision']} recall={quality['recall']} "
               f"f1={quality['f1']} pair_completeness={quality['pair_completeness']}")
-    if run.status == "ok":
-        print(f"results: {layers.gold()}")
+    if run.gold_run == run.run_id:
+        print(f"results: {layers.for_run(run.run_id).gold()} (published: {layers.gold_base(storage.GOLD_POINTER)})")
+    else:
+        print(f"results: not published; the published gold is still "
+              f"{'run ' + run.gold_run if run.gold_run else 'the previous one'}")
     if run.report:
         status = run.report["status"]
         detail = run.report.get("html") or run.report.get("reason") or run.report.get("error")

@@ -156,7 +156,10 @@ def run(ctx: StepContext) -> None:
         )
     lines_df = ingest.read_lines(spark, files).cache()
     movies_df, quarantine_df = extract_tmdb(lines_df)
-    storage.write_parquet(movies_df.orderBy("tmdb_id"), layers.bronze("tmdb_movies"))
+    try:
+        storage.write_parquet(movies_df.orderBy("tmdb_id"), layers.bronze("tmdb_movies"))
+    except storage.StorageError as exc:  # a truncated gzip: say which file (Spark does not)
+        raise ingest.name_unreadable_input(spark, "TMDB", files, exc) from exc
     storage.write_parquet(quarantine_df.orderBy("source_file", "record"), layers.quarantine("tmdb"), partitions=1)
     lines = lines_df.count()
     lines_df.unpersist()
@@ -167,6 +170,8 @@ def run(ctx: StepContext) -> None:
     step.quarantined = {"tmdb": quarantined}
     step.details = {"duplicate_ids_dropped": lines - quarantined - movies}
     logger.info("TMDB: %d lines -> %d films, %d quarantined", lines, movies, quarantined)
+    ingest.check_usable_input(spark.read.parquet(layers.quarantine("tmdb")), "TMDB", files, lines, movies,
+                              quarantined, ctx.settings.max_quarantine_share)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -217,9 +217,12 @@ def run(ctx: StepContext) -> None:
         # A source with only releases (or only masters) still gets an empty, typed table.
         lines_df = ingest.read_lines(spark, files) if files else _empty_lines(spark)
         bronze_df, quarantine_df = extract_discogs(lines_df, kind)
-        step.rows_in[f"discogs_{kind}_lines"] = lines_df.count() if files else 0
         key = "master_id" if kind == "masters" else "release_id"
-        storage.write_parquet(bronze_df.orderBy(key), table)
+        try:
+            step.rows_in[f"discogs_{kind}_lines"] = lines_df.count() if files else 0
+            storage.write_parquet(bronze_df.orderBy(key), table)
+        except Exception as exc:  # a truncated gzip: say which file (Spark does not)
+            raise ingest.name_unreadable_input(spark, "Discogs", files, exc) from exc
         quarantine_parts.append(quarantine_df)
         step.rows_out[f"discogs_{kind}"] = spark.read.parquet(table).count()
 
@@ -237,6 +240,10 @@ def run(ctx: StepContext) -> None:
         # Files that say neither master nor release are not read: named here, not dropped silently.
         "json_files_ignored": sorted(p.rsplit("/", 1)[-1] for p in unknown),
     }
+    json_files = by_kind["masters"] + by_kind["releases"]
+    ingest.check_usable_input(spark.read.parquet(layers.quarantine("discogs")), "Discogs", json_files,
+                              sum(v for k, v in step.rows_in.items() if k.endswith("_lines")),
+                              sum(step.rows_out.values()), json_quarantined, ctx.settings.max_quarantine_share)
 
 
 def _empty_lines(spark: SparkSession) -> DataFrame:

@@ -41,6 +41,7 @@ from scripts_spark.schemas import RAW_TRUE_PAIRS, TRUE_PAIRS_CSV
 logger = logging.getLogger(__name__)
 
 NAME = "04_match"
+WRITES_GOLD = True   # its tables go to the run's gold folder, published with step 05's (runner)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Optional
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -40,11 +41,38 @@ def local_path(path: str) -> str:
     return path
 
 
+# Gold publication (issue 10 item 3). Every run that writes gold writes it under
+# gold/runs/<run_id>/ and, once its tables, CSVs and report are complete, switches gold/_CURRENT
+# to that folder; readers follow the pointer. The pointer holds one line: the folder relative to
+# gold/ ("runs/<run_id>"), the format scripts/gold_digest.py reads.
+GOLD_POINTER = "_CURRENT"
+GOLD_RUNS = "runs"
+PUBLISHED_MARKER = "_PUBLISHED"
+
+
+class StorageError(OSError):
+    """A read or write of one table failed; the message names the table and the root cause."""
+
+
 @dataclass(frozen=True)
 class Layers:
-    """The data layers under DATA_ROOT (see docs/contracts.md)."""
+    """The data layers under DATA_ROOT (see docs/contracts.md).
+
+    `gold_folder` is the folder under gold/ that holds the gold tables: "runs/<run_id>" while a run
+    writes them (`for_run`) or once the pointer is followed (`published`); "" for the layout before
+    run folders (tables directly under gold/), still read when no pointer exists.
+    """
 
     root: str
+    gold_folder: str = ""
+
+    def for_run(self, run_id: str) -> Layers:
+        """These layers with gold in the run folder of `run_id`."""
+        return Layers(self.root, f"{GOLD_RUNS}/{run_id}")
+
+    def gold_base(self, *parts: str) -> str:
+        """DATA_ROOT/gold itself (pointer, run folders), whatever `gold_folder` is."""
+        return join(self.root, "gold", *parts)
 
     def raw(self, *parts: str) -> str:
         return join(self.root, "raw", *parts)
@@ -62,7 +90,7 @@ class Layers:
         return join(self.root, "silver", *parts)
 
     def gold(self, *parts: str) -> str:
-        return join(self.root, "gold", *parts)
+        return join(self.root, "gold", self.gold_folder, *parts)
 
     def metrics(self, *parts: str) -> str:
         return join(self.root, "metrics", *parts)
@@ -159,7 +187,10 @@ def write_parquet(df: DataFrame, path: str, partitions: Optional[int] = None) ->
     tmp = f"{path}.__writing"
     delete(spark, tmp)
     out = df.coalesce(partitions) if partitions else df
-    out.write.mode("overwrite").parquet(tmp)
+    try:
+        out.write.mode("overwrite").parquet(tmp)
+    except Exception as exc:  # Py4JJavaError "...o123.parquet" says nothing: name the table and the cause
+        raise StorageError(f"writing {path} failed: {root_cause(exc)}") from exc
     delete(spark, path)
     rename(spark, tmp, path)
 
@@ -195,7 +226,10 @@ def _write_csv(df: DataFrame, path: str, file_name: str) -> None:
     spark = df.sparkSession
     tmp = f"{path}.__writing"
     delete(spark, tmp)
-    df.coalesce(1).write.mode("overwrite").option("header", True).option("encoding", "UTF-8").csv(tmp)
+    try:
+        df.coalesce(1).write.mode("overwrite").option("header", True).option("encoding", "UTF-8").csv(tmp)
+    except Exception as exc:
+        raise StorageError(f"writing {path} failed: {root_cause(exc)}") from exc
     parts = list_files(spark, tmp, (".csv",))
     if len(parts) != 1:
         raise OSError(f"expected one CSV part file in {tmp}, found {len(parts)}")
@@ -229,3 +263,160 @@ def copy_from_local(spark: SparkSession, local_file: str, path: str) -> None:
     if is_local(path) and os.path.abspath(local_path(path)) == os.path.abspath(local_file):
         return
     fs.copyFromLocalFile(False, True, src, hpath)
+
+
+def root_cause(exc: BaseException) -> str:
+    """One line: the innermost cause of a failure, with the input file Spark names when it names one.
+
+    A Py4JJavaError's text is a whole JVM stack trace ("An error occurred while calling
+    o123.parquet ..."); the cause chain of its Java exception says what happened (EOFException on a
+    truncated gzip, "No space left on device", a malformed record) and Spark's "while reading
+    file ..." message says where.
+    """
+    messages: list[str] = []
+    java = getattr(exc, "java_exception", None)
+    try:
+        seen = 0
+        while java is not None and seen < 20:
+            messages.append(f"{java.getClass().getSimpleName()}: {java.getMessage()}")
+            java = java.getCause()
+            seen += 1
+    except Exception:  # the JVM is gone (killed, out of memory): fall back to the Python text
+        pass
+    if not messages:
+        cause = exc
+        while cause.__cause__ is not None and not messages:
+            cause = cause.__cause__
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        errors = [line for line in lines if ":" in line and line.split(":", 1)[0].endswith(("Error", "Exception"))]
+        messages = [errors[-1] if errors else f"{type(cause).__name__}: {lines[0] if lines else ''}"]
+    root = _first_line(messages[-1])
+    where = next((_file_named(m) for m in messages if _file_named(m)), None)
+    return f"{root} (file {where})" if where and where not in root else root
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:400]
+
+
+def _file_named(message: str) -> Optional[str]:
+    """The file in Spark's "Encountered error while reading file <path>." message, if any."""
+    marker = "while reading file "
+    if message and marker in message:
+        return message.split(marker, 1)[1].split()[0].rstrip(".")
+    return None
+
+
+def current_gold_folder(spark: SparkSession, layers: Layers) -> Optional[str]:
+    """The folder (relative to gold/) that gold/_CURRENT names, or None when there is no pointer."""
+    text = read_text(spark, layers.gold_base(GOLD_POINTER))
+    name = (text or "").strip()
+    return name or None
+
+
+def current_run_id(spark: SparkSession, layers: Layers) -> Optional[str]:
+    """The run whose gold is published, or None (no pointer yet, or the layout before run folders)."""
+    folder = current_gold_folder(spark, layers)
+    if folder and folder.startswith(f"{GOLD_RUNS}/"):
+        return folder.split("/", 1)[1]
+    return None
+
+
+def published(spark: SparkSession, layers: Layers) -> Layers:
+    """The layers whose gold is the published gold: the run folder gold/_CURRENT names, or gold/
+    itself when there is no pointer (a DATA_ROOT written before run folders; a re-run publishes)."""
+    return Layers(layers.root, current_gold_folder(spark, layers) or "")
+
+
+def gold_tables(spark: SparkSession, gold_folder: str) -> list[str]:
+    """Names of the table folders (Parquet tables and their `_csv` copies) directly in a gold folder."""
+    fs, hpath = _fs_and_path(spark, gold_folder)
+    if not fs.exists(hpath):
+        return []
+    return sorted(status.getPath().getName() for status in fs.listStatus(hpath)
+                  if status.isDirectory() and not status.getPath().getName().startswith(("_", "."))
+                  and status.getPath().getName() != GOLD_RUNS
+                  and not status.getPath().getName().endswith(".__writing"))
+
+
+def start_run_gold(spark: SparkSession, layers: Layers, run_layers: Layers) -> list[str]:
+    """Prepare the run folder of `run_layers`: empty, then holding a copy of every published table.
+
+    The copy makes the run folder complete whatever steps the run includes: a run of step 05
+    alone reads the published matches from its own folder and publishes them again beside its
+    new tables, so a published folder always holds one consistent set. Returns the tables copied.
+
+    Raises:
+        StorageError: the run folder is the published one (a run id used twice).
+    """
+    current = published(spark, layers)
+    if current.gold_folder and current.gold_folder == run_layers.gold_folder:
+        raise StorageError(f"run id {run_layers.gold_folder.split('/', 1)[1]} is the published run: "
+                           "choose another --run-id")
+    delete(spark, run_layers.gold())
+    copied = gold_tables(spark, current.gold())
+    if not copied:
+        return []
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for name in copied:
+        src_fs, src = _fs_and_path(spark, current.gold(name))
+        dst_fs, dst = _fs_and_path(spark, run_layers.gold(name))
+        if not jvm.org.apache.hadoop.fs.FileUtil.copy(src_fs, src, dst_fs, dst, False, conf):
+            raise StorageError(f"could not copy {current.gold(name)} to {run_layers.gold(name)}")
+    logger.info("run folder %s starts from %d published tables of %s", run_layers.gold(), len(copied),
+                current.gold())
+    return copied
+
+
+def publish_gold(spark: SparkSession, run_layers: Layers) -> None:
+    """Make the run folder of `run_layers` the published gold: one switch of gold/_CURRENT.
+
+    The pointer is written to a temporary name and renamed over the old one: on a local disk
+    `os.replace` (rename(2), atomic); elsewhere a Hadoop rename after deleting the old pointer
+    (a reader in that instant finds no pointer and reads gold/ itself).
+    """
+    write_text(spark, run_layers.gold(PUBLISHED_MARKER), datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+    pointer = run_layers.gold_base(GOLD_POINTER)
+    text = run_layers.gold_folder + "\n"
+    if is_local(pointer):
+        target = local_path(pointer)
+        tmp = f"{target}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        return
+    write_text(spark, pointer, text)
+
+
+def prune_runs(spark: SparkSession, layers: Layers, keep: int = 3) -> list[str]:
+    """Delete old run folders under DATA_ROOT/gold/runs; return the ones deleted.
+
+    Kept: `keep` runs in all: the published one and the newest other published runs (by their
+    `_PUBLISHED` time), to look back at or switch back to.
+    Deleted: older published runs, and run folders never published (killed or failed runs) other
+    than the current one. Nothing outside gold/runs is touched.
+    """
+    current = current_gold_folder(spark, layers)
+    runs_folder = layers.gold_base(GOLD_RUNS)
+    fs, hpath = _fs_and_path(spark, runs_folder)
+    if not fs.exists(hpath):
+        return []
+    published_runs, abandoned = [], []
+    for status in fs.listStatus(hpath):
+        if not status.isDirectory():
+            continue
+        name = status.getPath().getName()
+        if f"{GOLD_RUNS}/{name}" == current:
+            continue
+        marker = read_text(spark, join(runs_folder, name, PUBLISHED_MARKER))
+        (published_runs if marker else abandoned).append((marker or "", name))
+    published_runs.sort(reverse=True)
+    doomed = [name for _, name in published_runs[max(keep - 1, 0):]] + [name for _, name in abandoned]
+    for name in doomed:
+        delete(spark, join(runs_folder, name))
+    if doomed:
+        logger.info("deleted old run folders under %s: %s", runs_folder, ", ".join(sorted(doomed)))
+    return sorted(doomed)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.gold_digest import gold_folder
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -91,7 +93,7 @@ def test_pipeline_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
     metrics = json.loads((tmp_path / "metrics" / "run_cluster.json").read_text())
     assert metrics["status"] == "ok"
     assert metrics["quality"]["true_pairs"] > 20 and metrics["quality"]["precision"] >= 0.95
-    assert (tmp_path / "gold" / "soundtrack_matches" / "_SUCCESS").exists()
+    assert (gold_folder(tmp_path) / "soundtrack_matches" / "_SUCCESS").exists()
     # The work really ran on the cluster: the master lists the finished application and its cores.
     with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as reply:
         state = json.load(reply)

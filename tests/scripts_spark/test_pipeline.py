@@ -6,6 +6,7 @@ import shutil
 import pytest
 from chispa import assert_df_equality
 
+from scripts.gold_digest import gold_folder
 from scripts_spark import pipeline, runner
 from scripts_spark.runner import parse_steps
 
@@ -113,7 +114,7 @@ def test_api_source_fetches_then_runs(spark, shared_data, tmp_path, monkeypatch,
 
 
 def _gold(spark, root, name):
-    return spark.read.parquet(str(root / "gold" / name))
+    return spark.read.parquet(str(gold_folder(root) / name))
 
 
 @pytest.mark.slow
@@ -186,7 +187,7 @@ def test_real_tmdb_5000_and_discogs_dump(spark, shared_data, tmp_path):
         "13475,129711,1750386\n268238,1033347,8689395\n291270,1162025,10102504\n"
     )
     assert pipeline.main(["--data-root", str(tmp_path), "--steps", "1-4", "--run-id", "real"]) == 0
-    matches = spark.read.parquet(str(tmp_path / "gold" / "soundtrack_matches"))
+    matches = spark.read.parquet(str(gold_folder(tmp_path) / "soundtrack_matches"))
     expected = spark.createDataFrame(
         [(13475, 129711, 1750386), (268238, 1033347, 8689395), (291270, 1162025, 10102504)],
         "tmdb_id long, discogs_master_id long, discogs_release_id long",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from scripts.gold_digest import gold_folder
 from scripts_spark import pipeline, report, storage
 from scripts_spark.metrics import RunMetrics, StepMetrics
 from scripts_spark.gold_tables import TABLE_ORDER
@@ -129,7 +130,7 @@ def html(run_root):
 @pytest.fixture(scope="module")
 def gold(spark, run_root):
     """Every gold table as a list of dicts, in its stored order."""
-    return {name: [r.asDict() for r in spark.read.parquet(str(run_root / "gold" / name)).collect()]
+    return {name: [r.asDict() for r in spark.read.parquet(str(gold_folder(run_root) / name)).collect()]
             for name in GOLD_TABLES}
 
 
@@ -252,7 +253,7 @@ def test_the_runner_wrote_the_report_of_its_own_run(run_root):
 
 def test_csv_files_are_one_file_each_in_table_order(spark, run_root, gold):
     for name in GOLD_TABLES:
-        folder = run_root / "gold" / f"{name}_csv"
+        folder = gold_folder(run_root) / f"{name}_csv"
         assert [p.name for p in folder.glob("*.csv")] == [f"{name}.csv"]
         with open(folder / f"{name}.csv", newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -263,7 +264,7 @@ def test_csv_files_are_one_file_each_in_table_order(spark, run_root, gold):
             continue
         first_key = TABLE_ORDER[name][0].lstrip("-")
         assert [r[first_key] for r in rows] == ["" if g[first_key] is None else str(g[first_key]) for g in gold[name]]
-    amelie = next(r for r in csv.DictReader(open(run_root / "gold" / "film_soundtracks_csv" / "film_soundtracks.csv",
+    amelie = next(r for r in csv.DictReader(open(gold_folder(run_root) / "film_soundtracks_csv" / "film_soundtracks.csv",
                                                  encoding="utf-8")) if r["tmdb_id"] == "1")
     assert amelie["album_formats"] == "CD; Vinyl" and amelie["original_title"] == "Le Fabuleux Destin d'Amélie Poulain"
 
@@ -363,7 +364,7 @@ def test_report_with_the_runners_metrics(spark, run_root):
     """Metrics handed in by the runner name the report after that run and are shown as they are."""
     run = RunMetrics(run_id="hooked", data_root=str(run_root), input="generated")
     run.steps.append(StepMetrics(step="05_aggregate", rows_out={"film_soundtracks": 14}))
-    paths = report.write_report(spark, storage.Layers(str(run_root)), run_metrics=run)
+    paths = report.write_report(spark, storage.published(spark, storage.Layers(str(run_root))), run_metrics=run)
     assert paths["html"].endswith("report_hooked.html")
     text = Path(paths["html"]).read_text(encoding="utf-8")
     assert "run_hooked.json" in text and "The gold tables are newer" not in text
@@ -371,11 +372,11 @@ def test_report_with_the_runners_metrics(spark, run_root):
 
 
 def test_metrics_older_than_the_gold_tables_are_flagged(spark, run_root):
-    gold_dir = run_root / "gold" / "film_soundtracks"
+    gold_dir = gold_folder(run_root) / "film_soundtracks"
     before = gold_dir.stat()
     os.utime(gold_dir, (before.st_atime + 3600, before.st_mtime + 3600))
     try:
-        data = report.collect_report_data(spark, storage.Layers(str(run_root)), run_id=RUN_ID)
+        data = report.collect_report_data(spark, storage.published(spark, storage.Layers(str(run_root))), run_id=RUN_ID)
     finally:
         os.utime(gold_dir, (before.st_atime, before.st_mtime))
     assert any(f"The gold tables are newer than run_{RUN_ID}.json" in note for note in data.notes)
@@ -527,7 +528,7 @@ def test_no_surviving_comparison_says_so(effect_report):
 
 
 def test_metrics_selection_and_errors(spark, run_root, tmp_path, capsys):
-    layers = storage.Layers(str(run_root))
+    layers = storage.published(spark, storage.Layers(str(run_root)))
     doc, path = report.find_metrics(spark, layers)
     assert doc["run_id"] == RUN_ID and path.endswith(f"run_{RUN_ID}.json")
     # A newer run that did not reach step 05 is not the one the gold tables came from.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.gold_digest import gold_folder
 from scripts_spark.pipeline import STEPS
 from tests.scripts_spark.helpers import film, master, release
 
@@ -82,7 +83,7 @@ def test_each_step_runs_on_its_data_root(env, tmp_path):
         metrics = json.loads((root / "metrics" / f"run_s{number}.json").read_text(encoding="utf-8"))
         assert [(s["step"], s["status"]) for s in metrics["steps"]] == [(step.NAME, "ok")]
         assert metrics["data_root"] == str(root)
-    assert (root / "gold" / "soundtrack_matches").is_dir() and (root / "gold" / "film_soundtracks").is_dir()
+    assert (gold_folder(root) / "soundtrack_matches").is_dir() and (gold_folder(root) / "film_soundtracks").is_dir()
     assert (root / "reports" / "report_s5.html").is_file()       # the last step's run ends with the report
     assert _snapshot(PROJECT_ROOT / "data") == project_data
     assert not (tmp_path / "env_root").exists() and not (tmp_path / "data").exists()
