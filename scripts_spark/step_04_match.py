@@ -289,6 +289,19 @@ def _affix_keys(key: Column, lengths: list[int], settings: MatchSettings) -> Col
     return F.when(F.length(s) >= settings.fuzzy_min_letters, F.array(*keys)).otherwise(F.array())
 
 
+def _deletion_keys(key: Column) -> Column:
+    """"d:<key>" and "d:<key less one word>" for a key of two words or more: a typo, a glued or
+    split word, or a word more or less on one side ("hte wild moon" / "wild moon", "dream of the
+    gaame" / "dream of the game") leaves the other words intact, so the two titles share a key
+    even when their ends are too common for the letter keys. None for a one-word key."""
+    words = F.split(key, " ")
+    n = F.size(words)
+    dropped = F.transform(F.sequence(F.lit(0), n - 1), lambda i: F.array_join(
+        F.filter(words, lambda _w, j: j != i), " "))
+    return F.when(key.contains(" "), F.transform(F.concat(F.array(key), dropped),
+                                                  lambda k: F.concat(F.lit("d:"), k))).otherwise(F.array())
+
+
 def _word_keys(keys: Column) -> Column:
     """"w:<sorted words>" for the keys of several words (a one-word key is met by its exact key)."""
     return F.transform(F.filter(keys, lambda k: k.contains(" ")), lambda k: F.concat(F.lit("w:"), sorted_words(k)))
@@ -304,9 +317,10 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
     words = _word_keys(full_keys)
     affix = F.flatten(F.transform(full_keys, lambda k: _affix_keys(k, [0], settings)))
+    deletion = F.flatten(F.transform(full_keys, _deletion_keys))
     full = films_df.select(
         "tmdb_id", F.col("release_year").alias("film_year"),
-        F.explode(F.array_distinct(F.concat(exact, words, affix))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
         "tmdb_id", F.col("release_year").alias("film_year"),
@@ -333,9 +347,12 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
     words = _word_keys(full_keys)
     affix = _affix_keys(F.col("key"), [-1, 0, 1], settings)
+    deletion = F.flatten(F.transform(F.array_distinct(F.filter(F.array("key", without_volume(F.col("key"))),
+                                                               lambda k: k.isNotNull() & (k != ""))),
+                                     _deletion_keys))
     full = pieces.select(
         "album_id", "album_year", "part",
-        F.explode(F.array_distinct(F.concat(exact, words, affix))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = pieces.filter(F.col("main_key").isNotNull() & (F.col("main_key") != "")).select(
         "album_id", "album_year", "part", F.concat(F.lit("k:"), "main_key").alias("block_key"),
@@ -350,10 +367,11 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
-    A typo-tolerant key ("p:" and "s:") with more than `max_films_per_fuzzy_key` films is dropped.
+    A typo-tolerant key ("p:", "s:" and "d:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
-    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:")
+    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:") \
+        | F.col("block_key").startswith("d:")
     sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
     is_common = F.col("films_with_key") > max_films_per_key
     fk = fk.join(sizes, on="block_key", how="inner")

@@ -32,6 +32,17 @@ def test_key_similarity(spark):
     assert_column_equality(df, "got", "expected")
 
 
+def test_deletion_keys(spark):
+    # A typo in one word, or a word more on one side, leaves a shared key; one word gets none.
+    rows = [("dream of the gaame", ["d:dream of the gaame", "d:of the gaame", "d:dream the gaame",
+                                    "d:dream of gaame", "d:dream of the"]),
+            ("hte wild moon", ["d:hte wild moon", "d:wild moon", "d:hte moon", "d:hte wild"]),
+            ("amélie ガカ", ["d:amélie ガカ", "d:ガカ", "d:amélie"]),
+            ("wild", []), ("", []), (None, [])]
+    df = spark.createDataFrame(rows, "k string, expected array<string>")
+    assert_column_equality(df.withColumn("got", m._deletion_keys(F.col("k"))), "got", "expected")
+
+
 def test_sequel_numbers(spark):
     rows = [("frozen 2", ["2"]), ("kill bill vol 1", []), ("blade runner 2049", []), ("rocky 4 3", ["3", "4"]),
             ("", []), (None, [])]
