@@ -127,6 +127,8 @@ class MatchSettings:
     # Typo-tolerant keys: first/last letters of the key without spaces; keys shorter get none.
     fuzzy_affix_letters: int = 4
     fuzzy_min_letters: int = 5
+    # Keys shorter than this (without spaces) take one letter less at each end.
+    short_key_letters: int = 8
     similar_title_min: float = 0.80    # Levenshtein similarity of the keys without spaces
     typo_title_min: float = 0.88
     # One edit in a key this long (without spaces) is a typo ("vertiggo"); in a shorter one it is
@@ -277,15 +279,20 @@ def soundtrack_albums(albums_df: DataFrame) -> DataFrame:
 
 def _affix_keys(key: Column, lengths: list[int], settings: MatchSettings) -> Column:
     """Typo-tolerant block keys: "p:<first letters>|<length>" and "s:<last letters>|<length>" for
-    each length given; a typo leaves at least one end intact, a doubled or lost letter moves the
+    each length given, and "l:<sorted letters>"; a typo leaves at least one end intact, a doubled or lost letter moves the
     length by one. None for keys too short to carry them."""
     s = without_spaces(key)
-    n = settings.fuzzy_affix_letters
+    # In a short key the four-letter ends overlap, so one typo in the middle breaks both
+    # ("womman" / "woman"): up to seven letters the ends are three letters long.
+    n = F.when(F.length(s) < settings.short_key_letters, settings.fuzzy_affix_letters - 1) \
+        .otherwise(settings.fuzzy_affix_letters)
     keys = []
     for delta in lengths:
         size = (F.length(s) + delta).cast("string")
-        keys += [F.concat(F.lit("p:"), F.substring(s, 1, n), F.lit("|"), size),
-                 F.concat(F.lit("s:"), F.reverse(F.substring(F.reverse(s), 1, n)), F.lit("|"), size)]
+        keys += [F.concat(F.lit("p:"), s.substr(F.lit(1), n), F.lit("|"), size),
+                 F.concat(F.lit("s:"), F.reverse(F.reverse(s).substr(F.lit(1), n)), F.lit("|"), size)]
+    # The letters in alphabetical order meet a transposition, which breaks an end ("escpae").
+    keys.append(F.concat(F.lit("l:"), sorted_letters(key)))
     return F.when(F.length(s) >= settings.fuzzy_min_letters, F.array(*keys)).otherwise(F.array())
 
 
@@ -367,11 +374,11 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
-    A typo-tolerant key ("p:", "s:" and "d:") with more than `max_films_per_fuzzy_key` films is dropped.
+    A typo-tolerant key ("p:", "s:", "d:", "l:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
     is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:") \
-        | F.col("block_key").startswith("d:")
+        | F.col("block_key").startswith("d:") | F.col("block_key").startswith("l:")
     sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
     is_common = F.col("films_with_key") > max_films_per_key
     fk = fk.join(sizes, on="block_key", how="inner")

@@ -32,6 +32,15 @@ def test_key_similarity(spark):
     assert_column_equality(df, "got", "expected")
 
 
+def test_affix_keys(spark):
+    # Short keys take three-letter ends, so "womman" meets "woman" ("p:wom|5"); long keys four.
+    rows = [("womman", ["p:wom|5", "s:man|5", "p:wom|6", "s:man|6", "l:ammnow"]),
+            ("godf ather", ["p:godf|8", "s:ther|8", "p:godf|9", "s:ther|9", "l:adefghort"]),
+            ("cty", []), ("", []), (None, [])]
+    df = spark.createDataFrame(rows, "k string, expected array<string>")
+    assert_column_equality(df.withColumn("got", m._affix_keys(F.col("k"), [-1, 0], m.SETTINGS)), "got", "expected")
+
+
 def test_deletion_keys(spark):
     # A typo in one word, or a word more on one side, leaves a shared key; one word gets none.
     rows = [("dream of the gaame", ["d:dream of the gaame", "d:of the gaame", "d:dream the gaame",
