@@ -170,6 +170,13 @@ def without_volume(key: Column) -> Column:
     return F.regexp_replace(key, " (?:vol|volume|disc|cd) [0-9]+$", "")
 
 
+def without_leading_article(key: Column) -> Column:
+    """The key without a leading "the" glued to the next word ("thewolf") or mistyped ("hte wild
+    moon"), which the title key, dropping only a spelled-out article, keeps; at least four letters
+    must follow ("there" stays)."""
+    return F.regexp_replace(key, "^(?:the ?|hte |teh |th |te )(?=[^ ]{4})", "")
+
+
 def key_similarity(a: Column, b: Column) -> Column:
     """1 - Levenshtein distance / longer length, on the keys without spaces; null when either is
     null or empty."""
@@ -198,7 +205,8 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
         tests = [F.coalesce((a == b) & (a != ""), F.lit(False)) for a in left for b in right]
         return tests[0] if len(tests) == 1 else F.greatest(*tests)
 
-    same_letters = any_equal([without_spaces(album_key)], [without_spaces(k) for k in film_full]) | any_equal(
+    same_letters = any_equal([without_spaces(album_key), without_spaces(without_leading_article(album_key))],
+                             [without_spaces(k) for k in film_full]) | any_equal(
         [sorted_words(album_key)], [sorted_words(k) for k in film_full])
     similarity = F.greatest(*[F.coalesce(key_similarity(album_key, k), F.lit(0.0)) for k in film_full])
     transposed = any_equal([sorted_letters(album_key)], [sorted_letters(k) for k in film_full]) & (
@@ -349,7 +357,8 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
         F.col("alt_title_keys")[F.col("part")].alias("alt_key"),
         F.col("main_title_keys")[F.col("part")].alias("main_key"),
     )
-    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key", without_volume(F.col("key"))),
+    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key", without_volume(F.col("key")),
+                                                  without_leading_article(F.col("key"))),
                                           lambda k: k.isNotNull() & (k != "")))
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
     words = _word_keys(full_keys)

@@ -68,6 +68,10 @@ def test_sequel_numbers(spark):
     ("mission impossible", "", "", "mission impossible fallout", None, "mission impossible", "main_title"),
     ("godf ather", "", "", "godfather", None, None, "same_letters"),
     ("towers two", "", "", "two towers", None, None, "same_letters"),
+    # A "the" glued to the next word or mistyped is not the title's; one leaving under four letters is.
+    ("thewolf", "", "", "wolf", None, None, "same_letters"),
+    ("hte wild moon", "", "", "wild moon", None, None, "same_letters"),
+    ("theft", "", "", "ft", None, None, "different"),
     ("vertiggo", "", "", "vertigo", None, None, "typo"),
     ("casablnaca", "", "", "casablanca", None, None, "typo"),
     ("drive", "", "", "driven", None, None, "similar"),
