@@ -128,6 +128,8 @@ class MatchSettings:
     # Typo-tolerant keys: first/last letters of the key without spaces; keys shorter get none.
     fuzzy_affix_letters: int = 4
     fuzzy_min_letters: int = 5
+    # Keys shorter than this (without spaces) take one letter less at each end.
+    short_key_letters: int = 8
     similar_title_min: float = 0.80    # Levenshtein similarity of the keys without spaces
     typo_title_min: float = 0.88
     # One edit in a key this long (without spaces) is a typo ("vertiggo"); in a shorter one it is
@@ -169,6 +171,13 @@ def without_volume(key: Column) -> Column:
     return F.regexp_replace(key, " (?:vol|volume|disc|cd) [0-9]+$", "")
 
 
+def without_leading_article(key: Column) -> Column:
+    """The key without a leading "the" glued to the next word ("thewolf") or mistyped ("hte wild
+    moon"), which the title key, dropping only a spelled-out article, keeps; at least four letters
+    must follow ("there" stays)."""
+    return F.regexp_replace(key, "^(?:the ?|hte |teh |th |te )(?=[^ ]{4})", "")
+
+
 def key_similarity(a: Column, b: Column) -> Column:
     """1 - Levenshtein distance / longer length, on the keys without spaces; null when either is
     null or empty."""
@@ -197,7 +206,8 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
         tests = [F.coalesce((a == b) & (a != ""), F.lit(False)) for a in left for b in right]
         return tests[0] if len(tests) == 1 else F.greatest(*tests)
 
-    same_letters = any_equal([without_spaces(album_key)], [without_spaces(k) for k in film_full]) | any_equal(
+    same_letters = any_equal([without_spaces(album_key), without_spaces(without_leading_article(album_key))],
+                             [without_spaces(k) for k in film_full]) | any_equal(
         [sorted_words(album_key)], [sorted_words(k) for k in film_full])
     similarity = F.greatest(*[F.coalesce(key_similarity(album_key, k), F.lit(0.0)) for k in film_full])
     transposed = any_equal([sorted_letters(album_key)], [sorted_letters(k) for k in film_full]) & (
@@ -278,16 +288,34 @@ def soundtrack_albums(albums_df: DataFrame) -> DataFrame:
 
 def _affix_keys(key: Column, lengths: list[int], settings: MatchSettings) -> Column:
     """Typo-tolerant block keys: "p:<first letters>|<length>" and "s:<last letters>|<length>" for
-    each length given; a typo leaves at least one end intact, a doubled or lost letter moves the
+    each length given, and "l:<sorted letters>"; a typo leaves at least one end intact, a doubled or lost letter moves the
     length by one. None for keys too short to carry them."""
     s = without_spaces(key)
-    n = settings.fuzzy_affix_letters
+    # In a short key the four-letter ends overlap, so one typo in the middle breaks both
+    # ("womman" / "woman"): up to seven letters the ends are three letters long.
+    n = F.when(F.length(s) < settings.short_key_letters, settings.fuzzy_affix_letters - 1) \
+        .otherwise(settings.fuzzy_affix_letters)
     keys = []
     for delta in lengths:
         size = (F.length(s) + delta).cast("string")
-        keys += [F.concat(F.lit("p:"), F.substring(s, 1, n), F.lit("|"), size),
-                 F.concat(F.lit("s:"), F.reverse(F.substring(F.reverse(s), 1, n)), F.lit("|"), size)]
+        keys += [F.concat(F.lit("p:"), s.substr(F.lit(1), n), F.lit("|"), size),
+                 F.concat(F.lit("s:"), F.reverse(F.reverse(s).substr(F.lit(1), n)), F.lit("|"), size)]
+    # The letters in alphabetical order meet a transposition, which breaks an end ("escpae").
+    keys.append(F.concat(F.lit("l:"), sorted_letters(key)))
     return F.when(F.length(s) >= settings.fuzzy_min_letters, F.array(*keys)).otherwise(F.array())
+
+
+def _deletion_keys(key: Column) -> Column:
+    """"d:<key>" and "d:<key less one word>" for a key of two words or more: a typo, a glued or
+    split word, or a word more or less on one side ("hte wild moon" / "wild moon", "dream of the
+    gaame" / "dream of the game") leaves the other words intact, so the two titles share a key
+    even when their ends are too common for the letter keys. None for a one-word key."""
+    words = F.split(key, " ")
+    n = F.size(words)
+    dropped = F.transform(F.sequence(F.lit(0), n - 1), lambda i: F.array_join(
+        F.filter(words, lambda _w, j: j != i), " "))
+    return F.when(key.contains(" "), F.transform(F.concat(F.array(key), dropped),
+                                                  lambda k: F.concat(F.lit("d:"), k))).otherwise(F.array())
 
 
 def _word_keys(keys: Column) -> Column:
@@ -305,9 +333,10 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
     words = _word_keys(full_keys)
     affix = F.flatten(F.transform(full_keys, lambda k: _affix_keys(k, [0], settings)))
+    deletion = F.flatten(F.transform(full_keys, _deletion_keys))
     full = films_df.select(
         "tmdb_id", F.col("release_year").alias("film_year"),
-        F.explode(F.array_distinct(F.concat(exact, words, affix))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
         "tmdb_id", F.col("release_year").alias("film_year"),
@@ -329,14 +358,18 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
         F.col("alt_title_keys")[F.col("part")].alias("alt_key"),
         F.col("main_title_keys")[F.col("part")].alias("main_key"),
     )
-    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key", without_volume(F.col("key"))),
+    full_keys = F.array_distinct(F.filter(F.array("key", "alt_key", without_volume(F.col("key")),
+                                                  without_leading_article(F.col("key"))),
                                           lambda k: k.isNotNull() & (k != "")))
     exact = F.transform(full_keys, lambda k: F.concat(F.lit("k:"), k))
     words = _word_keys(full_keys)
     affix = _affix_keys(F.col("key"), [-1, 0, 1], settings)
+    deletion = F.flatten(F.transform(F.array_distinct(F.filter(F.array("key", without_volume(F.col("key"))),
+                                                               lambda k: k.isNotNull() & (k != ""))),
+                                     _deletion_keys))
     full = pieces.select(
         "album_id", "album_year", "part",
-        F.explode(F.array_distinct(F.concat(exact, words, affix))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = pieces.filter(F.col("main_key").isNotNull() & (F.col("main_key") != "")).select(
         "album_id", "album_year", "part", F.concat(F.lit("k:"), "main_key").alias("block_key"),
@@ -351,10 +384,11 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
-    A typo-tolerant key ("p:" and "s:") with more than `max_films_per_fuzzy_key` films is dropped.
+    A typo-tolerant key ("p:", "s:", "d:", "l:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
-    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:")
+    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:") \
+        | F.col("block_key").startswith("d:") | F.col("block_key").startswith("l:")
     sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
     is_common = F.col("films_with_key") > max_films_per_key
     fk = fk.join(sizes, on="block_key", how="inner")

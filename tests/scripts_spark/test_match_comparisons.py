@@ -32,6 +32,26 @@ def test_key_similarity(spark):
     assert_column_equality(df, "got", "expected")
 
 
+def test_affix_keys(spark):
+    # Short keys take three-letter ends, so "womman" meets "woman" ("p:wom|5"); long keys four.
+    rows = [("womman", ["p:wom|5", "s:man|5", "p:wom|6", "s:man|6", "l:ammnow"]),
+            ("godf ather", ["p:godf|8", "s:ther|8", "p:godf|9", "s:ther|9", "l:adefghort"]),
+            ("cty", []), ("", []), (None, [])]
+    df = spark.createDataFrame(rows, "k string, expected array<string>")
+    assert_column_equality(df.withColumn("got", m._affix_keys(F.col("k"), [-1, 0], m.SETTINGS)), "got", "expected")
+
+
+def test_deletion_keys(spark):
+    # A typo in one word, or a word more on one side, leaves a shared key; one word gets none.
+    rows = [("dream of the gaame", ["d:dream of the gaame", "d:of the gaame", "d:dream the gaame",
+                                    "d:dream of gaame", "d:dream of the"]),
+            ("hte wild moon", ["d:hte wild moon", "d:wild moon", "d:hte moon", "d:hte wild"]),
+            ("amélie ガカ", ["d:amélie ガカ", "d:ガカ", "d:amélie"]),
+            ("wild", []), ("", []), (None, [])]
+    df = spark.createDataFrame(rows, "k string, expected array<string>")
+    assert_column_equality(df.withColumn("got", m._deletion_keys(F.col("k"))), "got", "expected")
+
+
 def test_sequel_numbers(spark):
     rows = [("frozen 2", ["2"]), ("kill bill vol 1", []), ("blade runner 2049", []), ("rocky 4 3", ["3", "4"]),
             ("", []), (None, [])]
@@ -48,6 +68,10 @@ def test_sequel_numbers(spark):
     ("mission impossible", "", "", "mission impossible fallout", None, "mission impossible", "main_title"),
     ("godf ather", "", "", "godfather", None, None, "same_letters"),
     ("towers two", "", "", "two towers", None, None, "same_letters"),
+    # A "the" glued to the next word or mistyped is not the title's; one leaving under four letters is.
+    ("thewolf", "", "", "wolf", None, None, "same_letters"),
+    ("hte wild moon", "", "", "wild moon", None, None, "same_letters"),
+    ("theft", "", "", "ft", None, None, "different"),
     ("vertiggo", "", "", "vertigo", None, None, "typo"),
     ("casablnaca", "", "", "casablanca", None, None, "typo"),
     ("drive", "", "", "driven", None, None, "similar"),
