@@ -36,10 +36,11 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Optional, Sequence
+from typing import IO
 
 from lxml import etree
 
@@ -140,7 +141,7 @@ def _format_error(path: Path, exc: BaseException) -> DumpFormatError:
 _READ_ERRORS = (etree.XMLSyntaxError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
-def _kind_from_name(name: str) -> Optional[str]:
+def _kind_from_name(name: str) -> str | None:
     hits = [kind for kind in KINDS if kind in name.lower()]
     return hits[0] if len(hits) == 1 else None
 
@@ -204,7 +205,7 @@ def _items(children: dict, tag: str) -> Iterable[etree._Element]:
     return container if container is not None else _NO_CHILDREN
 
 
-def _positive_int(value: Optional[str]) -> Optional[int]:
+def _positive_int(value: str | None) -> int | None:
     """`int(value)` when it is a whole number above 0 (Discogs writes 0 for "none"), else None."""
     value = (value or "").strip()
     if not (value.isascii() and value.isdigit()):
@@ -223,7 +224,7 @@ def _record_id(elem: etree._Element) -> int:
     return record_id
 
 
-def _year(value: Optional[str]) -> int:
+def _year(value: str | None) -> int:
     """The year as an int from "2009", "2009-05-05" or "1999-03-00"; 0 when unknown."""
     head = (value or "").strip()[:4]
     return int(head) if len(head) == 4 and head.isascii() and head.isdigit() else 0
@@ -345,8 +346,8 @@ def element_is_candidate(elem: etree._Element, genres: frozenset, styles: frozen
     return soundtrack_terms.title_says_soundtrack(elem.findtext("title"))
 
 
-def iter_records(path: Path, kind: Optional[str] = None, stats: Optional[DumpStats] = None,
-                 prefilter: Optional[Callable[[etree._Element], bool]] = None) -> Iterator[dict]:
+def iter_records(path: Path, kind: str | None = None, stats: DumpStats | None = None,
+                 prefilter: Callable[[etree._Element], bool] | None = None) -> Iterator[dict]:
     """Yield the contract dict of every record in a masters or releases dump, in file order.
 
     Args:
@@ -429,14 +430,14 @@ def is_soundtrack_candidate(
     )
 
 
-def record_line(record: dict, genres: Sequence[str], styles: Sequence[str], keep_all: bool) -> Optional[bytes]:
+def record_line(record: dict, genres: Sequence[str], styles: Sequence[str], keep_all: bool) -> bytes | None:
     """The JSON line `convert_dump` writes for `record`, or None when the soundtrack filter drops it."""
     if not keep_all and not is_soundtrack_candidate(record, genres, styles):
         return None
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-def _convert_parallel(src: Path, kind: Optional[str], stats: DumpStats, sink: IO[bytes], *, genres: tuple,
+def _convert_parallel(src: Path, kind: str | None, stats: DumpStats, sink: IO[bytes], *, genres: tuple,
                       styles: tuple, keep_all: bool, workers: int, chunk_bytes: int) -> None:
     """`convert_dump`'s loop on `workers` processes: same lines, same counters (see scripts.dump_parallel)."""
     kind = kind or detect_kind(src)
@@ -446,9 +447,9 @@ def _convert_parallel(src: Path, kind: Optional[str], stats: DumpStats, sink: IO
     started = time.monotonic()
     stats.files.append(str(src))
     element_index = 0
-    unsupported: Optional[str] = "not started"
+    unsupported: str | None = "not started"
 
-    def write(result: "dp.ChunkResult") -> None:
+    def write(result: dp.ChunkResult) -> None:
         nonlocal element_index
         for index, reason, snippet in result.bad:
             stats.add_bad(str(src), element_index + index, reason, snippet)
@@ -520,8 +521,8 @@ def convert_dump(
     genres: Iterable[str] = DEFAULT_SOUNDTRACK_GENRES,
     styles: Iterable[str] = DEFAULT_SOUNDTRACK_STYLES,
     keep_all: bool = False,
-    kind: Optional[str] = None,
-    stats: Optional[DumpStats] = None,
+    kind: str | None = None,
+    stats: DumpStats | None = None,
     workers: int = 1,
     chunk_bytes: int = dp.DEFAULT_CHUNK_BYTES,
 ) -> DumpStats:
@@ -578,7 +579,7 @@ def _checksum_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.upper().endswith("CHECKSUM.TXT"))
 
 
-def _published_sha256(checksum_file: Path, file_name: str) -> Optional[str]:
+def _published_sha256(checksum_file: Path, file_name: str) -> str | None:
     """The sha256 `checksum_file` lists for `file_name` (lines `<sha256> <name>`), or None."""
     for line in checksum_file.read_text(encoding="utf-8", errors="replace").splitlines():
         parts = line.split(maxsplit=1)
@@ -596,7 +597,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_checksum(path: Path, checksum_file: Optional[Path] = None) -> bool:
+def verify_checksum(path: Path, checksum_file: Path | None = None) -> bool:
     """Check `path` against the sha256 Discogs publishes beside the dumps.
 
     Args:
@@ -627,7 +628,7 @@ def verify_checksum(path: Path, checksum_file: Optional[Path] = None) -> bool:
     return False
 
 
-def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.discogs_dump",
         description="Convert Discogs masters/releases dump XML into JSON lines (DIR/<stem>.jsonl.gz).",
@@ -656,7 +657,7 @@ def _default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (0 ok, 1 data error, 2 usage error)."""
     try:
         args = _parse_args(argv)

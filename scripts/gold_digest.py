@@ -31,7 +31,9 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
+
+from scripts.console import say
 
 CURRENT_POINTER = "_CURRENT"
 FLOAT_DIGITS = 12
@@ -84,7 +86,7 @@ def canonical(value: Any) -> Any:
     return {"other": str(value)}
 
 
-def table_digest(folder: Path) -> Dict[str, Any]:
+def table_digest(folder: Path) -> dict[str, Any]:
     """{"rows", "columns", "digest"} of the Parquet table in `folder`."""
     import pyarrow.dataset as ds
 
@@ -100,10 +102,10 @@ def table_digest(folder: Path) -> Dict[str, Any]:
     return {"rows": table.num_rows, "columns": columns, "digest": digest.hexdigest()}
 
 
-def gold_digests(data_root: Path) -> Dict[str, Any]:
+def gold_digests(data_root: Path) -> dict[str, Any]:
     """The digests of every gold table under `data_root` (see the module docstring)."""
     gold = gold_folder(data_root)
-    tables: Dict[str, Any] = {}
+    tables: dict[str, Any] = {}
     if gold.is_dir():
         for folder in sorted(p for p in gold.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
             if not _is_table(folder):
@@ -115,8 +117,8 @@ def gold_digests(data_root: Path) -> Dict[str, Any]:
     return {"gold": str(gold), "tables": tables}
 
 
-def compare_digests(left: Dict[str, Any], right: Dict[str, Any], left_name: str = "local",
-                    right_name: str = "vm") -> List[str]:
+def compare_digests(left: dict[str, Any], right: dict[str, Any], left_name: str = "local",
+                    right_name: str = "vm") -> list[str]:
     """Every gold table that differs, one line each by name; [] means identical."""
     differences = []
     a, b = left.get("tables") or {}, right.get("tables") or {}
@@ -136,12 +138,12 @@ def compare_digests(left: Dict[str, Any], right: Dict[str, Any], left_name: str 
     return differences
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.gold_digest",
                                      description="Content digest of every gold table under DATA_ROOT, as JSON.")
     parser.add_argument("data_root", type=Path, help="the DATA_ROOT whose gold/ is read (a local folder)")
     args = parser.parse_args(argv)
-    print(json.dumps(gold_digests(args.data_root), indent=1, sort_keys=True))
+    say(json.dumps(gold_digests(args.data_root), indent=1, sort_keys=True))
     return 0
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Mapping, Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def validate_log_level(value: str) -> str:
     raise ConfigError(f"LOG_LEVEL={value!r} is not one of {', '.join(LOG_LEVELS)}: fix it in .env")
 
 
-def parse_steps(text: str, count: Optional[int] = None) -> list[int]:
+def parse_steps(text: str, count: int | None = None) -> list[int]:
     """"1-5" -> [1..5], "3" -> [3], "1,3-4" -> [1, 3, 4], the numbers within 1..count.
 
     `count` is the number of steps the pipeline has (`len(scripts_spark.pipeline.STEPS)`); the
@@ -136,7 +136,7 @@ def _as_http_url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
-def _as_date(env: Mapping[str, str], name: str) -> Optional[str]:
+def _as_date(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "")
     if raw == "":
         return None
@@ -160,19 +160,19 @@ class Settings:
     max_quarantine_share: float = 0.5
     fetch_limit: int = 500
     discogs_max_pages: int = 2
-    discover_from: Optional[str] = None
-    discover_to: Optional[str] = None
+    discover_from: str | None = None
+    discover_to: str | None = None
     soundtrack_genres: tuple[str, ...] = DEFAULT_SOUNDTRACK_GENRES
     soundtrack_styles: tuple[str, ...] = DEFAULT_SOUNDTRACK_STYLES
-    tmdb_api_token: Optional[str] = field(default=None, repr=False)
-    tmdb_api_key: Optional[str] = field(default=None, repr=False)
-    discogs_token: Optional[str] = field(default=None, repr=False)
+    tmdb_api_token: str | None = field(default=None, repr=False)
+    tmdb_api_key: str | None = field(default=None, repr=False)
+    discogs_token: str | None = field(default=None, repr=False)
     discogs_user_agent: str = "tmdb-discogs-soundtracks/0.1 +https://example.invalid/soundtracks"
-    vm_host: Optional[str] = None
+    vm_host: str | None = None
     vm_port: int = 22
-    vm_user: Optional[str] = None
-    vm_key_file: Optional[str] = None
-    vm_project_dir: Optional[str] = None
+    vm_user: str | None = None
+    vm_key_file: str | None = None
+    vm_project_dir: str | None = None
     # Spark settings applied last to a session the project starts itself (SPARK_CONF=k=v,k=v).
     spark_conf: tuple[tuple[str, str], ...] = ()
     # `make sync` (scripts/sync.py): how the VM is reached and what runs there.
@@ -182,13 +182,13 @@ class Settings:
     vm_data_root: str = "data"
     vm_command_timeout: int = 21600
     sync_vm_raw: str = "copy"
-    sync_remote_rebuild: Optional[str] = None
+    sync_remote_rebuild: str | None = None
     # Azure (issue 14): the lake for make upload/download, its credentials, the Key Vault of the tokens.
-    lake_data_root: Optional[str] = None
-    azure_storage_endpoint: Optional[str] = None
-    azure_storage_sas_token: Optional[str] = field(default=None, repr=False)
-    azure_storage_connection_string: Optional[str] = field(default=None, repr=False)
-    azure_key_vault_url: Optional[str] = None
+    lake_data_root: str | None = None
+    azure_storage_endpoint: str | None = None
+    azure_storage_sas_token: str | None = field(default=None, repr=False)
+    azure_storage_connection_string: str | None = field(default=None, repr=False)
+    azure_key_vault_url: str | None = None
     # --- API fetch (issue 12): where the APIs are, how fast and how patiently to ask them ---
     tmdb_api_base: str = "https://api.themoviedb.org/3"
     discogs_api_base: str = "https://api.discogs.com"
@@ -265,7 +265,7 @@ SECRET_ENV_NAMES = ("TMDB_API_TOKEN", "TMDB_API_KEY", "DISCOGS_TOKEN", "AZURE_ST
                     "AZURE_STORAGE_CONNECTION_STRING")
 
 
-def load_settings(env: Optional[Mapping[str, str]] = None, dotenv_path: Optional[Path] = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
     """Build `Settings` from `.env` overlaid with the environment (or the mapping given).
 
     Raises:

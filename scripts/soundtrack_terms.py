@@ -11,7 +11,6 @@ purpose ("Shaft's Big Score!", "The Score"): only "original/film/complete score"
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 # Each alternative is a phrase found in real soundtrack titles; the surrounding lookarounds make
 # them whole words without relying on \b next to dots ("O.S.T.").
@@ -44,6 +43,6 @@ SOUNDTRACK_TITLE_RE = re.compile(
 )
 
 
-def title_says_soundtrack(title: Optional[str]) -> bool:
+def title_says_soundtrack(title: str | None) -> bool:
     """True when an album title carries a soundtrack qualifier (any of the languages above)."""
     return bool(title) and SOUNDTRACK_TITLE_RE.search(title) is not None

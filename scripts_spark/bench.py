@@ -184,7 +184,7 @@ def _run(args: argparse.Namespace, sections: list[str]) -> int:
         report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
 
         say("\n== verdicts ==")
-        for section, result in report["sections"].items():
+        for result in report["sections"].values():
             for check in result.get("checks", []):
                 say(verdict_line(check))
         for section, error in report["errors"].items():

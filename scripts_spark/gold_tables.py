@@ -7,7 +7,6 @@ Adding a gold table: one `GoldTable` entry below, and its builder in `step_05_ag
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -43,7 +42,7 @@ class GoldTable:
 
     name: str
     order: tuple[str, ...]
-    partitions: Optional[int] = 1
+    partitions: int | None = 1
 
 
 # In the order step 05 writes them; `film_soundtracks` comes first, the others are built from it.

@@ -12,7 +12,6 @@ see `keep_latest_per_id`.
 from __future__ import annotations
 
 import gzip
-from typing import Optional
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -183,7 +182,7 @@ def check_usable_input(quarantine_df: DataFrame, source: str, files: list[str], 
                              f"MAX_QUARANTINE_SHARE={max_share:g} (worst {where})")
 
 
-def unreadable_file(spark: SparkSession, files: list[str]) -> Optional[tuple[str, str]]:
+def unreadable_file(spark: SparkSession, files: list[str]) -> tuple[str, str] | None:
     """The first of `files` that cannot be read to its end, with the reason; None when all can.
 
     Called only after a step failed: Spark's own error for a truncated gzip ("EOFException:

@@ -45,7 +45,7 @@ class RunMetrics:
     report: dict[str, Any] = field(default_factory=dict)
     # The run whose gold is published (gold/_CURRENT) when this document was last written: this
     # run's id once it published, else the earlier run's (None before any run published).
-    gold_run: Optional[str] = None
+    gold_run: str | None = None
 
     def start_step(self, name: str) -> tuple[StepMetrics, float]:
         """Register a step and return it with its start time (monotonic)."""

@@ -23,10 +23,11 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import jinja2
 import matplotlib
@@ -35,6 +36,7 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from scripts.console import say
 from scripts_spark import soundtrack_effects as effects
 from scripts_spark import storage
 from scripts_spark.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, configure_logging, settings_with
@@ -71,7 +73,7 @@ class ReportData:
     run_id: str
     generated_at: str
     data_root: str
-    metrics: Optional[dict]
+    metrics: dict | None
     metrics_source: str
     notes: list[str]
     is_sample_data: bool
@@ -115,7 +117,7 @@ def _rows(df: DataFrame) -> list[dict]:
     return [row.asDict() for row in df.collect()]
 
 
-def _share(part: Optional[int], whole: Optional[int]) -> Optional[float]:
+def _share(part: int | None, whole: int | None) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
@@ -202,7 +204,7 @@ def _ran_ok(metrics: dict, step: str) -> bool:
 
 
 def find_metrics(spark: SparkSession, layers: storage.Layers,
-                 run_id: Optional[str] = None) -> tuple[Optional[dict], Optional[str]]:
+                 run_id: str | None = None) -> tuple[dict | None, str | None]:
     """The metrics document to report and its path: `run_<run_id>.json` when a run id is given,
     else the newest file (by modification time) of a run whose step 05 succeeded, else the newest.
 
@@ -217,7 +219,7 @@ def find_metrics(spark: SparkSession, layers: storage.Layers,
         return json.loads(text), path
     files = [p for p in storage.list_files(spark, layers.metrics(), (".json",))
              if p.rsplit("/", 1)[-1].startswith("run_")]
-    newest: tuple[Optional[dict], Optional[str]] = (None, None)
+    newest: tuple[dict | None, str | None] = (None, None)
     for path in sorted(files, key=lambda p: (_mtime(spark, p), p), reverse=True):
         doc = json.loads(storage.read_text(spark, path) or "{}")
         if newest[0] is None:
@@ -265,11 +267,11 @@ def _fmt_num(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _fmt_pct(value: Optional[float]) -> str:
+def _fmt_pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f} %"
 
 
-def _fmt_p(value: Optional[float]) -> str:
+def _fmt_p(value: float | None) -> str:
     """A p-value: three decimals, or two significant digits in e-notation below 0.001 (a p-value
     of 1e-12 is not 0.000)."""
     if value is None:
@@ -277,7 +279,7 @@ def _fmt_p(value: Optional[float]) -> str:
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
-def _fmt_signed(value: Optional[float], digits: int = 3) -> str:
+def _fmt_signed(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:+.{digits}f}"
 
 
@@ -347,8 +349,8 @@ def sensitivity_order(row: dict) -> tuple:
             row["metric"])
 
 
-def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics: Optional[RunMetrics] = None,
-                        run_id: Optional[str] = None) -> ReportData:
+def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics: RunMetrics | None = None,
+                        run_id: str | None = None) -> ReportData:
     """Read the gold tables (small aggregates), the metrics and the provenance of a report.
 
     Raises:
@@ -366,7 +368,7 @@ def collect_report_data(spark: SparkSession, layers: storage.Layers, run_metrics
 
     notes = []
     if run_metrics is not None:
-        metrics: Optional[dict] = dataclasses.asdict(run_metrics)
+        metrics: dict | None = dataclasses.asdict(run_metrics)
         metrics_source = layers.metrics(f"run_{run_metrics.run_id}.json")
     else:
         metrics, path = find_metrics(spark, layers, run_id)
@@ -609,7 +611,9 @@ def chart_formats(rows: list[dict]) -> Figure:
 
 def render_charts(data: ReportData) -> list[Chart]:
     """The report's charts as PNG data URIs, in page order."""
-    decade_label: Callable[[dict], str] = lambda r: "unknown" if r["decade"] is None else f"{r['decade']}s"
+    def decade_label(r: dict) -> str:
+        return "unknown" if r["decade"] is None else f"{r['decade']}s"
+
     specs = [
         ("effect_sizes", "Effect sizes of the tested comparisons",
          f"Cliff's delta of each comparison in the family against films without a soundtrack album (the "
@@ -669,8 +673,8 @@ def render_markdown(data: ReportData, html_name: str) -> str:
     return _environment().get_template("report.md").render(d=data, html_name=html_name)
 
 
-def write_report(spark: SparkSession, layers: storage.Layers, run_metrics: Optional[RunMetrics] = None,
-                 run_id: Optional[str] = None) -> dict[str, str]:
+def write_report(spark: SparkSession, layers: storage.Layers, run_metrics: RunMetrics | None = None,
+                 run_id: str | None = None) -> dict[str, str]:
     """Build the report and write `reports/report_<run_id>.html` and `.md` under DATA_ROOT.
 
     Args:
@@ -701,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Rebuild the report from the gold tables: exit 0 written, 1 cannot be built, 2 bad configuration."""
     from scripts.settings import ConfigError
 
@@ -709,7 +713,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         settings = settings_with({"DATA_ROOT": args.data_root, "SPARK_MASTER": args.master})
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings.log_level)
 
@@ -722,9 +726,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_id = args.run_id or storage.current_run_id(spark, layers)
         paths = write_report(spark, layers, run_id=run_id)
     except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"report: {paths['html']}\nsummary: {paths['md']}")
+    say(f"report: {paths['html']}\nsummary: {paths['md']}")
     return EXIT_OK
 
 

@@ -20,11 +20,12 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Optional, Sequence
 
 from scripts import data_root
+from scripts.console import say
 from scripts.settings import ConfigError, Settings
 from scripts.settings import parse_steps as settings_parse_steps
 from scripts_spark import storage
@@ -101,7 +102,7 @@ def describe_input(settings: Settings, layers: storage.Layers) -> str:
     return f"raw/ is empty and SOURCE={settings.source}: the run would stop"
 
 
-def ensure_raw_input(settings: Settings, layers: storage.Layers) -> Optional[str]:
+def ensure_raw_input(settings: Settings, layers: storage.Layers) -> str | None:
     """Make sure `raw/` holds input; return what was done ("generated", "fetched", "present").
 
     - `auto` and `sample` use what is in `raw/` and generate the sample data set only when `raw/`
@@ -193,7 +194,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {reason}"[:500]
 
 
-def _write_error_details(spark, path: str) -> Optional[str]:
+def _write_error_details(spark, path: str) -> str | None:
     """The whole traceback of the failure being handled (Python and JVM) into `path`; the path, or
     None when it could not be written (then the log at DEBUG level is the only copy)."""
 
@@ -215,7 +216,7 @@ def write_metrics(spark, path: str, run: RunMetrics) -> bool:
         reason = one_line(exc)
         logger.debug("metrics write failed", exc_info=True)
         status = f"run {run.run_id}: {run.status}; metrics not written to {path}: {reason}"
-        print(f"error: {status}", file=sys.stderr)
+        say(f"error: {status}", file=sys.stderr)
         try:
             from scripts import sync_log
 
@@ -225,7 +226,7 @@ def write_metrics(spark, path: str, run: RunMetrics) -> bool:
         return False
 
 
-def build_parser(prog: str, description: str, steps: Optional[Sequence[ModuleType]] = None) -> argparse.ArgumentParser:
+def build_parser(prog: str, description: str, steps: Sequence[ModuleType] | None = None) -> argparse.ArgumentParser:
     """The runner's options; `--steps` only when there is more than one step to choose from."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     if steps is not None and len(steps) > 1:
@@ -243,7 +244,7 @@ def build_parser(prog: str, description: str, steps: Optional[Sequence[ModuleTyp
     return parser
 
 
-def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, description: str) -> int:
+def main(steps: Sequence[ModuleType], argv: Sequence[str] | None, prog: str, description: str) -> int:
     """Parse `argv` (None: the process's arguments) and run the chosen ones of `steps` in order."""
     args = build_parser(prog, description, steps).parse_args(argv)
     try:
@@ -253,7 +254,7 @@ def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, 
         })
         chosen = [steps[n - 1] for n in parse_steps(args.steps, len(steps))] if len(steps) > 1 else list(steps)
     except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings.log_level)
     layers = storage.Layers(settings.data_root)
@@ -261,23 +262,23 @@ def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, 
     names = ", ".join(step.NAME for step in chosen)
 
     if args.dry_run:
-        print(f"dry run: configuration valid; steps {names} would run on {settings.data_root} "
+        say(f"dry run: configuration valid; steps {names} would run on {settings.data_root} "
               f"(source={settings.source}, master={settings.spark_master}); input: {describe_input(settings, layers)}")
         return EXIT_OK
 
     refusal = data_root.claim(settings)  # marker and run lock inside DATA_ROOT
     if refusal:
-        print(f"error: {refusal.message}", file=sys.stderr)
+        say(f"error: {refusal.message}", file=sys.stderr)
         return refusal.exit_code
     run = RunMetrics(run_id=args.run_id or new_run_id(), data_root=settings.data_root)
     try:
         if _reads_raw(chosen):
             run.input = ensure_raw_input(settings, layers)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a fetch that kept failing: its message is one redacted line
-        print(f"error: acquiring input failed: {exc}", file=sys.stderr)
+        say(f"error: acquiring input failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
     from scripts_spark.session import build_spark
@@ -302,7 +303,7 @@ def main(steps: Sequence[ModuleType], argv: Optional[Sequence[str]], prog: str, 
         logger.debug("run failed", exc_info=True)
         where, reason = (run.steps[-1].step, run.steps[-1].error) if run.steps else ("setup", one_line(exc))
         details = _write_error_details(spark, layers.metrics(f"run_{run.run_id}_error.txt"))
-        print(f"error: step {where} failed: {reason}" + (f" (details: {details})" if details else ""),
+        say(f"error: step {where} failed: {reason}" + (f" (details: {details})" if details else ""),
               file=sys.stderr)
         exit_code = EXIT_FAILED
     finally:
@@ -333,7 +334,7 @@ def publish(spark, layers: storage.Layers, run_layers: storage.Layers, run: RunM
         storage.publish_gold(spark, run_layers)
     except Exception as exc:
         logger.error("publishing gold failed", exc_info=True)
-        print(f"error: gold of run {run.run_id} could not be published: {one_line(exc)}", file=sys.stderr)
+        say(f"error: gold of run {run.run_id} could not be published: {one_line(exc)}", file=sys.stderr)
         return False
     run.gold_run = run.run_id
     try:
@@ -359,13 +360,13 @@ def write_run_report(spark, layers: storage.Layers, run: RunMetrics) -> bool:
     except Exception as exc:  # say why the page is missing; the run's gold is then not published
         logger.error("report failed", exc_info=True)
         run.report = {"status": "failed", "error": one_line(exc)}
-        print(f"error: the report could not be written: {run.report['error']}", file=sys.stderr)
+        say(f"error: the report could not be written: {run.report['error']}", file=sys.stderr)
         return False
     run.report = {"status": "ok", **paths}
     return True
 
 
-def step_main(module: ModuleType, argv: Optional[Sequence[str]] = None) -> int:
+def step_main(module: ModuleType, argv: Sequence[str] | None = None) -> int:
     """The entry point of one step module: `python -m <module> [--data-root DIR] ...`.
 
     Runs that step alone, the same way the pipeline runs it (settings, input, metrics, report);
@@ -379,23 +380,23 @@ def step_main(module: ModuleType, argv: Optional[Sequence[str]] = None) -> int:
 
 def _print_outcome(run: RunMetrics, layers: storage.Layers, metrics_path: str) -> None:
     """Tell the person at the terminal where the results are (command-line output, not logging)."""
-    print(f"run {run.run_id}: {run.status}")
+    say(f"run {run.run_id}: {run.status}")
     if run.input == "generated":
-        print(f"input: raw/ was empty: a SAMPLE data set was generated in {layers.raw()}")
+        say(f"input: raw/ was empty: a SAMPLE data set was generated in {layers.raw()}")
     for step in run.steps:
-        print(f"  {step.step:<20} {step.status:<7} {step.seconds:>7.1f}s  out={step.rows_out} "
+        say(f"  {step.step:<20} {step.status:<7} {step.seconds:>7.1f}s  out={step.rows_out} "
               f"quarantined={step.quarantined}")
     quality = run.quality
     if quality:
-        print(f"  match quality: precision={quality['precision']} recall={quality['recall']} "
+        say(f"  match quality: precision={quality['precision']} recall={quality['recall']} "
               f"f1={quality['f1']} pair_completeness={quality['pair_completeness']}")
     if run.gold_run == run.run_id:
-        print(f"results: {layers.for_run(run.run_id).gold()} (published: {layers.gold_base(storage.GOLD_POINTER)})")
+        say(f"results: {layers.for_run(run.run_id).gold()} (published: {layers.gold_base(storage.GOLD_POINTER)})")
     else:
-        print(f"results: not published; the published gold is still "
+        say(f"results: not published; the published gold is still "
               f"{'run ' + run.gold_run if run.gold_run else 'the previous one'}")
     if run.report:
         status = run.report["status"]
         detail = run.report.get("html") or run.report.get("reason") or run.report.get("error")
-        print(f"report:  {status}: {detail}")
-    print(f"metrics: {metrics_path}")
+        say(f"report:  {status}: {detail}")
+    say(f"metrics: {metrics_path}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -174,7 +174,7 @@ def run(ctx: StepContext) -> None:
                               quarantined, ctx.settings.max_quarantine_share)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run this step alone: `python -m scripts_spark.step_01_extract_tmdb [--data-root DIR] ...` (see --help)."""
     return runner.step_main(sys.modules[__name__], argv)
 

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,8 +26,13 @@ from scripts_spark import ingest, runner, storage
 from scripts_spark.columns import array_or_empty
 from scripts_spark.context import StepContext
 from scripts_spark.schemas import (
-    DISCOGS_DUMP_SUFFIXES, DISCOGS_JSON_SUFFIXES, DISCOGS_MASTER_JSON, DISCOGS_OTHER_DUMP_SUFFIXES,
-    DISCOGS_RELEASE_JSON, QUARANTINE, RAW_DISCOGS,
+    DISCOGS_DUMP_SUFFIXES,
+    DISCOGS_JSON_SUFFIXES,
+    DISCOGS_MASTER_JSON,
+    DISCOGS_OTHER_DUMP_SUFFIXES,
+    DISCOGS_RELEASE_JSON,
+    QUARANTINE,
+    RAW_DISCOGS,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,7 +114,7 @@ def extract_discogs(lines_df: DataFrame, kind: str) -> tuple[DataFrame, DataFram
     return select(deduped_df), quarantine_df
 
 
-def _kind_of_json_file(path: str) -> Optional[str]:
+def _kind_of_json_file(path: str) -> str | None:
     name = path.rsplit("/", 1)[-1].lower()
     if "master" in name:
         return "masters"
@@ -250,7 +255,7 @@ def _empty_lines(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame([], "value string, source_file string")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run this step alone: `python -m scripts_spark.step_02_extract_discogs [--data-root DIR] ...` (see --help)."""
     return runner.step_main(sys.modules[__name__], argv)
 

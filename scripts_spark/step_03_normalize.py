@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -260,7 +260,7 @@ def run(ctx: StepContext) -> None:
     }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run this step alone: `python -m scripts_spark.step_03_normalize [--data-root DIR] ...` (see --help)."""
     return runner.step_main(sys.modules[__name__], argv)
 

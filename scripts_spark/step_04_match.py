@@ -27,8 +27,8 @@ import dataclasses
 import logging
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -505,7 +505,7 @@ def _posterior_mean(counts: list[float], levels: tuple[Level, ...], prior: list[
 
 
 def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
-               settings: MatchSettings = SETTINGS, share_bound: Optional[float] = None
+               settings: MatchSettings = SETTINGS, share_bound: float | None = None
                ) -> tuple[list[list[float]], list[list[float]], float, int]:
     """EM on the candidate pairs for m and the match share, u held fixed (Splink's training order).
 
@@ -519,7 +519,7 @@ def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]]
     u = [list(row) for row in u]
     share = settings.prior_match if share_bound is None else min(settings.prior_match, share_bound)
     iterations = 0
-    for iterations in range(1, settings.em_iterations + 1):
+    for iterations in range(1, settings.em_iterations + 1):  # noqa: B007 - read after the loop
         sums = [[0.0] * len(c.levels) for c in comparisons]
         matched_total, total = 0.0, 0.0
         for pattern, n in patterns:
@@ -764,7 +764,7 @@ def match_quality(matches_df: DataFrame, truth_df: DataFrame, candidates_df: Dat
             "pair_completeness": round(survived / n_true, 4) if n_true else 0.0}
 
 
-def read_true_pairs(spark: SparkSession, layers: storage.Layers) -> Optional[DataFrame]:
+def read_true_pairs(spark: SparkSession, layers: storage.Layers) -> DataFrame | None:
     """`raw/true_pairs.csv` as a DataFrame, or None when there is none."""
     path = layers.raw(RAW_TRUE_PAIRS)
     if not storage.exists(spark, path):
@@ -810,7 +810,7 @@ def run(ctx: StepContext) -> None:
                 quality["precision"], quality["recall"], quality["f1"], quality["pair_completeness"])
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run this step alone: `python -m scripts_spark.step_04_match [--data-root DIR] ...` (see --help)."""
     return runner.step_main(sys.modules[__name__], argv)
 

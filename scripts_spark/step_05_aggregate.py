@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -388,7 +388,7 @@ def _write_table(df: DataFrame, layers: storage.Layers, table: GoldTable) -> Non
     storage.write_gold(df, layers, table.name, table_order(table.name), partitions=table.partitions, with_csv=True)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run this step alone: `python -m scripts_spark.step_05_aggregate [--data-root DIR] ...` (see --help)."""
     return runner.step_main(sys.modules[__name__], argv)
 

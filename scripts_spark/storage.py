@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Optional
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -152,7 +152,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         raise OSError(f"could not move {tmp} to {path}")
 
 
-def read_text(spark: SparkSession, path: str) -> Optional[str]:
+def read_text(spark: SparkSession, path: str) -> str | None:
     """Read a small UTF-8 text file, or None when it does not exist."""
     if is_local(path):
         try:
@@ -172,7 +172,7 @@ def delete(spark: SparkSession, path: str) -> None:
         fs.delete(hpath, True)
 
 
-def write_parquet(df: DataFrame, path: str, partitions: Optional[int] = None) -> None:
+def write_parquet(df: DataFrame, path: str, partitions: int | None = None) -> None:
     """Replace the Parquet table at `path` so that readers never see a half-written table.
 
     Spark writes into a temporary sibling folder; only a completed write is renamed into place,
@@ -196,7 +196,7 @@ def write_parquet(df: DataFrame, path: str, partitions: Optional[int] = None) ->
 
 
 def write_gold(df: DataFrame, layers: Layers, name: str, order: Iterable[Column],
-               partitions: Optional[int] = 1, with_csv: bool = False) -> None:
+               partitions: int | None = 1, with_csv: bool = False) -> None:
     """Publish gold table `name`: the one function every gold write goes through.
 
     Parquet in the table's total order (atomically, see `write_parquet`); with `with_csv`, then
@@ -245,7 +245,7 @@ def rename(spark: SparkSession, source: str, target: str) -> None:
         raise OSError(f"could not move {source} to {target}")
 
 
-def copy_to_local(spark: SparkSession, path: str, folder: Optional[str] = None) -> str:
+def copy_to_local(spark: SparkSession, path: str, folder: str | None = None) -> str:
     """A local path for `path`: the file itself when local, else a copy in a temporary folder."""
     if is_local(path):
         return local_path(path)
@@ -299,7 +299,7 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:400]
 
 
-def _file_named(message: str) -> Optional[str]:
+def _file_named(message: str) -> str | None:
     """The file in Spark's "Encountered error while reading file <path>." message, if any."""
     marker = "while reading file "
     if message and marker in message:
@@ -307,14 +307,14 @@ def _file_named(message: str) -> Optional[str]:
     return None
 
 
-def current_gold_folder(spark: SparkSession, layers: Layers) -> Optional[str]:
+def current_gold_folder(spark: SparkSession, layers: Layers) -> str | None:
     """The folder (relative to gold/) that gold/_CURRENT names, or None when there is no pointer."""
     text = read_text(spark, layers.gold_base(GOLD_POINTER))
     name = (text or "").strip()
     return name or None
 
 
-def current_run_id(spark: SparkSession, layers: Layers) -> Optional[str]:
+def current_run_id(spark: SparkSession, layers: Layers) -> str | None:
     """The run whose gold is published, or None (no pointer yet, or the layout before run folders)."""
     folder = current_gold_folder(spark, layers)
     if folder and folder.startswith(f"{GOLD_RUNS}/"):

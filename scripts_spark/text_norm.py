@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 _LATIN_LIKE = ("LATIN", "GREEK", "CYRILLIC")
 
@@ -119,7 +119,7 @@ def _strip_marks(text: str) -> str:
 _SPECIAL_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"})
 
 
-def fold(text: Optional[str]) -> str:
+def fold(text: str | None) -> str:
     """Fold a title or name to comparable lower-case words separated by single spaces.
 
     Keeps letters and digits of every script, resolves compatibility forms (full-width, ligatures),
@@ -164,7 +164,7 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
     return out
 
 
-def title_key(text: Optional[str]) -> str:
+def title_key(text: str | None) -> str:
     """The blocking key of a title: folded, leading article dropped, numbers as digits.
 
     "The Lord of the Rings: The Two Towers" -> "lord of the rings the two towers";
@@ -181,7 +181,7 @@ def title_key(text: Optional[str]) -> str:
     return " ".join(cleaned)
 
 
-def main_title(text: Optional[str]) -> str:
+def main_title(text: str | None) -> str:
     """The part of a title before its subtitle separator (":", " - ", dashes), unfolded."""
     if not text:
         return ""
@@ -189,7 +189,7 @@ def main_title(text: Optional[str]) -> str:
     return parts[0].strip()
 
 
-def strip_qualifiers(text: Optional[str]) -> tuple[str, bool]:
+def strip_qualifiers(text: str | None) -> tuple[str, bool]:
     """Remove soundtrack qualifiers from an album title.
 
     Returns the folded core title and whether any soundtrack qualifier was found. Bracketed
@@ -223,7 +223,7 @@ def strip_qualifiers(text: Optional[str]) -> tuple[str, bool]:
     return core, found
 
 
-def split_artist_prefix(title: Optional[str], artist_names: Iterable[str]) -> str:
+def split_artist_prefix(title: str | None, artist_names: Iterable[str]) -> str:
     """Drop an "Artist - " prefix from an album title when the prefix names one of the album's artists.
 
     "Hans Zimmer - Interstellar" with artist "Hans Zimmer" -> "Interstellar". A prefix that is
@@ -239,7 +239,7 @@ def split_artist_prefix(title: Optional[str], artist_names: Iterable[str]) -> st
     return title
 
 
-def person_name(name: Optional[str]) -> str:
+def person_name(name: str | None) -> str:
     """Normalize a person's name for comparison across TMDB and Discogs.
 
     Drops the Discogs disambiguation suffix ("John Williams (4)"), swaps "Surname, Name" into
@@ -255,7 +255,7 @@ def person_name(name: Optional[str]) -> str:
     return fold(name)
 
 
-def album_kind(title: Optional[str], styles: Iterable[str] = ()) -> str:
+def album_kind(title: str | None, styles: Iterable[str] = ()) -> str:
     """Classify a soundtrack album by what it accompanies: film, tv, video_game, stage or compilation.
 
     Uses the title's wording and the Discogs styles ("Video Game Music", "Musical", "Theme").
@@ -276,7 +276,7 @@ def album_kind(title: Optional[str], styles: Iterable[str] = ()) -> str:
     return "film"
 
 
-def album_pieces(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+def album_pieces(title: str | None, artist_names: Iterable[str] = ()) -> list[str]:
     """The film titles an album title names: one piece per film, artist prefix removed.
 
     "Thelma & Louise / Regarding Henry (Scores)" -> ["Thelma & Louise", "Regarding Henry (Scores)"].
@@ -287,7 +287,7 @@ def album_pieces(title: Optional[str], artist_names: Iterable[str] = ()) -> list
     return [p for p in re.split(r"\s+/\s+", title) if p.strip()]
 
 
-def album_title_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+def album_title_keys(title: str | None, artist_names: Iterable[str] = ()) -> list[str]:
     """The title key of each piece of an album title, aligned with `album_pieces`.
 
     One key per film the album covers: a two-film album "Thelma & Louise / Regarding Henry"
@@ -301,12 +301,12 @@ def album_title_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> 
     return keys
 
 
-def has_soundtrack_qualifier(title: Optional[str]) -> bool:
+def has_soundtrack_qualifier(title: str | None) -> bool:
     """True when the album title says it is a soundtrack or score (whole words only)."""
     return strip_qualifiers(title)[1]
 
 
-def main_title_key(title: Optional[str]) -> Optional[str]:
+def main_title_key(title: str | None) -> str | None:
     """Key of the title before its subtitle ("Léon: The Professional" -> "leon"); None without subtitle."""
     if not title:
         return None
@@ -314,14 +314,14 @@ def main_title_key(title: Optional[str]) -> Optional[str]:
     return title_key(main) if main != title.strip() else None
 
 
-def person_keys(names: Optional[Iterable[Optional[str]]]) -> list[str]:
+def person_keys(names: Iterable[str | None] | None) -> list[str]:
     """Sorted distinct normalized person names, empty ones left out."""
     if names is None:
         return []
     return sorted({person_name(n) for n in names if n} - {""})
 
 
-def album_main_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+def album_main_keys(title: str | None, artist_names: Iterable[str] = ()) -> list[str]:
     """The key of each piece's main title, aligned with `album_pieces`, for "Film: Album Subtitle".
 
     "Guardians of the Galaxy: Awesome Mix Vol. 1" -> ["guardians of the galaxy"]; a piece
@@ -334,7 +334,7 @@ def album_main_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> l
     return keys
 
 
-def album_alt_keys(title: Optional[str], artist_names: Iterable[str] = ()) -> list[str]:
+def album_alt_keys(title: str | None, artist_names: Iterable[str] = ()) -> list[str]:
     """A second key per piece, aligned with `album_pieces`: the piece with only its bracketed
     qualifiers removed, for film titles that begin like a qualifier ("Songs from the Second
     Floor", "Music from Another Room"). "" where it equals the main key.

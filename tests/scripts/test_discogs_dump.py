@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from scripts import discogs_dump as dd
-from scripts.soundtrack_terms import title_says_soundtrack
 from scripts.discogs_dump import (
     ChecksumMismatchError,
     DumpFormatError,
@@ -24,6 +23,7 @@ from scripts.discogs_dump import (
     main,
     verify_checksum,
 )
+from scripts.soundtrack_terms import title_says_soundtrack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

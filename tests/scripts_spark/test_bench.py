@@ -12,11 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts_spark import bench
-from scripts import bench_common
-from scripts import bench_parse
-from scripts import bench_fetch
-from scripts_spark import bench_match
+from scripts import bench_common, bench_fetch, bench_parse
+from scripts_spark import bench, bench_match
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

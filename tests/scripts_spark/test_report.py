@@ -16,12 +16,13 @@ from PIL import Image
 
 from scripts.gold_digest import gold_folder
 from scripts_spark import pipeline, report, storage
-from scripts_spark.metrics import RunMetrics, StepMetrics
 from scripts_spark.gold_tables import TABLE_ORDER
+from scripts_spark.metrics import RunMetrics, StepMetrics
 from tests.scripts_spark.helpers import film, master, release
 
 RUN_ID = "r1"
-CHARTS = {"effect_sizes", "style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers", "formats_by_year"}
+CHARTS = {"effect_sizes", "style_vs_film", "coverage_genre", "coverage_decade", "coverage_language", "composers",
+          "formats_by_year"}
 GOLD_TABLES = ["film_soundtracks", "coverage_by_genre_decade", "coverage_by_language", "soundtrack_style_vs_film",
                "composers", "formats_by_year", "effect_tests", "effect_regression", "effect_sensitivity"]
 CHROMIUM = "/usr/bin/chromium"

@@ -8,8 +8,14 @@ from pyspark.sql import functions as F
 
 from scripts_spark.gold_tables import ANY_SOUNDTRACK, GOLD_TABLES, NO_GENRE, NO_SOUNDTRACK, UNKNOWN_LANGUAGE
 from scripts_spark.step_05_aggregate import (
-    BUILDERS, composers, coverage_by_genre_decade, coverage_by_language, film_soundtracks, formats_by_year,
-    style_vs_film, t_critical_95,
+    BUILDERS,
+    composers,
+    coverage_by_genre_decade,
+    coverage_by_language,
+    film_soundtracks,
+    formats_by_year,
+    style_vs_film,
+    t_critical_95,
 )
 from scripts_spark.storage import csv_ready
 
