@@ -393,7 +393,7 @@ def fake_project(tmp_path: Path) -> Path:
     root.joinpath("keep.txt").write_text("\n".join(keep), encoding="utf-8")
     root.joinpath("remove.txt").write_text("\n".join(remove), encoding="utf-8")
     # make clean-data runs scripts/clean_data.py from the project: copy it and what it imports.
-    for module in ("__init__.py", "settings.py", "data_root.py", "clean_data.py", "console.py"):
+    for module in ("__init__.py", "settings.py", "data_root.py", "clean_data.py", "console.py", "exit_codes.py"):
         shutil.copy(PROJECT_ROOT / "scripts" / module, root / "scripts" / module)
     (root / "data" / ".soundtracks-data-root").write_text("marker\n", encoding="utf-8")
     return root

@@ -36,7 +36,8 @@ def test_api_source_fetches_into_the_lake_then_runs(spark, tmp_path, monkeypatch
             install_discogs(api, discogs_catalogue())
             env = {"DATA_ROOT": URI, "SOURCE": "api", "AZURE_STORAGE_ENDPOINT": lake_server.account_url,
                    "AZURE_STORAGE_SAS_TOKEN": SAS, "TMDB_API_TOKEN": TOKEN, "DISCOGS_TOKEN": "discogs-token-0002",
-                   "DISCOVER_FROM": "2020-01-01", "DISCOVER_TO": "2020-12-31"}
+                   "DISCOVER_FROM": "2020-01-01", "DISCOVER_TO": "2020-12-31",
+                   "TMDB_API_BASE": api.url + "/3", "DISCOGS_API_BASE": api.url}
             monkeypatch.setenv("TMDB_API_BASE", api.url + "/3")
             monkeypatch.setenv("DISCOGS_API_BASE", api.url)
             monkeypatch.setattr(acquire, "FetchTuning", functools.partial(

@@ -259,7 +259,7 @@ def test_csv_files_are_one_file_each_in_table_order(spark, run_root, gold):
         with open(folder / f"{name}.csv", newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             rows = list(reader)
-        assert reader.fieldnames == spark.read.parquet(str(run_root / "gold" / name)).columns
+        assert reader.fieldnames == spark.read.parquet(str(gold_folder(run_root) / name)).columns
         assert len(rows) == len(gold[name])
         if not rows:
             continue
