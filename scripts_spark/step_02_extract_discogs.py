@@ -107,8 +107,18 @@ def extract_discogs(lines_df: DataFrame, kind: str) -> tuple[DataFrame, DataFram
     Returns:
         (bronze table, quarantine).
     """
-    schema = DISCOGS_MASTER_JSON if kind == "masters" else DISCOGS_RELEASE_JSON
-    valid_df, quarantine_df = ingest.split_valid(ingest.parse_json_lines(lines_df, schema))
+    return extract_parsed_discogs(ingest.parse_json_lines(lines_df, json_schema(kind)), kind)
+
+
+def json_schema(kind: str):
+    """The JSON schema of one Discogs kind ("masters" or "releases")."""
+    return DISCOGS_MASTER_JSON if kind == "masters" else DISCOGS_RELEASE_JSON
+
+
+def extract_parsed_discogs(parsed_df: DataFrame, kind: str) -> tuple[DataFrame, DataFrame]:
+    """`extract_discogs` from lines already parsed with `ingest.parse_json_lines(..., json_schema(kind))`
+    (the run caches them: the bronze table, the quarantine and the count read one parse)."""
+    valid_df, quarantine_df = ingest.split_valid(parsed_df)
     deduped_df = ingest.keep_latest_per_id(valid_df, "id")
     select = select_master_columns if kind == "masters" else select_release_columns
     return select(deduped_df), quarantine_df
@@ -216,16 +226,19 @@ def run(ctx: StepContext) -> None:
             "dump files or *master*/*release* .jsonl[.gz] files (see README 'Input contract')"
         )
 
-    quarantine_parts = []
+    quarantine_parts, parsed = [], []
     for kind, files in by_kind.items():
         table = layers.bronze(f"discogs_{kind}")
         # A source with only releases (or only masters) still gets an empty, typed table.
         lines_df = ingest.read_lines(spark, files) if files else _empty_lines(spark)
-        bronze_df, quarantine_df = extract_discogs(lines_df, kind)
+        # Parsed once and kept (see step 01): the bronze table, the quarantine and the count share it.
+        parsed_df = ingest.parse_json_lines(lines_df, json_schema(kind)).cache()
+        parsed.append(parsed_df)
+        bronze_df, quarantine_df = extract_parsed_discogs(parsed_df, kind)
         key = "master_id" if kind == "masters" else "release_id"
         try:
-            step.rows_in[f"discogs_{kind}_lines"] = lines_df.count() if files else 0
             storage.write_parquet(bronze_df.orderBy(key), table)
+            step.rows_in[f"discogs_{kind}_lines"] = parsed_df.count() if files else 0
         except Exception as exc:  # a truncated gzip: say which file (Spark does not)
             raise ingest.name_unreadable_input(spark, "Discogs", files, exc) from exc
         quarantine_parts.append(quarantine_df)
@@ -234,6 +247,8 @@ def run(ctx: StepContext) -> None:
     dump_bad_df = ingest.with_record_base64(spark.createDataFrame(staged["bad_samples"], QUARANTINE))
     quarantine_df = quarantine_parts[0].unionByName(quarantine_parts[1]).unionByName(dump_bad_df)
     storage.write_parquet(quarantine_df.orderBy("source_file", "record"), layers.quarantine("discogs"), partitions=1)
+    for parsed_df in parsed:
+        parsed_df.unpersist()
     json_quarantined = spark.read.parquet(layers.quarantine("discogs")).count() - len(staged["bad_samples"])
     step.quarantined = {"discogs_json": json_quarantined, "discogs_dump": staged["records_bad"]}
     step.details = {
