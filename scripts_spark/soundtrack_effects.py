@@ -152,6 +152,43 @@ def control_levels(film_df: DataFrame) -> ControlLevels:
     return ControlLevels(decades=decades, film_genres=film_genres, languages=languages)
 
 
+DIMENSIONS = ("all", "genre", "style")
+
+
+def _effect_columns(film_df: DataFrame, dimension: str) -> list[tuple[str, Column, tuple[str, str]]]:
+    """(column name, indicator, (dimension, value)) of each soundtrack group of `dimension` ("all"
+    for any soundtrack) with at least MIN_GROUP_SIZE films; the group sizes are one small collect."""
+    if dimension == "all":
+        return [("st_any", F.col("has_soundtrack").cast("double"), ("all", ANY_SOUNDTRACK))]
+    source = "album_genres" if dimension == "genre" else "album_styles"
+    sizes = (film_df.select(F.explode(source).alias("v")).groupBy("v").count()
+             .filter(F.col("count") >= MIN_GROUP_SIZE).orderBy("v").collect())
+    return [(f"st_{dimension}_{i}_{_safe(row['v'])}", F.array_contains(source, row["v"]).cast("double"),
+             (dimension, row["v"])) for i, row in enumerate(sizes)]
+
+
+def _control_columns(levels: ControlLevels) -> list[tuple[str, Column]]:
+    columns = []
+    decade, decades = _decade(), levels.decades
+    for d in decades[1:]:
+        columns.append((f"decade_{_safe(d)}", (decade == d).cast("double")))
+    for g in levels.film_genres:
+        columns.append((f"film_genre_{_safe(g)}", F.array_contains("genres", g).cast("double")))
+    language, languages = _language(), levels.languages
+    for lang in languages[1:]:
+        columns.append((f"language_{_safe(lang)}", (language == lang).cast("double")))
+    if len(languages) == TOP_LANGUAGES:
+        columns.append(("language_other", (~language.isin(*languages)).cast("double")))
+    columns.append(("log1p_vote_count",
+                    F.log1p(F.greatest(F.coalesce(F.col("vote_count"), F.lit(0)), F.lit(0))).cast("double")))
+    return columns
+
+
+def _responses() -> list[Column]:
+    return [F.log1p(F.greatest(F.col("popularity"), F.lit(0.0))).alias(LOG_POPULARITY),
+            F.col("vote_average").cast("double").alias("vote_average")]
+
+
 def regression_design(film_df: DataFrame, dimension: str, levels: ControlLevels | None = None) -> Design:
     """Per film: the responses, indicators for the soundtrack groups of `dimension` ("genre",
     "style", or "all" for any soundtrack) with at least MIN_GROUP_SIZE films, and the controls:
@@ -159,77 +196,57 @@ def regression_design(film_df: DataFrame, dimension: str, levels: ControlLevels 
     film-genre indicators, language dummies (the most common language is the reference, languages
     beyond the TOP_LANGUAGES most common pooled) and log1p(vote count). The level lists are small
     and collected to the driver once; the design itself stays in Spark."""
-    base = film_df.select(
-        "tmdb_id", "has_soundtrack", "decade", "genres", "original_language", "vote_count",
-        "album_genres", "album_styles",
-        F.log1p(F.greatest(F.col("popularity"), F.lit(0.0))).alias(LOG_POPULARITY),
-        F.col("vote_average").cast("double").alias("vote_average"),
-    )
-    effects: dict[str, tuple[str, str]] = {}
-    columns: list[Column] = []
-    if dimension == "all":
-        effects["st_any"] = ("all", ANY_SOUNDTRACK)
-        columns.append(F.col("has_soundtrack").cast("double").alias("st_any"))
-    else:
-        source = "album_genres" if dimension == "genre" else "album_styles"
-        sizes = (film_df.select(F.explode(source).alias("v")).groupBy("v").count()
-                 .filter(F.col("count") >= MIN_GROUP_SIZE).orderBy("v").collect())
-        for i, row in enumerate(sizes):
-            name = f"st_{i}_{_safe(row['v'])}"
-            effects[name] = (dimension, row["v"])
-            columns.append(F.array_contains(source, row["v"]).cast("double").alias(name))
-    levels = levels or control_levels(film_df)
-    decade, decades = _decade(), levels.decades
-    for d in decades[1:]:
-        columns.append((decade == d).cast("double").alias(f"decade_{_safe(d)}"))
-    for g in levels.film_genres:
-        columns.append(F.array_contains("genres", g).cast("double").alias(f"film_genre_{_safe(g)}"))
-    language, languages = _language(), levels.languages
-    for lang in languages[1:]:
-        columns.append((language == lang).cast("double").alias(f"language_{_safe(lang)}"))
-    if len(languages) == TOP_LANGUAGES:
-        columns.append((~language.isin(*languages)).cast("double").alias("language_other"))
-    columns.append(F.log1p(F.greatest(F.coalesce(F.col("vote_count"), F.lit(0)), F.lit(0))).alias("log1p_vote_count"))
-    df = base.select("tmdb_id", "has_soundtrack", *RESPONSES, *columns)
-    features = [c for c in df.columns if c not in ("tmdb_id", "has_soundtrack", *RESPONSES)]
-    return Design(df=df, features=features, effects=effects)
+    effect_columns = _effect_columns(film_df, dimension)
+    controls = _control_columns(levels or control_levels(film_df))
+    df = film_df.select("tmdb_id", "has_soundtrack", *_responses(),
+                        *[column.alias(name) for name, column, _ in effect_columns],
+                        *[column.alias(name) for name, column in controls])
+    return Design(df=df, features=[name for name, _, _ in effect_columns] + [name for name, _ in controls],
+                  effects={name: group for name, _, group in effect_columns})
 
 
 def effect_regression(film_df: DataFrame) -> DataFrame:
     """Adjusted and raw effects of each soundtrack genre/style (and any soundtrack).
+
+    Every model (any soundtrack, the genres, the styles; on each response) has the same rows and
+    controls, so one pass over the films sums the cross products of all their columns and each
+    model is solved from its own block of them (`stats.cross_products`, `stats.ols`).
 
     Returns:
         `dimension`, `value`, `response` (log1p_popularity or vote_average), `raw_difference`
         (mean of the response for the group's films minus films without a soundtrack),
         `adjusted_effect`, `std_error`, `t_value`, `p_value`, `ci95_low`, `ci95_high` (of the
         adjusted effect) and `n` (films in the fit). A group whose effect cannot be estimated
-        (collinear with another) is left out.
+        (constant, or collinear with the controls or a group before it) is left out.
     """
     spark = film_df.sparkSession
-    frames = []
     groups = _groups(film_df)
     levels = control_levels(film_df)  # the same controls in every model: collect their levels once
-    for dimension in ("all", "genre", "style"):
-        design = regression_design(film_df, dimension, levels)
-        if not design.effects:
+    effect_columns = {dimension: _effect_columns(film_df, dimension) for dimension in DIMENSIONS}
+    controls = _control_columns(levels)
+    every_effect = [item for dimension in DIMENSIONS for item in effect_columns[dimension]]
+    design_df = film_df.select(*_responses(), *[column.alias(name) for name, column, _ in every_effect],
+                               *[column.alias(name) for name, column in controls])
+    control_names = [name for name, _ in controls]
+    products = stats.cross_products(design_df, RESPONSES, [name for name, _, _ in every_effect] + control_names)
+    rows = []
+    for dimension in DIMENSIONS:
+        effects = {name: group for name, _, group in effect_columns[dimension]}
+        if not effects:
             continue
         for response in RESPONSES:
-            fitted = stats.fit_adjusted_effects(design.df, response, design.features, report=list(design.effects))
-            rows = [(design.effects[r["term"]][0], design.effects[r["term"]][1], response, r["estimate"],
-                     r["std_error"], r["t_value"], r["p_value"], r["ci95_low"], r["ci95_high"], r["n"])
-                    for r in fitted.collect()]
-            frames.append(spark.createDataFrame(
-                rows, "dimension string, value string, response string, adjusted_effect double, std_error double, "
-                      "t_value double, p_value double, ci95_low double, ci95_high double, n long"))
-    if not frames:
+            # Controls first: a group collinear with them is the one left out, never a control.
+            for r in stats.ols(products, response, control_names + list(effects), report=list(effects)):
+                rows.append((*effects[r["term"]], response, r["estimate"], r["std_error"], r["t_value"],
+                             r["p_value"], r["ci95_low"], r["ci95_high"], r["n"]))
+    if not rows:
         return spark.createDataFrame([], "dimension string, value string, response string, raw_difference double, "
                                          "adjusted_effect double, std_error double, t_value double, p_value double, "
                                          "ci95_low double, ci95_high double, n long")
-    adjusted = frames[0]
-    for frame in frames[1:]:
-        adjusted = adjusted.unionByName(frame)
-    responses = film_df.select("tmdb_id", F.log1p(F.greatest(F.col("popularity"), F.lit(0.0))).alias(LOG_POPULARITY),
-                               F.col("vote_average").cast("double").alias("vote_average"))
+    adjusted = spark.createDataFrame(
+        rows, "dimension string, value string, response string, adjusted_effect double, std_error double, "
+              "t_value double, p_value double, ci95_low double, ci95_high double, n long")
+    responses = film_df.select("tmdb_id", *_responses())
     base_means = film_df.filter(~F.col("has_soundtrack")).select(
         F.avg(F.log1p(F.greatest(F.col("popularity"), F.lit(0.0)))).alias(LOG_POPULARITY),
         F.avg("vote_average").alias("vote_average"),

@@ -10,8 +10,10 @@ are rank-based and median-based:
   both sides with an exact distribution-free 95 % interval (order statistics, `median_ci_ranks`).
 - `with_adjusted_p`: Holm and Benjamini-Hochberg adjusted p-values across the whole family of rows
   given (the caller states the family).
-- `fit_adjusted_effects`: an ordinary least-squares fit (Spark ML `GeneralizedLinearRegression`,
-  gaussian family, identity link) giving coefficients, standard errors, p-values and 95 % intervals.
+- `cross_products` and `ols`: ordinary least squares from X'X, X'y and y'y summed in one pass over
+  the rows (k x k numbers reach the driver, whatever the rows), giving coefficients, standard
+  errors, Student-t p-values and 95 % intervals; several models over the same rows share the pass.
+  `fit_adjusted_effects` is the one-model form.
 
 Every data-sized computation is a Spark job; only per-group scalars (a handful of rows per
 comparison) reach the driver. The functions take and return DataFrames and read or write nothing.
@@ -19,9 +21,12 @@ comparison) reach the driver. The functions take and return DataFrames and read 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -228,58 +233,200 @@ def with_adjusted_p(tests_df: DataFrame, p_col: str = "p_value") -> DataFrame:
     return adjusted.unionByName(nulls)
 
 
+# Beyond this many regressors the cross products (k x k per partition) would no longer be small.
+MAX_REGRESSORS = 2000
+# A regressor whose residual sum of squares, after the regressors kept before it, is below this
+# share of its own sum of squares adds nothing estimable (constant, or collinear with others).
+COLLINEAR_TOLERANCE = 1e-9
+_INTERCEPT = "_intercept"
+
+
+@dataclass(frozen=True)
+class CrossProducts:
+    """The sufficient statistics of least squares for one regressor matrix and several responses.
+
+    For each response r (over the rows where r and every regressor are not null): `n[r]` rows,
+    `xtx[r]` = X'X and `xty[r]` = X'y (X with a leading intercept column, `columns` order), and
+    `yty[r]` = y'y. Sizes are k x k whatever the number of rows.
+    """
+
+    columns: tuple[str, ...]
+    n: dict[str, int]
+    xtx: dict[str, np.ndarray]
+    xty: dict[str, np.ndarray]
+    yty: dict[str, float]
+
+
+def cross_products(df: DataFrame, responses: Sequence[str], regressors: Sequence[str]) -> CrossProducts:
+    """X'X, X'y, y'y and n for every response in one pass over `df` (one Spark job).
+
+    Each partition sums its rows with numpy and yields one row per response; the driver adds the
+    partitions' k x k matrices. Rows with a null regressor are left out of every fit, rows with a
+    null response out of that response's.
+    """
+    regressors, responses = list(regressors), list(responses)
+    if len(regressors) > MAX_REGRESSORS:
+        raise ValueError(f"{len(regressors)} regressors: more than {MAX_REGRESSORS}, the cross products would be too large")
+    columns = (_INTERCEPT, *regressors)
+    k = len(columns)
+    used = df.select(*[F.col(c).cast("double").alias(f"y{i}") for i, c in enumerate(responses)],
+                     *[F.col(c).cast("double").alias(f"x{i}") for i, c in enumerate(regressors)])
+    x_names = [f"x{i}" for i in range(len(regressors))]
+
+    def partition_sums(batches):
+        sums = {r: [0, np.zeros((k, k)), np.zeros(k), 0.0] for r in range(len(responses))}
+        for pdf in batches:
+            x = np.column_stack([np.ones(len(pdf)), pdf[x_names].to_numpy(dtype="float64", na_value=np.nan)]) \
+                if x_names else np.ones((len(pdf), 1))
+            complete = ~np.isnan(x).any(axis=1)
+            for r in sums:
+                y = pdf[f"y{r}"].to_numpy(dtype="float64", na_value=np.nan)
+                keep = complete & ~np.isnan(y)
+                xr, yr = x[keep], y[keep]
+                acc = sums[r]
+                acc[0] += int(keep.sum())
+                acc[1] += xr.T @ xr
+                acc[2] += xr.T @ yr
+                acc[3] += float(yr @ yr)
+        yield pd.DataFrame({"r": list(sums), "n": [a[0] for a in sums.values()],
+                            "xtx": [a[1].ravel().tolist() for a in sums.values()],
+                            "xty": [a[2].tolist() for a in sums.values()],
+                            "yty": [a[3] for a in sums.values()]})
+
+    schema = "r int, n long, xtx array<double>, xty array<double>, yty double"
+    n = {r: 0 for r in responses}
+    xtx = {r: np.zeros((k, k)) for r in responses}
+    xty = {r: np.zeros(k) for r in responses}
+    yty = {r: 0.0 for r in responses}
+    for row in used.mapInPandas(partition_sums, schema).collect():
+        name = responses[row["r"]]
+        n[name] += row["n"]
+        xtx[name] += np.asarray(row["xtx"]).reshape(k, k)
+        xty[name] += np.asarray(row["xty"])
+        yty[name] += row["yty"]
+    return CrossProducts(columns=columns, n=n, xtx=xtx, xty=xty, yty=yty)
+
+
+def _estimable(xtx: np.ndarray, order: Sequence[int]) -> list[int]:
+    """Indices of `order` kept in turn when each adds something the ones before it do not span
+    (Gram-Schmidt on the cross products: the intercept first, then constant or collinear columns
+    are dropped, as R's lm marks them aliased)."""
+    kept: list[int] = []
+    for j in order:
+        own = xtx[j, j]
+        if own <= 0:
+            continue
+        if kept:
+            block = xtx[np.ix_(kept, kept)]
+            cross = xtx[kept, j]
+            residual = own - cross @ np.linalg.solve(block, cross)
+        else:
+            residual = own
+        if residual > COLLINEAR_TOLERANCE * own:
+            kept.append(j)
+    return kept
+
+
+def ols(products: CrossProducts, response: str, features: Sequence[str],
+        report: Sequence[str] | None = None) -> list[dict]:
+    """Ordinary least squares of `response` on an intercept and `features`, from the cross products.
+
+    Features that are constant over the rows used or collinear with features listed before them
+    are left out (their effect cannot be estimated). Standard errors from sigma^2 (X'X)^-1 with
+    sigma^2 = RSS / (n - p); two-sided p-values from Student's t with n - p degrees of freedom.
+
+    Returns:
+        one dict per reported feature that could be estimated: `term`, `estimate`, `std_error`,
+        `t_value`, `p_value`, `ci95_low`, `ci95_high`, `n`. Empty when the rows do not leave a
+        degree of freedom.
+    """
+    index = {c: i for i, c in enumerate(products.columns)}
+    n = products.n[response]
+    xtx, xty = products.xtx[response], products.xty[response]
+    if n == 0:
+        return []
+    kept = _estimable(xtx, [0, *[index[f] for f in features]])
+    dof = n - len(kept)
+    if dof <= 0 or len(kept) < 2:
+        return []
+    a, b = xtx[np.ix_(kept, kept)], xty[kept]
+    beta = np.linalg.solve(a, b)
+    rss = max(products.yty[response] - float(beta @ b), 0.0)
+    covariance = (rss / dof) * np.linalg.inv(a)
+    critical = _t_critical_975(dof)
+    wanted = set(report if report is not None else features)
+    rows = []
+    for position, column in enumerate(kept):
+        term = products.columns[column]
+        if term not in wanted:
+            continue
+        estimate = float(beta[position])
+        error = math.sqrt(max(float(covariance[position, position]), 0.0))
+        t_value = estimate / error if error > 0 else math.copysign(math.inf, estimate)
+        rows.append({"term": term, "estimate": estimate, "std_error": error, "t_value": t_value,
+                     "p_value": t_two_sided_p(t_value, dof), "ci95_low": estimate - critical * error,
+                     "ci95_high": estimate + critical * error, "n": n})
+    return rows
+
+
+ADJUSTED_SCHEMA = "term string, estimate double, std_error double, t_value double, p_value double, " \
+                  "ci95_low double, ci95_high double, n long"
+
+
 def fit_adjusted_effects(design_df: DataFrame, label: str, features: list[str],
                          report: list[str] | None = None) -> DataFrame:
-    """Ordinary least squares of `label` on `features` (numeric columns, an intercept added), with
-    Spark ML's GeneralizedLinearRegression (gaussian, identity link, the normal-equation solver).
-
-    Args:
-        design_df: one row per observation; rows with a null label or feature are left out.
-        label: the response column.
-        features: the regressors, in order; columns constant over the rows used are dropped (they
-            cannot be estimated beside the intercept).
-        report: the features whose estimates are returned (default: all).
+    """Ordinary least squares of `label` on `features` (numeric columns, an intercept added): one
+    pass for the cross products (`cross_products`), the fit on the driver (`ols`, k x k).
 
     Returns:
         `term`, `estimate`, `std_error`, `t_value`, `p_value`, `ci95_low`, `ci95_high`, `n`
-        (observations used). Empty when there are no usable rows or the design is singular.
+        (observations used); a constant or collinear feature is left out; empty when there are no
+        usable rows.
     """
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.ml.regression import GeneralizedLinearRegression
+    rows = ols(cross_products(design_df, [label], features), label, features, report)
+    return design_df.sparkSession.createDataFrame(
+        [tuple(r[c] for c in ("term", "estimate", "std_error", "t_value", "p_value", "ci95_low", "ci95_high", "n"))
+         for r in rows], ADJUSTED_SCHEMA)
 
-    spark = design_df.sparkSession
-    schema = "term string, estimate double, std_error double, t_value double, p_value double, " \
-             "ci95_low double, ci95_high double, n long"
-    used = design_df.select(F.col(label).cast("double").alias("_label"),
-                            *[F.col(f).cast("double").alias(f) for f in features]).na.drop()
-    spreads = used.agg(*[(F.max(f) - F.min(f)).alias(f) for f in features]).first() if features else None
-    kept = [f for f in features if spreads is not None and spreads[f] not in (None, 0.0)]
-    n = used.count()
-    if n <= len(kept) + 1 or not kept:
-        return spark.createDataFrame([], schema)
-    assembled = VectorAssembler(inputCols=kept, outputCol="_features").transform(used)
-    model_spec = GeneralizedLinearRegression(family="gaussian", link="identity", featuresCol="_features",
-                                             labelCol="_label", fitIntercept=True, regParam=0.0,
-                                             solver="irls")
-    try:
-        model = model_spec.fit(assembled)
-        summary = model.summary
-        errors, t_values, p_values = summary.coefficientStandardErrors, summary.tValues, summary.pValues
-    except Exception as exc:  # a singular design: say so in the table's absence, not with a crash
-        if "singular" in str(exc).lower() or "Std. Error" in str(exc) or "not available" in str(exc).lower():
-            return spark.createDataFrame([], schema)
-        raise
-    dof = summary.degreesOfFreedom
-    critical = _t_critical_975(dof)
-    wanted = set(report if report is not None else kept)
-    rows = []
-    for i, term in enumerate(kept):
-        if term not in wanted:
-            continue
-        estimate, error = float(model.coefficients[i]), float(errors[i])
-        rows.append((term, estimate, error, float(t_values[i]), float(p_values[i]),
-                     estimate - critical * error, estimate + critical * error, n))
-    return spark.createDataFrame(rows, schema)
+
+def _continued_fraction_beta(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 20_000):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _continued_fraction_beta(a, b, x) / a
+    return 1.0 - front * _continued_fraction_beta(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, dof: float) -> float:
+    """P(|T| >= |t|) for Student's t with `dof` degrees of freedom."""
+    if dof <= 0 or math.isnan(t):
+        return float("nan")
+    if math.isinf(t):
+        return 0.0
+    return min(1.0, regularized_beta(dof / (dof + t * t), dof / 2.0, 0.5))
 
 
 def _t_critical_975(dof: int) -> float:

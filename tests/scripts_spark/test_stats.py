@@ -166,3 +166,45 @@ def test_normal_tail():
     for z in (0.0, 0.5, 1.96, 3.0):
         assert stats.normal_two_sided_p(z) == pytest.approx(2 * scipy_stats.norm.sf(z))
     assert math.isclose(stats.normal_two_sided_p(-1.96), stats.normal_two_sided_p(1.96))
+
+
+def test_t_two_sided_p_matches_scipy_from_one_to_a_million_degrees_of_freedom():
+    for dof in (1, 2, 5, 30, 396, 10_000, 1_000_000):
+        for t in (0.0, 0.3, 1.0, 1.96, 2.5, 4.0, 8.0, -3.0):
+            expected = 2 * scipy_stats.t.sf(abs(t), dof)
+            assert stats.t_two_sided_p(t, dof) == pytest.approx(expected, rel=1e-7, abs=1e-14), (t, dof)
+    assert stats.t_two_sided_p(math.inf, 10) == 0.0 and math.isnan(stats.t_two_sided_p(1.0, 0))
+
+
+def test_cross_products_are_one_pass_over_partitions_with_nulls_per_response(spark):
+    rng = np.random.default_rng(8)
+    n = 500
+    x1, x2 = rng.normal(size=n), rng.integers(0, 2, n).astype(float)
+    y1, y2 = 1 + 2 * x1 + rng.normal(size=n), -x2 + rng.normal(size=n)
+    rows = [(float(a), None if i % 7 == 0 else float(b), float(c), None if i % 11 == 0 else float(d))
+            for i, (a, b, c, d) in enumerate(zip(y1, y2, x1, x2))]
+    df = spark.createDataFrame(rows, "y1 double, y2 double, x1 double, x2 double").repartition(5)
+    products = stats.cross_products(df, ["y1", "y2"], ["x1", "x2"])
+    x_ok = np.array([i % 11 != 0 for i in range(n)])
+    for name, y, ok in (("y1", y1, x_ok), ("y2", y2, x_ok & np.array([i % 7 != 0 for i in range(n)]))):
+        design = np.column_stack([np.ones(ok.sum()), x1[ok], x2[ok]])
+        assert products.n[name] == ok.sum()
+        np.testing.assert_allclose(products.xtx[name], design.T @ design, rtol=1e-10)
+        np.testing.assert_allclose(products.xty[name], design.T @ y[ok], rtol=1e-10)
+        assert products.yty[name] == pytest.approx(float(y[ok] @ y[ok]), rel=1e-10)
+
+
+def test_a_collinear_feature_is_left_out_and_the_rest_is_still_estimated(spark):
+    rng = np.random.default_rng(9)
+    n = 300
+    a = rng.integers(0, 2, n).astype(float)
+    b = rng.normal(size=n)
+    y = 2 + 0.5 * a + 1.5 * b + rng.normal(scale=0.2, size=n)
+    rows = [(float(v), float(p), float(q), float(p)) for v, p, q in zip(y, a, b)]   # copy_of_a == a
+    df = spark.createDataFrame(rows, "y double, a double, b double, copy_of_a double")
+    got = {r["term"]: r for r in stats.fit_adjusted_effects(df, "y", ["a", "b", "copy_of_a"]).collect()}
+    assert set(got) == {"a", "b"}   # the later copy adds nothing: left out, as R's lm aliases it
+    beta = np.linalg.lstsq(np.column_stack([np.ones(n), a, b]), y, rcond=None)[0]
+    assert got["a"]["estimate"] == pytest.approx(beta[1], rel=1e-8)
+    assert got["b"]["estimate"] == pytest.approx(beta[2], rel=1e-8)
+    assert stats.fit_adjusted_effects(df.limit(2), "y", ["a", "b"]).count() == 0   # no degree of freedom left
