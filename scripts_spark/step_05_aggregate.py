@@ -322,8 +322,12 @@ def sensitivity_to_match_error(inputs: AnalyticsInputs) -> DataFrame:
     """`effect_sensitivity`: the written `effect_tests` (all matches) beside the same tests on the
     films whose every match scores at least `confident_match_score`."""
     threshold = inputs.confident_match_score
+    all_tests_df = inputs.written["effect_tests"]
+    if inputs.matches_df.filter(F.col("match_score") < threshold).limit(1).count() == 0:
+        # Every match is confident: the confident films are all films, the tests already written.
+        return effects.effect_sensitivity(all_tests_df, all_tests_df, threshold)
     confident_df = effects.confident_films(inputs.film_df, inputs.matches_df, threshold)
-    return effects.effect_sensitivity(inputs.written["effect_tests"], effects.effect_tests(confident_df), threshold)
+    return effects.effect_sensitivity(all_tests_df, effects.effect_tests(confident_df), threshold)
 
 
 # How each analytics table is built from `film_soundtracks` (as written), the matched albums and

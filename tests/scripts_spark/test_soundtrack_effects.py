@@ -5,6 +5,7 @@ import random
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from scripts_spark import soundtrack_effects as fx
 
@@ -133,3 +134,22 @@ def _has_album_genre(value):
     from pyspark.sql import functions as F
 
     return F.array_contains("album_genres", value)
+
+
+def test_all_confident_matches_reuse_the_written_tests_with_the_same_result(spark):
+    from scripts_spark import step_05_aggregate as s5
+
+    film_df = _world(spark)
+    ids = [r["tmdb_id"] for r in film_df.filter("has_soundtrack").collect()]
+    confident = spark.createDataFrame([(t, 0.95) for t in ids], "tmdb_id long, match_score double")
+    written = fx.effect_tests(film_df).localCheckpoint()
+    inputs = s5.AnalyticsInputs(film_df, None, confident, 0.9, written={"effect_tests": written})
+    shortcut = s5.sensitivity_to_match_error(inputs).orderBy("dimension", "value", "metric").collect()
+    recomputed = fx.effect_sensitivity(written, fx.effect_tests(fx.confident_films(film_df, confident, 0.9)), 0.9)
+    assert shortcut == recomputed.orderBy("dimension", "value", "metric").collect()
+    assert shortcut and all(r["is_robust"] and r["films_all"] == r["films_confident"] for r in shortcut)
+    # One doubtful match is enough to take the full path: its film leaves the confident side.
+    doubtful = confident.withColumn("match_score", F.when(F.col("tmdb_id") == ids[0], 0.5).otherwise(0.95))
+    inputs = s5.AnalyticsInputs(film_df, None, doubtful, 0.9, written={"effect_tests": written})
+    rows = {(r["dimension"], r["value"], r["metric"]): r for r in s5.sensitivity_to_match_error(inputs).collect()}
+    assert rows[("all", fx.ANY_SOUNDTRACK, "popularity")]["films_confident"] == len(ids) - 1
