@@ -24,6 +24,9 @@ same run, never an absolute time. Three sections, chosen with `--only`:
   system's rule (RapidFuzz `token_set_ratio >= 85` on raw titles, +-2 years, Stage & Screen albums)
   and of a Splink 5 Fellegi-Sunter model on the Spark backend.
 
+- `scale` (issue 13): the whole pipeline (`python -m scripts_spark.pipeline`, as `make run`) on a
+  generated 20,000-film world, measured now against the small-run target (<= 65 s), then the
+  20k / 100k / 1M table last recorded by `make bench-scale` in docs/performance.md.
 A MISS is a finding, not an error. Exit codes: 0 the sections ran (whatever their verdicts), 1 a
 section failed to run, 2 bad arguments. Output: tables on stdout and `bench_<timestamp>.json` in
 `--out` (default: scratch in a temporary folder, the JSON in DATA_ROOT/reports).
@@ -53,12 +56,14 @@ from scripts.bench_parse import _worker_parse_peak, run_parse
 from scripts.console import say
 from scripts.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from scripts_spark.bench_match import _worker_splink, default_splink_overlay, run_match
+from scripts_spark.bench_scale import SMALL_WORLD_FILMS, run_scale_section
 from scripts_spark.cli import PROJECT_LOGGERS, configure_logging
 
 logger = logging.getLogger(__name__)
 
 
-SECTIONS = ("parse", "fetch", "match")
+SECTIONS = ("parse", "fetch", "match", "scale")
+QUICK_SCALE_FILMS = 500
 
 
 EXIT_ERROR = EXIT_FAILED  # a section could not run
@@ -169,6 +174,7 @@ def _run(args: argparse.Namespace, sections: list[str]) -> int:
             "match": lambda: run_match(plan, scratch, splink="off" if args.no_splink else "auto",
                                        splink_overlay=args.splink_overlay or default_splink_overlay(),
                                        worlds_dirs=args.world),
+            "scale": lambda: run_scale_section(QUICK_SCALE_FILMS if args.quick else SMALL_WORLD_FILMS, scratch),
         }
         for section in sections:
             started = time.monotonic()

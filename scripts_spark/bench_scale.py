@@ -55,6 +55,7 @@ class ScaleRun:
     peaks: TreePeaks = field(default_factory=TreePeaks)
     candidates_per_album: float | None = None
     quality: dict = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)   # 1-minute load average at the start and at the end
 
 
 def _latest_metrics(data_root: Path) -> dict | None:
@@ -83,7 +84,7 @@ def run_pipeline(data_root: Path, label: str, *, steps: str = "", spark_conf: st
     command = [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(data_root)]
     if steps:
         command += ["--steps", steps]
-    started = time.monotonic()
+    started, load_start = time.monotonic(), os.getloadavg()[0]
     with open(data_root / "bench_scale.log", "ab") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         sampler = TreeSampler(process.pid)
@@ -108,7 +109,43 @@ def run_pipeline(data_root: Path, label: str, *, steps: str = "", spark_conf: st
                      for step in metrics.get("steps", []) if str(step.get("step", "")).startswith("02")), 0)
     return ScaleRun(label=label, films=films, releases=releases, seconds=round(seconds, 1), exit_code=code,
                     steps=steps_out, peaks=peaks, candidates_per_album=_candidates_per_album(metrics.get("steps", [])),
-                    quality=metrics.get("quality") or {})
+                    quality=metrics.get("quality") or {}, load=(round(load_start, 1), round(os.getloadavg()[0], 1)))
+
+
+# Issue 13's targets for the whole run (`make run`) on this 2-core machine.
+SMALL_WORLD_FILMS = 20_000
+SMALL_RUN_TARGET_S = 65.0
+LARGE_WORLD_FILMS = 1_000_000
+LARGE_RUN_TARGET_S = 600.0
+
+
+def recorded_section(doc: Path) -> str | None:
+    """The scale section last written into `doc` by `make bench-scale`, or None."""
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
+    if SECTION_BEGIN not in text or SECTION_END not in text:
+        return None
+    return text.split(SECTION_BEGIN, 1)[1].split(SECTION_END, 1)[0].strip("\n")
+
+
+def run_scale_section(films: int, scratch: Path, doc: Path = PROJECT_ROOT / "docs" / "performance.md") -> dict:
+    """`make bench`'s scale section: one whole run on a generated world of `films` (20,000 in the full
+    bench) measured now, against the small-run target; then the three-size table as last recorded by
+    `make bench-scale` (a 1M-film run takes minutes, so it is not repeated on every bench)."""
+    from scripts.bench_common import verdict
+
+    run = run_pipeline(generated_world(films, scratch / f"scale{films}"), f"generated {films:,}")
+    say(f"\n== scale: whole pipeline on {films:,} generated films (measured now) ==\n")
+    say(markdown([run]))
+    recorded = recorded_section(doc)
+    say(f"== scale: three sizes as last recorded by `make bench-scale` in {doc.name} ==\n")
+    say(recorded if recorded else "(none recorded yet: run `make bench-scale`)")
+    checks = []
+    if films == SMALL_WORLD_FILMS:
+        checks.append(verdict(f"scale: whole run on {films:,} films (s)", run.seconds if run.exit_code == 0 else None,
+                              SMALL_RUN_TARGET_S, higher_is_better=False,
+                              detail=f"exit {run.exit_code}, load {run.load}"))
+    return {"films": films, "seconds": run.seconds, "exit_code": run.exit_code, "load": run.load,
+            "steps": run.steps, "recorded": recorded, "checks": checks}
 
 
 def generated_world(size: int, folder: Path, seed: int = 17) -> Path:
@@ -150,12 +187,14 @@ def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, Scale
                 step_names.append(step["name"])
     lines = [
         f"Measured by `make bench-scale` on this machine ({os.cpu_count()} cores) on "
-        f"{time.strftime('%Y-%m-%d', time.gmtime())}. Peak RSS is of the whole process tree, by kind.",
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}. Peak RSS is of the whole process tree, by kind. "
+        "Load is the 1-minute load average at the start and end of each run (2 cores: above 2, other work "
+        "shared the machine and the times are longer than on an idle one).",
         "",
         "| world | films | releases | whole run (s) | " + " | ".join(f"{n} (s)" for n in step_names)
         + " | JVM peak (MB) | Python driver peak (MB) | Python workers peak (MB) | tree peak (MB) "
-          "| candidates per album | exit |",
-        "|" + "---|" * (4 + len(step_names) + 6),
+          "| candidates per album | load | exit |",
+        "|" + "---|" * (4 + len(step_names) + 7),
     ]
     for run in runs:
         by_name = {s["name"]: s for s in run.steps}
@@ -163,7 +202,7 @@ def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, Scale
         cells += [_fmt(by_name.get(n, {}).get("seconds")) for n in step_names]
         cells += [_fmt(round(run.peaks.jvm)), _fmt(round(run.peaks.python_driver)),
                   _fmt(round(run.peaks.python_workers)), _fmt(round(run.peaks.tree)),
-                  _fmt(run.candidates_per_album), str(run.exit_code)]
+                  _fmt(run.candidates_per_album), f"{run.load[0]:g} / {run.load[1]:g}", str(run.exit_code)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Rows per second (rows in / step time):", "",
               "| world | " + " | ".join(step_names) + " |", "|" + "---|" * (1 + len(step_names))]
@@ -171,6 +210,12 @@ def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, Scale
         by_name = {s["name"]: s for s in run.steps}
         lines.append("| " + " | ".join([run.label] + [_fmt(by_name.get(n, {}).get("rows_per_s")) for n in step_names])
                      + " |")
+    targets = [(SMALL_WORLD_FILMS, SMALL_RUN_TARGET_S), (LARGE_WORLD_FILMS, LARGE_RUN_TARGET_S)]
+    verdicts = [f"- whole run on {run.label}: {run.seconds:,.1f} s, target <= {target:g} s: "
+                f"{'PASS' if run.exit_code == 0 and run.seconds <= target else 'MISS'}"
+                for films, target in targets for run in runs if run.films and abs(run.films - films) <= films // 10]
+    if verdicts:
+        lines += ["", "Targets (issue 13):", "", *verdicts]
     grown = growth(runs)
     if grown:
         lines += ["", "Growth between sizes (time_x / data_x below 1 means the run grows slower than its input):", "",

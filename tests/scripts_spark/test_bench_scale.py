@@ -42,8 +42,13 @@ def test_growth_and_markdown():
     text = bs.markdown(runs)
     header, separator = text.splitlines()[2:4]
     assert header.count("|") == separator.count("|")
-    assert "| 20k | 20,000 | 10,000 | 60.0 | 10.0 | 900 | 80 | 300 | 1,300 | 3.2 | 0 |" in text
+    assert "| 20k | 20,000 | 10,000 | 60.0 | 10.0 | 900 | 80 | 300 | 1,300 | 3.2 | 0 / 0 | 0 |" in text
     assert "| 20k | 1M | 50.0 | 5.0 | 0.1 |" in text
+    # Each size with a target gets its verdict: 60 s <= 65 s passes, 300 s <= 600 s passes.
+    assert "- whole run on 20k: 60.0 s, target <= 65 s: PASS" in text
+    assert "- whole run on 1M: 300.0 s, target <= 600 s: PASS" in text
+    slow = bs.markdown([_run("20k", 20000, 80.0, steps_small)])
+    assert "- whole run on 20k: 80.0 s, target <= 65 s: MISS" in slow
 
 
 def test_write_section_replaces_only_its_own_block(tmp_path):
@@ -54,6 +59,15 @@ def test_write_section_replaces_only_its_own_block(tmp_path):
     text = doc.read_text(encoding="utf-8")
     assert "kept" in text and "second" in text and "first" not in text
     assert text.count(bs.SECTION_BEGIN) == 1
+
+
+def test_recorded_section_is_what_bench_scale_wrote(tmp_path):
+    doc = tmp_path / "performance.md"
+    assert bs.recorded_section(doc) is None
+    doc.write_text("# Performance\n\nno section yet\n", encoding="utf-8")
+    assert bs.recorded_section(doc) is None
+    bs.write_section(doc, "| world | films |\n")
+    assert bs.recorded_section(doc) == "| world | films |"
 
 
 def test_candidates_per_album_from_step_details():
@@ -76,3 +90,20 @@ def test_tree_sampler_keeps_the_peak_after_the_child_ends():
         child = subprocess.run([sys.executable, "-c", "x = bytearray(80 * 1024 * 1024); import time; time.sleep(1)"])
     assert child.returncode == 0
     assert sampler.peaks.python_workers >= 80 and sampler.peaks.tree >= sampler.peaks.python_workers
+
+
+def test_bench_scale_section_measures_one_run_and_shows_the_recorded_table(tmp_path, monkeypatch, capsys):
+    """The section's own logic; the pipeline run it measures is the one `run_pipeline` starts (its
+    sampling is tested above, a real run is `make bench`)."""
+    doc = tmp_path / "performance.md"
+    bs.write_section(doc, "| generated 1,000,000 | recorded |\n")
+    worlds = []
+    monkeypatch.setattr(bs, "generated_world", lambda size, folder, seed=17: worlds.append(size) or folder)
+    steps = [{"name": "01_extract_tmdb", "seconds": 9.0, "rows_in": 20000, "rows_out": 20000, "rows_per_s": 2222}]
+    monkeypatch.setattr(bs, "run_pipeline", lambda root, label, **kw: _run(label, 20000, 70.5, steps))
+    result = bs.run_scale_section(bs.SMALL_WORLD_FILMS, tmp_path, doc)
+    out = capsys.readouterr().out
+    assert worlds == [20000] and result["seconds"] == 70.5
+    assert "| generated 1,000,000 | recorded |" in out and "generated 20,000" in out
+    (check,) = result["checks"]
+    assert check["status"] == "MISS" and check["target"] == bs.SMALL_RUN_TARGET_S
