@@ -26,7 +26,8 @@ _LOCAL_CONF = {
     "spark.ui.showConsoleProgress": "false",
     # Few cores here: the default 200 shuffle partitions would be 200 tiny tasks per shuffle.
     "spark.sql.shuffle.partitions": "8",
-    # Arrow makes the pandas UDFs of the normalize step vectorized.
+    # toPandas/createDataFrame(pandas) through Arrow, as Databricks does by default (pandas UDFs use
+    # Arrow whatever this says; no pipeline step converts to pandas, the benchmarks do).
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # Parquet written here must read the same on Databricks (no legacy int96 timestamps).
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",

@@ -107,3 +107,20 @@ def test_bench_scale_section_measures_one_run_and_shows_the_recorded_table(tmp_p
     assert "| generated 1,000,000 | recorded |" in out and "generated 20,000" in out
     (check,) = result["checks"]
     assert check["status"] == "MISS" and check["target"] == bs.SMALL_RUN_TARGET_S
+
+
+def test_parquet_layers_counts_the_published_run_only(tmp_path):
+    for table, files in (("bronze/tmdb_movies", 3), ("silver/films", 2), ("gold/runs/old/matches", 5),
+                         ("gold/runs/new/matches", 1)):
+        folder = tmp_path / table
+        folder.mkdir(parents=True)
+        for i in range(files):
+            (folder / f"part-{i}.parquet").write_bytes(b"x" * 500_000)
+    (tmp_path / "gold" / "runs" / "new" / "matches_csv").mkdir()
+    (tmp_path / "gold" / "_CURRENT").write_text("runs/new\n", encoding="utf-8")
+    got = bs.parquet_layers(tmp_path)
+    assert got == {"bronze": {"tables": 1, "files": 3, "mb": 1.5}, "silver": {"tables": 1, "files": 2, "mb": 1.0},
+                   "gold": {"tables": 1, "files": 1, "mb": 0.5}}
+    run = _run("20k", 20000, 60.0, [])
+    run.layers = got
+    assert "| 20k | 1 / 3 / 1.5; 0.50 | 1 / 2 / 1; 0.50 | 1 / 1 / 0.5; 0.50 |" in bs.markdown([run])
