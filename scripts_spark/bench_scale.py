@@ -183,8 +183,12 @@ def growth(runs: Sequence[ScaleRun]) -> list[dict]:
         if small.films and small.seconds:
             data = large.films / small.films
             time_ratio = large.seconds / small.seconds
+            small_steps = {st["name"]: st["seconds"] for st in small.steps}
+            per_step = {st["name"]: round(st["seconds"] / small_steps[st["name"]] / data, 3)
+                        for st in large.steps if small_steps.get(st["name"])}
             out.append({"from": small.label, "to": large.label, "data_x": round(data, 1),
-                        "time_x": round(time_ratio, 2), "time_per_data": round(time_ratio / data, 3)})
+                        "time_x": round(time_ratio, 2), "time_per_data": round(time_ratio / data, 3),
+                        "steps_time_per_data": per_step})
     return out
 
 
@@ -248,9 +252,12 @@ def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, Scale
         lines += ["", "Targets (issue 13):", "", *verdicts]
     grown = growth(runs)
     if grown:
-        lines += ["", "Growth between sizes (time_x / data_x below 1 means the run grows slower than its input):", "",
-                  "| from | to | data x | time x | time x / data x |", "|---|---|---|---|---|"]
-        lines += [f"| {g['from']} | {g['to']} | {g['data_x']} | {g['time_x']} | {g['time_per_data']} |" for g in grown]
+        lines += ["", "Growth between sizes (time x / data x below 1 means the run, or the step, grows slower than its "
+                  "input):", "",
+                  "| from | to | data x | time x | time x / data x | " + " | ".join(f"{n}: time x / data x" for n in step_names)
+                  + " |", "|" + "---|" * (5 + len(step_names))]
+        lines += [f"| {g['from']} | {g['to']} | {g['data_x']} | {g['time_x']} | {g['time_per_data']} | "
+                  + " | ".join(_fmt(g["steps_time_per_data"].get(n)) for n in step_names) + " |" for g in grown]
     if any(run.quality for run in runs):
         lines += ["", "Match quality on each world (its own true pairs):", "",
                   "| world | precision | recall | F1 | pair completeness |", "|---|---|---|---|---|"]

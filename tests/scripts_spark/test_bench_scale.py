@@ -43,7 +43,8 @@ def test_growth_and_markdown():
     header, separator = text.splitlines()[2:4]
     assert header.count("|") == separator.count("|")
     assert "| 20k | 20,000 | 10,000 | 60.0 | 10.0 | 900 | 80 | 300 | 1,300 | 3.2 | 0 / 0 | 0 |" in text
-    assert "| 20k | 1M | 50.0 | 5.0 | 0.1 |" in text
+    assert grown["steps_time_per_data"] == {"01_extract_tmdb": 0.1}   # 5x the time for 50x the films
+    assert "| 20k | 1M | 50.0 | 5.0 | 0.1 | 0.1 |" in text
     # Each size with a target gets its verdict: 60 s <= 65 s passes, 300 s <= 600 s passes.
     assert "- whole run on 20k: 60.0 s, target <= 65 s: PASS" in text
     assert "- whole run on 1M: 300.0 s, target <= 600 s: PASS" in text
