@@ -257,7 +257,8 @@ def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, Scale
                   "| from | to | data x | time x | time x / data x | " + " | ".join(f"{n}: time x / data x" for n in step_names)
                   + " |", "|" + "---|" * (5 + len(step_names))]
         lines += [f"| {g['from']} | {g['to']} | {g['data_x']} | {g['time_x']} | {g['time_per_data']} | "
-                  + " | ".join(_fmt(g["steps_time_per_data"].get(n)) for n in step_names) + " |" for g in grown]
+                  + " | ".join(f"{g['steps_time_per_data'][n]:g}" if n in g["steps_time_per_data"] else "-"
+                               for n in step_names) + " |" for g in grown]
     if any(run.quality for run in runs):
         lines += ["", "Match quality on each world (its own true pairs):", "",
                   "| world | precision | recall | F1 | pair completeness |", "|---|---|---|---|---|"]
