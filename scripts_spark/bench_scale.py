@@ -168,11 +168,21 @@ def run_scale_section(films: int, scratch: Path, doc: Path = PROJECT_ROOT / "doc
             "steps": run.steps, "recorded": recorded, "checks": checks}
 
 
+WORLD_MARKER = ".bench-scale-world"
+
+
 def generated_world(size: int, folder: Path, seed: int = 17) -> Path:
-    """A sample world of `size` films in `folder/raw` (the project's own generator)."""
+    """A sample world of `size` films in `folder/raw` (the project's own generator); a world this
+    function generated there before with the same size and seed (its marker says so) is reused."""
     from scripts import generate_sample_data
 
-    generate_sample_data.generate(folder / "raw", films=size, seed=seed)
+    marker = folder / WORLD_MARKER
+    wanted = f"films={size} seed={seed}\n"
+    if marker.is_file() and marker.read_text(encoding="utf-8") == wanted and (folder / "raw").is_dir():
+        return folder
+    # Only a world this function wrote (its marker) is replaced; any other files in raw/ stop it.
+    generate_sample_data.generate(folder / "raw", films=size, seed=seed, overwrite=marker.is_file())
+    marker.write_text(wanted, encoding="utf-8")
     return folder
 
 
@@ -302,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ablation", action="store_true", help="measure each non-default Spark setting")
     parser.add_argument("--doc", type=Path, help="rewrite the scale section of this Markdown file")
     parser.add_argument("--scratch", type=Path, help="folder for the worlds (default: a temporary folder)")
+    parser.add_argument("--keep-worlds", type=Path, metavar="DIR",
+                        help="generate the worlds into DIR and keep them; a later run reuses them (a 1M-film world "
+                             "takes minutes to write)")
     return parser
 
 
@@ -325,9 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.scratch) as scratch_name:
         scratch = Path(scratch_name)
+        worlds_home = args.keep_worlds or scratch
         runs = []
         for size in sizes:
-            root = generated_world(size, scratch / f"gen{size}")
+            root = generated_world(size, worlds_home / f"gen{size}")
             runs.append(run_pipeline(root, f"generated {size:,}"))
             say(f"bench-scale: generated {size:,} films: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
         for i, world in enumerate(args.world):
@@ -335,10 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(run_pipeline(root, world.name))
             say(f"bench-scale: {world.name}: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
         ablations = []
-        if args.ablation and runs:
+        if args.ablation and sizes:
             from scripts_spark.session import local_conf
 
-            middle = scratch / f"gen{sizes[len(sizes) // 2]}"
+            middle = worlds_home / f"gen{sizes[len(sizes) // 2]}"
             ours = run_pipeline(middle, "ours", steps="3-5")
             for key in ABLATIONS:
                 theirs = run_pipeline(middle, f"{key}={ABLATIONS[key]}", steps="3-5", spark_conf=f"{key}={ABLATIONS[key]}")

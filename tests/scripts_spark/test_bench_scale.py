@@ -125,3 +125,14 @@ def test_parquet_layers_counts_the_published_run_only(tmp_path):
     run = _run("20k", 20000, 60.0, [])
     run.layers = got
     assert "| 20k | 1 / 3 / 1.5; 0.50 | 1 / 2 / 1; 0.50 | 1 / 1 / 0.5; 0.50 |" in bs.markdown([run])
+
+
+def test_a_kept_world_is_reused_only_for_the_same_size_and_seed(tmp_path):
+    folder = bs.generated_world(40, tmp_path / "gen40")
+    tmdb = next((folder / "raw" / "tmdb").iterdir())
+    first = tmdb.stat().st_mtime_ns
+    time.sleep(0.05)
+    bs.generated_world(40, tmp_path / "gen40")
+    assert tmdb.stat().st_mtime_ns == first           # same size and seed: not written again
+    bs.generated_world(40, tmp_path / "gen40", seed=18)
+    assert (folder / bs.WORLD_MARKER).read_text(encoding="utf-8") == "films=40 seed=18\n"
