@@ -86,7 +86,10 @@ TITLE = Comparison("title", (
     Level("different", 0.01, 0.625),
 ), u_from="declared")
 YEAR = Comparison("year", (
-    Level("same_or_next", 0.80, 0.03),
+    # The film's own year and the next are apart: most soundtracks come out with the film, and a
+    # namesake's album a year off is common among candidates (seen on a 20,000-film world).
+    Level("same_year", 0.65, 0.015),
+    Level("next_year", 0.15, 0.015),
     Level("year_before", 0.05, 0.015),
     Level("2_to_3_after", 0.08, 0.03),
     Level("4_to_10_after", 0.05, 0.12),
@@ -119,8 +122,17 @@ class MatchSettings:
     near_miss_probability: float = 0.05
     # Best film's weight minus the second's, in bits: below this the evidence cannot tell them apart.
     ambiguity_margin_bits: float = 4.0
+    # The margin when the best film's composer is credited on the album and the second's is not:
+    # the album names the best film's composer, what the namesake cannot claim, so only a closer
+    # year keeps the second near; less is needed to tell them apart.
+    credited_ambiguity_margin_bits: float = 3.0
     # A title key carried by at least this many films needs a credited composer or the same year.
     common_title_films: int = 2
+    # A pair whose only support is its title, while year or composer speaks against it by at least
+    # this many bits (and neither speaks for it), is not matched: the title is all it has, and a
+    # namesake's album (a remake, a film not in the catalogue) has that too. On a 20,000-film
+    # world written elsewhere, 40 of the 44 such matches were wrong.
+    contrary_evidence_bits: float = 1.0
     max_films_per_block_key: int = 50
     # A typo-tolerant key (first or last letters and a length) shared by more films than this is
     # dropped, not year-blocked: it is only a fallback, and common ones would flood the candidates.
@@ -233,14 +245,16 @@ def year_level(album_year: Column, film_year: Column) -> Column:
     """Index into YEAR.levels from album year - film year; an album two or more years before its
     film is vetoed (a soundtrack is not released before its film is made)."""
     gap = album_year - film_year
+    level = YEAR.level_names().index
     return (
-        F.when(gap.isNull(), 6)
-        .when(gap.between(0, 1), 0)
-        .when(gap == -1, 1)
-        .when(gap.between(2, 3), 2)
-        .when(gap.between(4, 10), 3)
-        .when(gap > 10, 4)
-        .otherwise(5)
+        F.when(gap.isNull(), level("unknown"))
+        .when(gap == 0, level("same_year"))
+        .when(gap == 1, level("next_year"))
+        .when(gap == -1, level("year_before"))
+        .when(gap.between(2, 3), level("2_to_3_after"))
+        .when(gap.between(4, 10), level("4_to_10_after"))
+        .when(gap > 10, level("over_10_after"))
+        .otherwise(level("before_film"))
     )
 
 
@@ -318,13 +332,27 @@ def _deletion_keys(key: Column) -> Column:
                                                   lambda k: F.concat(F.lit("d:"), k))).otherwise(F.array())
 
 
+def _edit_keys(key: Column, settings: MatchSettings) -> Column:
+    """"e:<key without spaces>" and "e:<it less one letter>" for each letter: two keys one typo
+    apart (a letter missing, doubled, changed, or two letters swapped) share one of these, whatever
+    part of the key the typo hit and however common the key's ends are ("olaris" / "solaris",
+    "wooman devil" / "woman devil", "casalbanca" / "casablanca"). None for a key shorter than
+    `typo_one_edit_min_letters`, where one edit is as often another word."""
+    s = without_spaces(key)
+    n = F.length(s)
+    dropped = F.transform(F.sequence(F.lit(1), F.greatest(n, F.lit(1))),
+                          lambda i: F.concat(s.substr(F.lit(1), i - 1), s.substr(i + 1, n)))
+    keys = F.transform(F.array_distinct(F.concat(F.array(s), dropped)), lambda k: F.concat(F.lit("e:"), k))
+    return F.when(n >= settings.typo_one_edit_min_letters, keys).otherwise(F.array())
+
+
 def _word_keys(keys: Column) -> Column:
     """"w:<sorted words>" for the keys of several words (a one-word key is met by its exact key)."""
     return F.transform(F.filter(keys, lambda k: k.contains(" ")), lambda k: F.concat(F.lit("w:"), sorted_words(k)))
 
 
 def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
-    """(tmdb_id, film_year, block_key, key_side): every key under which a film can be met.
+    """(tmdb_id, film_year, film_title_key, block_key, key_side): every key under which a film can be met.
 
     key_side "full" for the whole title or original title, "main" for the title before its
     subtitle (which meets only an album's whole title)."""
@@ -334,12 +362,13 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     words = _word_keys(full_keys)
     affix = F.flatten(F.transform(full_keys, lambda k: _affix_keys(k, [0], settings)))
     deletion = F.flatten(F.transform(full_keys, _deletion_keys))
+    edits = F.flatten(F.transform(full_keys, lambda k: _edit_keys(k, settings)))
     full = films_df.select(
-        "tmdb_id", F.col("release_year").alias("film_year"),
-        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion))).alias("block_key"),
+        "tmdb_id", F.col("release_year").alias("film_year"), F.col("title_key").alias("film_title_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
-        "tmdb_id", F.col("release_year").alias("film_year"),
+        "tmdb_id", F.col("release_year").alias("film_year"), F.col("title_key").alias("film_title_key"),
         F.concat(F.lit("k:"), "main_title_key").alias("block_key"), F.lit("main").alias("key_side"))
     return full.unionByName(main)
 
@@ -367,9 +396,10 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
     deletion = F.flatten(F.transform(F.array_distinct(F.filter(F.array("key", without_volume(F.col("key"))),
                                                                lambda k: k.isNotNull() & (k != ""))),
                                      _deletion_keys))
+    edits = _edit_keys(F.col("key"), settings)
     full = pieces.select(
         "album_id", "album_year", "part",
-        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = pieces.filter(F.col("main_key").isNotNull() & (F.col("main_key") != "")).select(
         "album_id", "album_year", "part", F.concat(F.lit("k:"), "main_key").alias("block_key"),
@@ -386,10 +416,13 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     year after its own year; an album of unknown year gets no candidates through a common key.
     A typo-tolerant key ("p:", "s:", "d:", "l:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
-    sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
-    is_fuzzy = F.col("block_key").startswith("p:") | F.col("block_key").startswith("s:") \
-        | F.col("block_key").startswith("d:") | F.col("block_key").startswith("l:")
-    sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
+    # A typo-tolerant key is judged by how many titles carry it: the namesakes of one title (a
+    # common title's typo) are what its exact key meets too, and are year-blocked like them.
+    title = "film_title_key" if "film_title_key" in fk.columns else "tmdb_id"
+    sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"),
+                                        F.countDistinct(title).alias("titles_with_key"))
+    is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:")
+    sizes = sizes.filter(~is_fuzzy | (F.col("titles_with_key") <= max_films_per_fuzzy_key)).drop("titles_with_key")
     is_common = F.col("films_with_key") > max_films_per_key
     fk = fk.join(sizes, on="block_key", how="inner")
     ak = ak.join(sizes, on="block_key", how="inner")
@@ -557,6 +590,9 @@ class TrainedModel:
     u: tuple[tuple[float, ...], ...]
     prior_match: float
     em_iterations: int
+    # Mean log2(films carrying the title) over the pairs that estimated the exact-title u
+    # (`title_tf_reference_bits`): the namesake count that u already stands for.
+    title_tf_reference_bits: float = 0.0
 
     def level_weights(self, settings: MatchSettings = SETTINGS) -> list[list[float]]:
         """log2(m/u) per comparison and level; 0 for null levels."""
@@ -567,6 +603,7 @@ class TrainedModel:
         weights = self.level_weights(settings)
         return {
             "prior_match": round(self.prior_match, 6), "em_iterations": self.em_iterations,
+            "title_tf_reference_bits": round(self.title_tf_reference_bits, 3),
             "levels": {c.name: {lvl.name: {"m": round(self.m[i][j], 6), "u": round(self.u[i][j], 6),
                                            "weight_bits": round(weights[i][j], 3)}
                                 for j, lvl in enumerate(c.levels)}
@@ -599,6 +636,27 @@ def title_u_from_far_years(patterns: list[tuple[tuple[int, ...], int]], u: list[
     return out
 
 
+def title_tf_reference_bits(vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> float:
+    """Mean log2(films carrying the title) over the exact-title candidate pairs whose year rules
+    them out: the pairs that `title_u_from_far_years` estimates the exact-title u on.
+
+    That u is an average over titles as common as those namesakes, so it already stands for
+    2**reference films per title; a pair's own title count adjusts the weight relative to it
+    (Splink's term-frequency adjustment is relative to the level's u in the same way). Subtracting
+    log2 of the whole count instead counts the namesakes twice and leaves an exact title with a
+    unique key barely above no evidence. 0.0 (the count adjusts alone) when there are fewer than
+    `m_prior_pairs` such pairs, as the declared u then stays too."""
+    year = settings.comparisons[[c.name for c in settings.comparisons].index("year")]
+    title = settings.comparisons[[c.name for c in settings.comparisons].index("title")]
+    far = [year.level_names().index(n) for n in ("before_film", "over_10_after")]
+    row = vectors_df.filter(F.col("year_lvl").isin(far) & (F.col("title_lvl") == title.level_names().index("exact"))) \
+        .agg(F.count("*").alias("n"),
+             F.avg(F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))).alias("bits")).first()
+    if row is None or row["n"] < settings.m_prior_pairs or row["bits"] is None:
+        return 0.0
+    return float(row["bits"])
+
+
 def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
     """u from random pairs, then m and the prior by EM on the candidate pairs."""
     u = estimate_u(level_counts(random_vectors_df), settings)
@@ -607,7 +665,8 @@ def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSe
     pieces = vectors_df.select("album_id", "part").distinct().count()
     pairs = sum(n for _, n in patterns)
     m, u, share, iterations = estimate_m(patterns, u, settings, share_bound=pieces / pairs if pairs else None)
-    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations)
+    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations,
+                        title_tf_reference_bits(vectors_df, settings))
 
 
 def _lookup(values: list, index: Column) -> Column:
@@ -619,8 +678,9 @@ def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSetti
     (bits), `match_probability` and `vetoed_by` (the first veto level met, else null).
 
     The exact-title weight is adjusted for how common the title is: a title that k films carry is
-    k times weaker evidence for any one of them (log2 k bits less), so "Home", carried by twenty
-    films, weighs less than "Casablanca".
+    k times weaker evidence for any one of them, so "Home", carried by twenty films, weighs less
+    than "Casablanca". The adjustment is relative to the namesake count the exact-title u already
+    stands for (`TrainedModel.title_tf_reference_bits`): log2 k - reference bits less.
     """
     weights = model.level_weights(settings)
     out = vectors_df
@@ -629,8 +689,8 @@ def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSetti
         index = F.col(col)
         weight = _lookup(weights[i], index)
         if comparison.name == "title":
-            weight = F.when(index == 0, weight - F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))) \
-                .otherwise(weight)
+            tf_bits = F.log2(F.greatest(F.col("films_with_title"), F.lit(1))) - F.lit(model.title_tf_reference_bits)
+            weight = F.when(index == 0, weight - tf_bits).otherwise(weight)
         out = out.withColumn(f"{comparison.name}_level", _lookup(comparison.level_names(), index)) \
             .withColumn(f"{comparison.name}_weight", F.round(weight, 3))
         for j, lvl in enumerate(comparison.levels):
@@ -650,10 +710,12 @@ def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSetti
 def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
     """Rank each album piece's films and decide.
 
-    Adds `rank`, `candidates`, `second_tmdb_id`, `second_weight`, `margin_bits` and `decision`:
+    Adds `rank`, `candidates`, `second_tmdb_id`, `second_weight`, `second_composer_level`,
+    `margin_bits` and `decision`:
     "match", or why not: "vetoed", "below_threshold", "title_too_different" (only `similar` or
     `different` titles), "ambiguous" (the second-best film is not clearly worse),
-    "common_title_without_evidence". Vetoed pairs are ranked last, so a vetoed
+    "common_title_without_evidence", "title_only_against_evidence" (nothing but the title agrees and
+    year or composer disagrees). Vetoed pairs are ranked last, so a vetoed
     sequel never hides the right film behind it.
     """
     piece = Window.partitionBy("album_id", "part")
@@ -667,15 +729,23 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
         .withColumn("second_tmdb_id", F.lead("tmdb_id").over(order))
         .withColumn("second_weight",
                     F.when(F.lead("vetoed_by").over(order).isNull(), F.lead("match_weight").over(order)))
+        .withColumn("second_composer_level", F.lead("composer_level").over(order))
     )
     margin = F.col("match_weight") - F.col("second_weight")
-    positive = (F.col("composer_level") == "credited") | (F.col("year_level") == "same_or_next")
+    only_best_credited = (F.col("composer_level") == "credited") \
+        & (F.coalesce(F.col("second_composer_level"), F.lit("")) != "credited")
+    margin_needed = F.when(only_best_credited, settings.credited_ambiguity_margin_bits) \
+        .otherwise(settings.ambiguity_margin_bits)
+    positive = (F.col("composer_level") == "credited") | F.col("year_level").isin("same_year", "next_year")
+    others = [F.coalesce(F.col(f"{c}_weight"), F.lit(0.0)) for c in ("year", "composer")]
+    title_only_against = (F.greatest(*others) <= 0) & (F.least(*others) <= -settings.contrary_evidence_bits)
     decision = (
         F.when(F.col("vetoed_by").isNotNull(), "vetoed")
         .when(F.col("match_probability") < settings.threshold_probability, "below_threshold")
         # Year and composer cannot make up for a title that does not agree at least up to a typo.
         .when(F.col("title_level").isin("similar", "different"), "title_too_different")
-        .when(F.coalesce(margin, F.lit(999.0)) < settings.ambiguity_margin_bits, "ambiguous")
+        .when(F.coalesce(margin, F.lit(999.0)) < margin_needed, "ambiguous")
+        .when(title_only_against, "title_only_against_evidence")
         .when((F.col("films_with_title") >= settings.common_title_films) & (F.col("title_level") == "exact")
               & ~positive, "common_title_without_evidence")
         .otherwise("match")
@@ -733,7 +803,8 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     near_df = best_df.filter(
         (F.col("decision") != "match")
         & ((F.col("match_probability") >= settings.near_miss_probability)
-           | F.col("decision").isin("vetoed", "ambiguous", "common_title_without_evidence", "title_too_different"))
+           | F.col("decision").isin("vetoed", "ambiguous", "common_title_without_evidence", "title_too_different",
+                                   "title_only_against_evidence"))
         & (F.col("title_level") != "different")
     ).select(*_OUTPUT_COLUMNS, "vetoed_by")
     pairs_df = candidates_df.join(

@@ -52,6 +52,26 @@ def test_deletion_keys(spark):
     assert_column_equality(df.withColumn("got", m._deletion_keys(F.col("k"))), "got", "expected")
 
 
+def test_edit_keys(spark):
+    # The key without spaces and each of its one-letter deletions; none under six letters.
+    rows = [("olaris", ["e:olaris", "e:laris", "e:oaris", "e:olris", "e:olais", "e:olars", "e:olari"]),
+            ("the cty", ["e:thecty", "e:hecty", "e:tecty", "e:thcty", "e:thety", "e:thecy", "e:thect"]),
+            ("aab bbb", ["e:aabbbb", "e:abbbb", "e:aabbb"]), ("aabbb", []),
+            ("heat", []), ("", []), (None, [])]
+    df = spark.createDataFrame(rows, "k string, expected array<string>")
+    assert_column_equality(df.withColumn("got", m._edit_keys(F.col("k"), m.SETTINGS)), "got", "expected")
+
+
+def test_one_typo_apart_keys_share_an_edit_key(spark):
+    """A letter missing, doubled, changed or two swapped anywhere in the key: the two keys share an
+    edit key; two typos apart they do not."""
+    pairs = [("solaris", "olaris", True), ("woman devil", "wooman devil", True), ("casablanca", "casalbanca", True),
+             ("vertigo", "vertiga", True), ("vertigo", "vretiga", False)]
+    df = spark.createDataFrame(pairs, "a string, b string, expected boolean").withColumn(
+        "got", F.arrays_overlap(m._edit_keys(F.col("a"), m.SETTINGS), m._edit_keys(F.col("b"), m.SETTINGS)))
+    assert_column_equality(df, "got", "expected")
+
+
 def test_sequel_numbers(spark):
     rows = [("frozen 2", ["2"]), ("kill bill vol 1", []), ("blade runner 2049", []), ("rocky 4 3", ["3", "4"]),
             ("", []), (None, [])]
@@ -90,7 +110,7 @@ def test_title_level(spark, album, alt, main, title, original, film_main, level)
 
 def test_year_level(spark):
     names = m.YEAR.level_names()
-    rows = [(2000, 2000, names.index("same_or_next")), (2001, 2000, names.index("same_or_next")),
+    rows = [(2000, 2000, names.index("same_year")), (2001, 2000, names.index("next_year")),
             (1999, 2000, names.index("year_before")), (2003, 2000, names.index("2_to_3_after")),
             (2010, 2000, names.index("4_to_10_after")), (2011, 2000, names.index("over_10_after")),
             (1998, 2000, names.index("before_film")), (1950, 2000, names.index("before_film")),
@@ -131,9 +151,9 @@ def test_em_separates_matches_from_non_matches():
     # u of every comparison given here (the title's u is declared in the shipped settings).
     settings = m.MatchSettings(comparisons=(dataclasses.replace(m.TITLE, u_from="random"), m.YEAR, m.COMPOSER,
                                             m.NUMBERS))
-    true_m = [[0.85, 0.05, 0.02, 0.05, 0.02, 0.01], [0.8, 0.05, 0.05, 0.05, 0.03, 0.02, 1],
+    true_m = [[0.85, 0.05, 0.02, 0.05, 0.02, 0.01], [0.65, 0.15, 0.05, 0.05, 0.05, 0.03, 0.02, 1],
               [0.6, 0.1, 0.3, 1], [0.99, 0.01]]
-    true_u = [[0.05, 0.05, 0.01, 0.1, 0.2, 0.59], [0.05, 0.03, 0.07, 0.2, 0.45, 0.2, 1],
+    true_u = [[0.05, 0.05, 0.01, 0.1, 0.2, 0.59], [0.03, 0.02, 0.03, 0.07, 0.2, 0.45, 0.2, 1],
               [0.002, 0.6, 0.398, 1], [0.8, 0.2]]
     share, total = 0.2, 100_000
     patterns = []
@@ -158,3 +178,98 @@ def test_estimate_u_smooths_unseen_levels():
     year_unknown = m.YEAR.level_names().index("unknown")
     assert u[1][year_unknown] == 1.0   # a null level carries no evidence
     assert sum(u[0]) == pytest.approx(1.0)
+
+
+def _vectors(spark, rows):
+    """(title_lvl, year_lvl, films_with_title) rows as the comparison vectors the model reads."""
+    return spark.createDataFrame(rows, "title_lvl int, year_lvl int, films_with_title int")
+
+
+def test_title_tf_reference_is_the_mean_namesake_bits_of_far_year_exact_pairs(spark):
+    """Only exact-title pairs whose year rules them out count (the pairs the exact-title u is
+    estimated on); near-year, non-exact and unknown-year pairs are left out."""
+    exact, typo = m.TITLE.level_names().index("exact"), m.TITLE.level_names().index("typo")
+    before, over_10, same, unknown = (m.YEAR.level_names().index(n)
+                                      for n in ("before_film", "over_10_after", "same_year", "unknown"))
+    settings = m.MatchSettings(m_prior_pairs=4)
+    rows = [(exact, before, 2), (exact, before, 8), (exact, over_10, 32), (exact, over_10, None),
+            (exact, same, 1024), (typo, before, 1024), (exact, unknown, 1024)]
+    # log2 of 2, 8, 32 and of a missing count taken as one film: (1 + 3 + 5 + 0) / 4
+    assert m.title_tf_reference_bits(_vectors(spark, rows), settings) == pytest.approx(2.25)
+
+
+def test_title_tf_reference_needs_enough_pairs(spark):
+    """Fewer far-year exact pairs than `m_prior_pairs`: no reference, the count adjusts alone (as
+    the declared u then stays too); no pairs at all is no error."""
+    exact, before = m.TITLE.level_names().index("exact"), m.YEAR.level_names().index("before_film")
+    settings = m.MatchSettings(m_prior_pairs=4)
+    assert m.title_tf_reference_bits(_vectors(spark, [(exact, before, 8)] * 3), settings) == 0.0
+    assert m.title_tf_reference_bits(_vectors(spark, []), settings) == 0.0
+
+
+def test_exact_title_weight_is_relative_to_the_reference(spark):
+    """k films carrying the title take log2 k - reference bits off the exact-title weight: a title
+    rarer than the reference gains, a commoner one loses; other title levels are untouched."""
+    settings = m.SETTINGS
+    model = m.TrainedModel(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
+                           u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons),
+                           prior_match=0.5, em_iterations=1, title_tf_reference_bits=3.0)
+    exact_bits = model.level_weights(settings)[0][0]
+    typo = m.TITLE.level_names().index("typo")
+    typo_bits = model.level_weights(settings)[0][typo]
+    year_same = m.YEAR.level_names().index("same_year")
+    rows = [(0, year_same, 0, 0, 1), (0, year_same, 0, 0, 8), (0, year_same, 0, 0, 64), (0, year_same, 0, 0, None),
+            (typo, year_same, 0, 0, 64)]
+    df = spark.createDataFrame(rows, "title_lvl int, year_lvl int, composer_lvl int, numbers_lvl int, "
+                                     "films_with_title int")
+    got = [r["title_weight"] for r in m.score_pairs(df, model, settings).collect()]
+    expected = [exact_bits + 3, exact_bits, exact_bits - 3, exact_bits + 3, typo_bits]
+    assert got == pytest.approx([round(x, 3) for x in expected], abs=1e-3)
+
+
+def test_a_credited_composer_needs_a_smaller_margin_than_a_closer_year(spark):
+    """Each album is (best film, second film); the margin needed is `ambiguity_margin_bits` (4)
+    unless only the best film's composer is credited on the album (then
+    `credited_ambiguity_margin_bits`, 3). No second film, or a vetoed one, is no ambiguity."""
+    settings = m.MatchSettings(ambiguity_margin_bits=4.0, credited_ambiguity_margin_bits=3.0)
+    rows = [
+        # album, film, weight, composer, vetoed_by
+        ("a", 1, 10.0, "credited", None), ("a", 2, 6.5, "unknown", None),           # 3.5 bits, only best credited
+        ("b", 1, 10.0, "credited", None), ("b", 2, 6.5, "credited", None),          # 3.5 bits, both credited
+        ("c", 1, 10.0, "unknown", None), ("c", 2, 6.5, "credited", None),           # 3.5 bits, the second credited
+        ("d", 1, 10.0, "credited", None), ("d", 2, 7.5, "credits_differ", None),    # 2.5 bits: too close
+        ("e", 1, 10.0, "unknown", None), ("e", 2, 5.5, "unknown", None),            # 4.5 bits
+        ("f", 1, 10.0, "credited", None),                                           # alone
+        ("g", 1, 10.0, "unknown", None), ("g", 2, 9.5, None, "numbers:differ"),     # second vetoed
+        ("h", 1, 10.0, None, None), ("h", 2, 7.0, None, None),                      # composer null on both
+    ]
+    df = spark.createDataFrame(
+        [(a, 0, t, v, w, 0, 100, 0.99, "exact", c, "same_year", 1, 5.0, 0.0) for a, t, w, c, v in rows],
+        "album_id string, part int, tmdb_id int, vetoed_by string, match_weight double, year_gap int, "
+        "vote_count int, match_probability double, title_level string, composer_level string, year_level string, "
+        "films_with_title int, year_weight double, composer_weight double")
+    got = {r["album_id"]: r["decision"] for r in m.decide(df, settings).filter("rank = 1").collect()}
+    assert got == {"a": "match", "b": "ambiguous", "c": "ambiguous", "d": "ambiguous", "e": "match", "f": "match",
+                   "g": "match", "h": "ambiguous"}
+
+
+def test_a_title_alone_against_the_other_evidence_is_not_a_match(spark):
+    """Only the title agrees and year or composer speaks against the pair by a bit or more: not a
+    match, whatever its probability; one agreeing piece of evidence, or disagreement under a bit,
+    leaves it a match."""
+    settings = m.MatchSettings(contrary_evidence_bits=1.0)
+    rows = [  # album, year weight, composer weight
+        ("against_composer", 0.0, -2.3), ("against_year", -5.1, 0.0), ("both_against", -1.0, -2.3),
+        ("composer_for", -5.1, 8.2), ("year_for", 5.4, -2.3), ("under_a_bit", -0.5, 0.0),
+        ("no_evidence", 0.0, 0.0), ("null_weights", None, None),
+    ]
+    df = spark.createDataFrame(
+        [(a, 0, 1, None, 6.0, 0, 100, 0.6, "exact", "unknown", "unknown", 1, y, c) for a, y, c in rows],
+        "album_id string, part int, tmdb_id int, vetoed_by string, match_weight double, year_gap int, "
+        "vote_count int, match_probability double, title_level string, composer_level string, year_level string, "
+        "films_with_title int, year_weight double, composer_weight double")
+    got = {r["album_id"]: r["decision"] for r in m.decide(df, settings).collect()}
+    against = "title_only_against_evidence"
+    assert got == {"against_composer": against, "against_year": against, "both_against": against,
+                   "composer_for": "match", "year_for": "match", "under_a_bit": "match", "no_evidence": "match",
+                   "null_weights": "match"}

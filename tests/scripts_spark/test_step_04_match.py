@@ -88,7 +88,7 @@ def test_scores_and_evidence(matched):
     star_trek = rows[(13475, "m1")]
     assert star_trek.match_score >= 0.99 and star_trek.composer_match == "michael giacchino"
     assert (star_trek.year_gap, star_trek.title_level, star_trek.year_level, star_trek.composer_level) == (
-        0, "exact", "same_or_next", "credited")
+        0, "exact", "same_year", "credited")
     assert star_trek.match_weight > 0 and star_trek.decision == "match" and star_trek.eligible_by == "both"
     assert all(SETTINGS.threshold_probability <= r.match_score <= 1.0 for r in rows.values())
     # Unknown year on the two-film album: no year evidence either way, still matched on title and composer.
@@ -144,6 +144,27 @@ def test_common_keys_are_blocked_on_year_too(spark):
     # "love" is common: only the film of 1990 (album 1991) is offered, the unknown-year album none;
     # "heat" is rare: offered whatever the years.
     assert pairs == {("m1", 4), ("m3", 99)}
+
+
+def test_a_typo_key_of_one_common_title_is_kept_and_year_blocked(spark):
+    """A typo-tolerant key is dropped when many titles carry it, not when many films carry one
+    title: "e:vegas" of twenty namesakes stays and, being common, is joined on the year like their
+    exact key; "e:lake" carried by twenty different titles is dropped."""
+    from scripts_spark.step_04_match import blocked_key_pairs
+
+    fk = spark.createDataFrame(
+        [(i, 1950 + i, "vegas", "e:vegas", "full") for i in range(20)]
+        + [(100 + i, 2000, f"lake {i}", "e:lake", "full") for i in range(20)],
+        "tmdb_id long, film_year int, film_title_key string, block_key string, film_side string",
+    )
+    ak = spark.createDataFrame(
+        [("m1", 1960, 0, "e:vegas", "full"), ("m2", 2000, 0, "e:lake", "full")],
+        "album_id string, album_year int, part int, block_key string, album_side string",
+    )
+    pairs = {(r.album_id, r.tmdb_id) for r in
+             blocked_key_pairs(fk, ak, max_films_per_key=10, max_films_per_fuzzy_key=12).collect()}
+    # album year 1960 meets films of 1958..1961 (ids 8..11)
+    assert pairs == {("m1", i) for i in (8, 9, 10, 11)}
 
 
 def test_ambiguous_namesakes_abstain(spark):
