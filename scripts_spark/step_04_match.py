@@ -5,9 +5,10 @@
    stage or many-film compilation album. Each reason is counted.
 2. Blocking, by equi-joins only (no cross join): an album meets the films that share one of its
    block keys: the exact title keys (full, original, main title before a subtitle), the sorted
-   words, and two typo-tolerant keys (first and last four letters of the key without spaces, with
-   its length +-1). A key shared by more than `MatchSettings.max_films_per_block_key` films is
-   joined on the film year too, so candidates per album stay bounded however large the catalogue.
+   words, and typo-tolerant keys (first and last four letters of the key without spaces, with
+   its length +-1; the key less one letter, which two keys one typo apart share). A key shared
+   by more than `MatchSettings.max_films_per_block_key` films is joined on the film year too, so
+   candidates per album stay bounded however large the catalogue.
 3. Scoring: four comparisons (title, year, composer, sequel numbers), each with graded levels.
    u probabilities come from random film-album pairs (an equi-join on a random bucket, not a cross
    join), the exact-title u from how many films carry that title (term frequency); m
@@ -352,7 +353,7 @@ def _word_keys(keys: Column) -> Column:
 
 
 def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
-    """(tmdb_id, film_year, film_title_key, block_key, key_side): every key under which a film can be met.
+    """(tmdb_id, film_year, block_key, key_side): every key under which a film can be met.
 
     key_side "full" for the whole title or original title, "main" for the title before its
     subtitle (which meets only an album's whole title)."""
@@ -364,11 +365,11 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     deletion = F.flatten(F.transform(full_keys, _deletion_keys))
     edits = F.flatten(F.transform(full_keys, lambda k: _edit_keys(k, settings)))
     full = films_df.select(
-        "tmdb_id", F.col("release_year").alias("film_year"), F.col("title_key").alias("film_title_key"),
+        "tmdb_id", F.col("release_year").alias("film_year"),
         F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
-        "tmdb_id", F.col("release_year").alias("film_year"), F.col("title_key").alias("film_title_key"),
+        "tmdb_id", F.col("release_year").alias("film_year"),
         F.concat(F.lit("k:"), "main_title_key").alias("block_key"), F.lit("main").alias("key_side"))
     return full.unionByName(main)
 
@@ -414,15 +415,11 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
-    A typo-tolerant key ("p:", "s:", "d:", "l:") with more than `max_films_per_fuzzy_key` films is dropped.
+    A typo-tolerant key ("p:", "s:", "d:", "l:", "e:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
-    # A typo-tolerant key is judged by how many titles carry it: the namesakes of one title (a
-    # common title's typo) are what its exact key meets too, and are year-blocked like them.
-    title = "film_title_key" if "film_title_key" in fk.columns else "tmdb_id"
-    sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"),
-                                        F.countDistinct(title).alias("titles_with_key"))
+    sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
     is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:")
-    sizes = sizes.filter(~is_fuzzy | (F.col("titles_with_key") <= max_films_per_fuzzy_key)).drop("titles_with_key")
+    sizes = sizes.filter(~is_fuzzy | (F.col("films_with_key") <= max_films_per_fuzzy_key))
     is_common = F.col("films_with_key") > max_films_per_key
     fk = fk.join(sizes, on="block_key", how="inner")
     ak = ak.join(sizes, on="block_key", how="inner")
@@ -807,9 +804,8 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
                                    "title_only_against_evidence"))
         & (F.col("title_level") != "different")
     ).select(*_OUTPUT_COLUMNS, "vetoed_by")
-    pairs_df = candidates_df.join(
-        eligible_df.select("album_id", "discogs_master_id", "discogs_release_id"), on="album_id", how="inner"
-    ).select("album_id", "tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
+    # From the kept vectors, not from candidates_df: that would run the blocking a second time.
+    pairs_df = vectors_df.select("album_id", "tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
     return matches_df, near_df, pairs_df, model
 
 
