@@ -34,6 +34,22 @@ _LOCAL_CONF = {
 }
 
 
+def driver_memory(physical_bytes: int | None = None) -> str:
+    """`spark.driver.memory` for a local session: half the machine's memory, between 1g and 8g.
+
+    In local mode the driver JVM is the executor too, and Spark's own default (1g) leaves a task
+    so little aggregation memory that step 04 fails at catalogue scale ("No enough memory for
+    aggregation" on 18 million candidate pairs of a 1M-film world). The heap is reserved, not
+    committed: a small run does not use it. SPARK_CONF (spark.driver.memory=...) overrides it."""
+    if physical_bytes is None:
+        try:
+            physical_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not POSIX: Spark's default
+            return "1g"
+    gib = physical_bytes // 2 // 1024 ** 3
+    return f"{max(1, min(8, gib))}g"
+
+
 def is_databricks() -> bool:
     """True inside a Databricks runtime, which sets DATABRICKS_RUNTIME_VERSION."""
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
@@ -75,6 +91,8 @@ def build_spark(
     if master and master.startswith("local"):
         # Local mode talks only to itself: keep driver and block manager on loopback.
         conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
+        if not is_databricks():
+            conf["spark.driver.memory"] = driver_memory()
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)
