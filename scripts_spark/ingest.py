@@ -41,13 +41,20 @@ def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     start in the file, then a per-partition increasing id: a split is read in order, and the
     splits of one file are ordered by their start, so the comparison holds however files are split.
     """
-    return (
+    lines = (
         spark.read.text(files)
         .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
         .withColumn(LINE_ORDER, F.struct(F.col("_metadata.file_block_start").alias("block"),
                                          F.monotonically_increasing_id().alias("line")))
         .filter(F.trim("value") != "")
     )
+    # A gzip file is one split: read by one task, and without this parsed by one core too (a
+    # 1M-film films.jsonl.gz). Spread over the cores after reading, the file name and line order
+    # already taken (they cannot be read after a shuffle).
+    cores = spark.sparkContext.defaultParallelism
+    if any(f.endswith(".gz") for f in files) and lines.rdd.getNumPartitions() < cores:
+        lines = lines.repartition(cores)
+    return lines
 
 
 def with_line_order(lines_df: DataFrame) -> DataFrame:

@@ -217,3 +217,16 @@ def test_hostile_files_are_quarantined_line_by_line(spark, tmp_path):
     assert reasons["a.jsonl"] <= {"invalid UTF-8", "malformed JSON"} and reasons["b.jsonl"] == {"malformed JSON"}
     assert quarantine_df.filter(F.col("source_file") == "b.jsonl").count() == lines_df.filter(
         F.col("source_file") == "b.jsonl").count(), "every line of the array is counted, none dropped"
+
+
+def test_a_gzip_file_is_parsed_on_every_core(spark, tmp_path):
+    """A gzip file is one split; its lines are spread over the session's cores after reading, with
+    the file name and line order taken before (a shuffle would lose them)."""
+    body = b"".join(json.dumps(dict(STAR_TREK, id=i)).encode() + b"\n" for i in range(1, 201))
+    source = _write(tmp_path / "raw" / "films.jsonl.gz", gzip.compress(body))
+    lines_df = ingest.read_lines(spark, [source])
+    assert lines_df.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism >= 2
+    rows = lines_df.collect()
+    assert {r.source_file for r in rows} == {"films.jsonl.gz"}
+    ordered = [json.loads(r.value)["id"] for r in sorted(rows, key=lambda r: (r.line_order.block, r.line_order.line))]
+    assert ordered == list(range(1, 201))
