@@ -116,15 +116,6 @@ def _safe(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Design:
-    """A regression design: the frame, its feature columns, and which of them are effects to report."""
-
-    df: DataFrame
-    features: list[str]
-    effects: dict[str, tuple[str, str]]  # feature column -> (dimension, value)
-
-
-@dataclass(frozen=True)
 class ControlLevels:
     """The levels of the categorical controls, collected once: decades by frequency (the first is
     the reference), film genres, and the TOP_LANGUAGES most common languages (the first is the
@@ -189,22 +180,6 @@ def _responses() -> list[Column]:
             F.col("vote_average").cast("double").alias("vote_average")]
 
 
-def regression_design(film_df: DataFrame, dimension: str, levels: ControlLevels | None = None) -> Design:
-    """Per film: the responses, indicators for the soundtrack groups of `dimension` ("genre",
-    "style", or "all" for any soundtrack) with at least MIN_GROUP_SIZE films, and the controls:
-    decade dummies (the most common decade is the reference, an unknown decade its own level),
-    film-genre indicators, language dummies (the most common language is the reference, languages
-    beyond the TOP_LANGUAGES most common pooled) and log1p(vote count). The level lists are small
-    and collected to the driver once; the design itself stays in Spark."""
-    effect_columns = _effect_columns(film_df, dimension)
-    controls = _control_columns(levels or control_levels(film_df))
-    df = film_df.select("tmdb_id", "has_soundtrack", *_responses(),
-                        *[column.alias(name) for name, column, _ in effect_columns],
-                        *[column.alias(name) for name, column in controls])
-    return Design(df=df, features=[name for name, _, _ in effect_columns] + [name for name, _ in controls],
-                  effects={name: group for name, _, group in effect_columns})
-
-
 def effect_regression(film_df: DataFrame) -> DataFrame:
     """Adjusted and raw effects of each soundtrack genre/style (and any soundtrack).
 
@@ -247,10 +222,8 @@ def effect_regression(film_df: DataFrame) -> DataFrame:
         rows, "dimension string, value string, response string, adjusted_effect double, std_error double, "
               "t_value double, p_value double, ci95_low double, ci95_high double, n long")
     responses = film_df.select("tmdb_id", *_responses())
-    base_means = film_df.filter(~F.col("has_soundtrack")).select(
-        F.avg(F.log1p(F.greatest(F.col("popularity"), F.lit(0.0)))).alias(LOG_POPULARITY),
-        F.avg("vote_average").alias("vote_average"),
-    )
+    base_means = film_df.filter(~F.col("has_soundtrack")).select(*_responses()) \
+        .agg(*[F.avg(r).alias(r) for r in RESPONSES])
     means = groups.select("dimension", "value", "tmdb_id").join(responses, on="tmdb_id", how="inner") \
         .groupBy("dimension", "value").agg(*[F.avg(r).alias(r) for r in RESPONSES])
     raw = means.crossJoin(base_means.select(*[F.col(r).alias(f"_base_{r}") for r in RESPONSES])).select(

@@ -13,7 +13,6 @@ are rank-based and median-based:
 - `cross_products` and `ols`: ordinary least squares from X'X, X'y and y'y summed in one pass over
   the rows (k x k numbers reach the driver, whatever the rows), giving coefficients, standard
   errors, Student-t p-values and 95 % intervals; several models over the same rows share the pass.
-  `fit_adjusted_effects` is the one-model form.
 
 Every data-sized computation is a Spark job; only per-group scalars (a handful of rows per
 comparison) reach the driver. The functions take and return DataFrames and read or write nothing.
@@ -367,26 +366,6 @@ def ols(products: CrossProducts, response: str, features: Sequence[str],
                      "p_value": t_two_sided_p(t_value, dof), "ci95_low": estimate - critical * error,
                      "ci95_high": estimate + critical * error, "n": n})
     return rows
-
-
-ADJUSTED_SCHEMA = "term string, estimate double, std_error double, t_value double, p_value double, " \
-                  "ci95_low double, ci95_high double, n long"
-
-
-def fit_adjusted_effects(design_df: DataFrame, label: str, features: list[str],
-                         report: list[str] | None = None) -> DataFrame:
-    """Ordinary least squares of `label` on `features` (numeric columns, an intercept added): one
-    pass for the cross products (`cross_products`), the fit on the driver (`ols`, k x k).
-
-    Returns:
-        `term`, `estimate`, `std_error`, `t_value`, `p_value`, `ci95_low`, `ci95_high`, `n`
-        (observations used); a constant or collinear feature is left out; empty when there are no
-        usable rows.
-    """
-    rows = ols(cross_products(design_df, [label], features), label, features, report)
-    return design_df.sparkSession.createDataFrame(
-        [tuple(r[c] for c in ("term", "estimate", "std_error", "t_value", "p_value", "ci95_low", "ci95_high", "n"))
-         for r in rows], ADJUSTED_SCHEMA)
 
 
 def _continued_fraction_beta(a: float, b: float, x: float) -> float:

@@ -608,15 +608,21 @@ class TrainedModel:
         }
 
 
+def _far_year_levels(settings: MatchSettings) -> tuple[int, set[int]]:
+    """(index of the year comparison, its levels that rule a pair out by year alone: the album
+    before the film, or over ten years after it)."""
+    year_index = [c.name for c in settings.comparisons].index("year")
+    levels = settings.comparisons[year_index].level_names()
+    return year_index, {levels.index(n) for n in ("before_film", "over_10_after")}
+
+
 def title_u_from_far_years(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
                            settings: MatchSettings = SETTINGS) -> list[list[float]]:
     """u of the title comparisons whose u is declared, re-estimated on the candidate pairs whose
     year alone rules them out (album before the film, or over ten years after it): those are
     non-matches that blocking chose by title, so their title levels are what a non-match among
     candidates looks like. With too few of them the declared u stays."""
-    names = [c.name for c in settings.comparisons]
-    year_index = names.index("year")
-    far = {settings.comparisons[year_index].level_names().index(n) for n in ("before_film", "over_10_after")}
+    year_index, far = _far_year_levels(settings)
     out = [row[:] for row in u]
     for i, comparison in enumerate(settings.comparisons):
         if comparison.u_from != "declared":
@@ -643,10 +649,9 @@ def title_tf_reference_bits(vectors_df: DataFrame, settings: MatchSettings = SET
     log2 of the whole count instead counts the namesakes twice and leaves an exact title with a
     unique key barely above no evidence. 0.0 (the count adjusts alone) when there are fewer than
     `m_prior_pairs` such pairs, as the declared u then stays too."""
-    year = settings.comparisons[[c.name for c in settings.comparisons].index("year")]
-    title = settings.comparisons[[c.name for c in settings.comparisons].index("title")]
-    far = [year.level_names().index(n) for n in ("before_film", "over_10_after")]
-    row = vectors_df.filter(F.col("year_lvl").isin(far) & (F.col("title_lvl") == title.level_names().index("exact"))) \
+    _, far = _far_year_levels(settings)
+    exact = TITLE.level_names().index("exact")
+    row = vectors_df.filter(F.col("year_lvl").isin(*far) & (F.col("title_lvl") == exact)) \
         .agg(F.count("*").alias("n"),
              F.avg(F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))).alias("bits")).first()
     if row is None or row["n"] < settings.m_prior_pairs or row["bits"] is None:
