@@ -34,54 +34,69 @@ VARIOUS_ARTIST_ID = 194
 COMPOSER_ROLE_PATTERN = r"(?i)(compos|music by|score|written-by|written by|songwriter|original music)"
 
 
-# Vectorized wrappers of the pure functions in text_norm (tested there, value by value).
+# Vectorized wrappers of the pure functions in text_norm (tested there, value by value). One UDF
+# per table computes every derived column: each UDF is a round trip of its rows through Arrow and
+# a Python worker, and the album features share one split of the title (step 03 at 1M films:
+# Python time was most of the step).
 def _list(value) -> list:
     return list(value) if value is not None else []
 
 
-@pandas_udf(T.StringType())
-def title_key_udf(titles: pd.Series) -> pd.Series:
-    return titles.map(text_norm.title_key, na_action="ignore")
+_KEYS = T.ArrayType(T.StringType())
+FILM_FEATURES = T.StructType([
+    T.StructField("title_key", T.StringType()),
+    T.StructField("original_title_key", T.StringType()),
+    T.StructField("main_title_key", T.StringType()),
+    T.StructField("composer_keys", _KEYS),
+])
+ALBUM_FEATURES = T.StructType([
+    T.StructField("title_keys", _KEYS),
+    T.StructField("main_title_keys", _KEYS),
+    T.StructField("alt_title_keys", _KEYS),
+    T.StructField("has_soundtrack_qualifier", T.BooleanType()),
+    T.StructField("has_soundtrack_title_term", T.BooleanType()),
+    T.StructField("album_kind", T.StringType()),
+    T.StructField("artist_keys", _KEYS),
+    T.StructField("credit_keys", _KEYS),
+])
 
 
-@pandas_udf(T.StringType())
-def main_title_key_udf(titles: pd.Series) -> pd.Series:
-    return titles.map(text_norm.main_title_key, na_action="ignore")
+def film_features(title: str | None, original_title: str | None, composer_names) -> tuple:
+    """The FILM_FEATURES of one film (None keys for a missing title)."""
+    return (
+        text_norm.title_key(title) if title is not None else None,
+        text_norm.title_key(original_title) if original_title is not None else None,
+        text_norm.main_title_key(title) if title is not None else None,
+        text_norm.person_keys(composer_names),
+    )
 
 
-@pandas_udf(T.ArrayType(T.StringType()))
-def person_keys_udf(names: pd.Series) -> pd.Series:
-    return names.map(text_norm.person_keys, na_action=None)
+def album_features(title: str | None, artist_names, credit_names, styles) -> tuple:
+    """The ALBUM_FEATURES of one album. A "Composer Name - Title" prefix is dropped when it names an
+    artist or a credited composer."""
+    artists, credits = _list(artist_names), _list(credit_names)
+    keys, mains, alts = text_norm.album_keys(title, artists + credits)
+    return (
+        keys, mains, alts,
+        text_norm.has_soundtrack_qualifier(title),
+        soundtrack_terms.title_says_soundtrack(title),
+        text_norm.album_kind(title, _list(styles)),
+        text_norm.person_keys(artists),
+        text_norm.person_keys(credits),
+    )
 
 
-@pandas_udf(T.ArrayType(T.StringType()))
-def album_title_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
-    return pd.Series([text_norm.album_title_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
+@pandas_udf(FILM_FEATURES)
+def film_features_udf(titles: pd.Series, original_titles: pd.Series, composer_names: pd.Series) -> pd.DataFrame:
+    rows = [film_features(*row) for row in zip(titles, original_titles, composer_names)]
+    return pd.DataFrame(rows, columns=FILM_FEATURES.fieldNames(), index=titles.index)
 
 
-@pandas_udf(T.ArrayType(T.StringType()))
-def album_main_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
-    return pd.Series([text_norm.album_main_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
-
-
-@pandas_udf(T.ArrayType(T.StringType()))
-def album_alt_keys_udf(titles: pd.Series, artist_names: pd.Series) -> pd.Series:
-    return pd.Series([text_norm.album_alt_keys(t, _list(a)) for t, a in zip(titles, artist_names)])
-
-
-@pandas_udf(T.BooleanType())
-def has_qualifier_udf(titles: pd.Series) -> pd.Series:
-    return titles.map(text_norm.has_soundtrack_qualifier, na_action=None)
-
-
-@pandas_udf(T.BooleanType())
-def has_soundtrack_title_term_udf(titles: pd.Series) -> pd.Series:
-    return titles.map(soundtrack_terms.title_says_soundtrack, na_action=None)
-
-
-@pandas_udf(T.StringType())
-def album_kind_udf(titles: pd.Series, styles: pd.Series) -> pd.Series:
-    return pd.Series([text_norm.album_kind(t, _list(s)) for t, s in zip(titles, styles)])
+@pandas_udf(ALBUM_FEATURES)
+def album_features_udf(titles: pd.Series, artist_names: pd.Series, credit_names: pd.Series,
+                       styles: pd.Series) -> pd.DataFrame:
+    rows = [album_features(*row) for row in zip(titles, artist_names, credit_names, styles)]
+    return pd.DataFrame(rows, columns=ALBUM_FEATURES.fieldNames(), index=titles.index)
 
 
 def normalize_films(movies_df: DataFrame) -> DataFrame:
@@ -93,16 +108,16 @@ def normalize_films(movies_df: DataFrame) -> DataFrame:
         (as credited) and `composer_keys` (normalized).
     """
     composer_names = F.transform("composers", lambda c: c["name"])
+    features = film_features_udf("title", "original_title", composer_names)
     return (
         movies_df
         .withColumn("release_year", F.year("release_date"))
         .withColumn("decade", (F.floor(F.col("release_year") / 10) * 10).cast("int"))
-        .withColumn("title_key", title_key_udf("title"))
-        .withColumn("original_title_key", title_key_udf("original_title"))
-        .withColumn("main_title_key", main_title_key_udf("title"))
+        .withColumn("_features", features)
+        .withColumns({name: F.col("_features")[name] for name in ("title_key", "original_title_key", "main_title_key")})
         .withColumn("composer_names", sorted_distinct(composer_names))
-        .withColumn("composer_keys", person_keys_udf(composer_names))
-        .drop("composers", "source_file")
+        .withColumn("composer_keys", F.col("_features")["composer_keys"])
+        .drop("composers", "source_file", "_features")
     )
 
 
@@ -220,19 +235,16 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
     """
     in_genres = F.arrays_overlap("genres", F.array(*[F.lit(g) for g in genres]))
     in_styles = F.arrays_overlap("styles", F.array(*[F.lit(s) for s in styles]))
-    # A "Composer Name - Title" prefix is dropped when it names an artist or a credited composer.
-    people = F.concat("artist_names", "credit_names")  # both never null: build_albums makes them arrays
+    features = album_features_udf("title", "artist_names", "credit_names", "styles")
+    names = ALBUM_FEATURES.fieldNames()
     return (
         albums_df
-        .withColumn("title_keys", album_title_keys_udf("title", people))
-        .withColumn("main_title_keys", album_main_keys_udf("title", people))
-        .withColumn("alt_title_keys", album_alt_keys_udf("title", people))
-        .withColumn("has_soundtrack_qualifier", has_qualifier_udf("title"))
-        .withColumn("has_soundtrack_title_term", F.coalesce(has_soundtrack_title_term_udf("title"), F.lit(False)))
-        .withColumn("album_kind", album_kind_udf("title", "styles"))
+        .withColumn("_features", features)
+        .withColumns({name: F.col("_features")[name] for name in names[:5]})
+        .withColumn("album_kind", F.col("_features")["album_kind"])
         .withColumn("is_soundtrack", F.coalesce(in_genres | in_styles, F.lit(False)))
-        .withColumn("artist_keys", person_keys_udf("artist_names"))
-        .withColumn("credit_keys", person_keys_udf("credit_names"))
+        .withColumns({name: F.col("_features")[name] for name in names[6:]})
+        .drop("_features")
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 _LATIN_LIKE = ("LATIN", "GREEK", "CYRILLIC")
 
@@ -117,31 +118,30 @@ def _strip_marks(text: str) -> str:
 
 
 _SPECIAL_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"})
+# A joiner between two letters or digits (of any script) is dropped; `[^\W_]` is str.isalnum().
+_JOINED_RE = re.compile(r"(?<=[^\W_])[" + re.escape("".join(sorted(_JOINERS))) + r"](?=[^\W_])")
+_NOT_ALNUM_RE = re.compile(r"[\W_]+")
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(text: str | None) -> str:
     """Fold a title or name to comparable lower-case words separated by single spaces.
 
     Keeps letters and digits of every script, resolves compatibility forms (full-width, ligatures),
     removes Latin accents, joins letters across `*`, `·`, apostrophes and dots, and turns `&` into
     `and`. Returns "" for None or text without letters or digits.
+
+    Cached: an album title is folded for its keys, its qualifiers and its kind, and titles repeat
+    across releases. ASCII text (most titles) skips the Unicode normalization, which cannot change it.
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_SPECIAL_LETTERS)
-    text = _strip_marks(text)
-    chars = []
-    n = len(text)
-    for i, ch in enumerate(text):
-        if ch.isalnum():
-            chars.append(ch)
-        elif ch == "&":
-            chars.append(" and ")
-        elif ch in _JOINERS and 0 < i < n - 1 and text[i - 1].isalnum() and text[i + 1].isalnum():
-            continue
-        else:
-            chars.append(" ")
-    return _SPACES_RE.sub(" ", "".join(chars)).strip()
+    if text.isascii():
+        text = text.lower()
+    else:
+        text = _strip_marks(unicodedata.normalize("NFKC", text).casefold().translate(_SPECIAL_LETTERS))
+    text = _JOINED_RE.sub("", text).replace("&", " and ")
+    return _NOT_ALNUM_RE.sub(" ", text).strip()
 
 
 def _numbers_to_digits(words: list[str]) -> list[str]:
@@ -164,6 +164,7 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def title_key(text: str | None) -> str:
     """The blocking key of a title: folded, leading article dropped, numbers as digits.
 
@@ -189,6 +190,7 @@ def main_title(text: str | None) -> str:
     return parts[0].strip()
 
 
+@lru_cache(maxsize=1 << 16)
 def strip_qualifiers(text: str | None) -> tuple[str, bool]:
     """Remove soundtrack qualifiers from an album title.
 
@@ -294,11 +296,7 @@ def album_title_keys(title: str | None, artist_names: Iterable[str] = ()) -> lis
     gives two keys. Soundtrack qualifiers are removed. A piece that gives no key, or the same key
     as an earlier piece, gives "" so that position i always belongs to piece i.
     """
-    keys: list[str] = []
-    for piece in album_pieces(title, artist_names):
-        key = title_key(strip_qualifiers(piece)[0])
-        keys.append(key if key not in keys else "")
-    return keys
+    return album_keys(title, artist_names)[0]
 
 
 def has_soundtrack_qualifier(title: str | None) -> bool:
@@ -327,11 +325,7 @@ def album_main_keys(title: str | None, artist_names: Iterable[str] = ()) -> list
     "Guardians of the Galaxy: Awesome Mix Vol. 1" -> ["guardians of the galaxy"]; a piece
     without subtitle gives "" (its full key is already in `album_title_keys`).
     """
-    keys: list[str] = []
-    for piece in album_pieces(title, artist_names):
-        main = main_title(piece)
-        keys.append(title_key(strip_qualifiers(main)[0]) if main != piece.strip() else "")
-    return keys
+    return album_keys(title, artist_names)[1]
 
 
 def album_alt_keys(title: str | None, artist_names: Iterable[str] = ()) -> list[str]:
@@ -339,9 +333,22 @@ def album_alt_keys(title: str | None, artist_names: Iterable[str] = ()) -> list[
     qualifiers removed, for film titles that begin like a qualifier ("Songs from the Second
     Floor", "Music from Another Room"). "" where it equals the main key.
     """
+    return album_keys(title, artist_names)[2]
+
+
+_BRACKETED_RE = re.compile(r"[\(\[\{][^\)\]\}]*[\)\]\}]")
+
+
+def album_keys(title: str | None, artist_names: Iterable[str] = ()) -> tuple[list[str], list[str], list[str]]:
+    """`album_title_keys`, `album_main_keys` and `album_alt_keys` from one split of the title."""
     keys: list[str] = []
-    for piece, main_key in zip(album_pieces(title, artist_names), album_title_keys(title, artist_names)):
-        unbracketed = re.sub(r"[\(\[\{][^\)\]\}]*[\)\]\}]", " ", piece)
-        key = title_key(unbracketed)
-        keys.append(key if key and key != main_key else "")
-    return keys
+    mains: list[str] = []
+    alts: list[str] = []
+    for piece in album_pieces(title, artist_names):
+        key = title_key(strip_qualifiers(piece)[0])
+        main = main_title(piece)
+        alt = title_key(_BRACKETED_RE.sub(" ", piece))
+        keys.append(key if key not in keys else "")
+        mains.append(title_key(strip_qualifiers(main)[0]) if main != piece.strip() else "")
+        alts.append(alt if alt and alt != keys[-1] else "")
+    return keys, mains, alts

@@ -18,6 +18,11 @@ from scripts_spark import text_norm as tn
     ("", ""),
     (None, ""),
     ("***", ""),
+    ("Won\u02bct", "wont"),                      # a modifier-letter apostrophe joins like "'"
+    ("R.I.P.D.", "ripd"),                       # dots join letters; a trailing one separates
+    ("a..b", "a b"),                            # two joiners in a row do not join
+    ("Crème_Brûlée", "creme brulee"),           # an underscore separates words
+    ("Rock'n'Roll & Co.", "rocknroll and co"),
 ])
 def test_fold_keeps_meaning(title, expected):
     assert tn.fold(title) == expected
