@@ -7,13 +7,14 @@
    block keys: the exact title keys (full, original, main title before a subtitle), the sorted
    words, and typo-tolerant keys (first and last four letters of the key without spaces, with
    its length +-1; the key less one letter, which two keys one typo apart share). A key shared
-   by more than `MatchSettings.max_films_per_block_key` films is joined on the film year too, so
-   candidates per album stay bounded however large the catalogue.
+   by more than `MatchSettings.max_films_per_block_key` films is joined on the film year too, or
+   on a composer the album names, so candidates per album stay bounded however large the catalogue.
 3. Scoring: four comparisons (title, year, composer, sequel numbers), each with graded levels.
    u probabilities come from random film-album pairs (an equi-join on a random bucket, not a cross
-   join), the exact-title u from how many films carry that title (term frequency); m
-   probabilities and the share of true pairs come from EM on the run's own candidate pairs, as
-   Splink does. A pair's match weight is the sum of log2(m/u) of its levels plus the prior.
+   join), the exact-title u from how many films carry that title (term frequency); each
+   comparison's m is counted on the run's own candidate pairs that the other comparisons make
+   near-certain (its anchors: `m_from_anchors`), and the share of true pairs comes from EM with m
+   and u fixed. A pair's match weight is the sum of log2(m/u) of its levels plus the prior.
    Levels that rule a pair out (an album two or more years before its film, a sequel number
    that differs) veto it whatever the other evidence.
 4. Decision: each album piece's best film is a match when its probability reaches the threshold,
@@ -149,8 +150,19 @@ class MatchSettings:
     # often another word ("drive" / "driven").
     typo_one_edit_min_letters: int = 6
     u_random_pairs: int = 100_000      # about this many random film-album pairs estimate u
-    # EM's m is a posterior mean with the declared m as a prior worth this many pairs, so a level
-    # that the run's data hardly shows keeps its declared m instead of a weight from noise.
+    # Where each comparison's m is counted (`m_from_anchors`): the candidate pairs whose *other*
+    # comparisons make them near-certain matches. Conditions are (comparison, allowed levels);
+    # "unique_title" (no other film carries the exact title) is a condition too.
+    m_anchors: tuple[tuple[str, tuple[tuple[str, tuple]]], ...] = (
+        ("title", (("composer", ("credited",)), ("numbers", ("same",)))),
+        ("year", (("composer", ("credited",)), ("title", ("exact",)), ("numbers", ("same",)))),
+        ("composer", (("title", ("exact",)), ("unique_title", (True,)), ("year", ("same_year", "next_year")),
+                      ("numbers", ("same",)))),
+        ("numbers", (("composer", ("credited",)), ("year", ("same_year", "next_year")))),
+    )
+    # m (and the far-year title u) is a posterior mean with the declared value as a prior worth
+    # this many pairs, so a level that the run's data hardly shows keeps its declared value
+    # instead of a weight from noise.
     m_prior_pairs: float = 20.0
 
     def as_dict(self) -> dict:
@@ -409,12 +421,17 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
 
 
 def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SETTINGS.max_films_per_block_key,
-                      max_films_per_fuzzy_key: int = SETTINGS.max_films_per_fuzzy_key) -> DataFrame:
+                      max_films_per_fuzzy_key: int = SETTINGS.max_films_per_fuzzy_key,
+                      film_people: DataFrame | None = None, album_people: DataFrame | None = None) -> DataFrame:
     """Equi-join film keys with album keys on `block_key`.
 
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
     year after its own year; an album of unknown year gets no candidates through a common key.
+    Given `film_people` (tmdb_id, person) and `album_people` (album_id, person), a common key also
+    joins on the key and a person, whatever the years: an album naming a film's composer meets
+    that film under its common title even when the album's year is unknown or late (a reissue
+    filed as the master), and the few films of one title and one composer bound the pairs.
     A typo-tolerant key ("p:", "s:", "d:", "l:", "e:") with more than `max_films_per_fuzzy_key` films is dropped.
     """
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key"))
@@ -426,12 +443,25 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     rare = fk.filter(~is_common).drop("films_with_key").join(
         ak.filter(~is_common).drop("films_with_key"), on="block_key", how="inner"
     )
-    common_albums = ak.filter(is_common & F.col("album_year").isNotNull()).drop("films_with_key").withColumn(
-        "film_year", F.explode(F.sequence(F.col("album_year") - 2, F.col("album_year") + 1))
-    )
-    common = fk.filter(is_common).drop("films_with_key").join(common_albums, on=["block_key", "film_year"],
-                                                               how="inner")
-    return rare.unionByName(common)
+    common_films = fk.filter(is_common).drop("films_with_key")
+    common_albums = ak.filter(is_common).drop("films_with_key")
+    by_year = common_films.join(
+        common_albums.filter(F.col("album_year").isNotNull()).withColumn(
+            "film_year", F.explode(F.sequence(F.col("album_year") - 2, F.col("album_year") + 1))),
+        on=["block_key", "film_year"], how="inner")
+    pairs = rare.unionByName(by_year)
+    if film_people is not None and album_people is not None:
+        by_person = common_films.join(film_people, on="tmdb_id", how="inner").join(
+            common_albums.join(album_people, on="album_id", how="inner"), on=["block_key", "person"], how="inner"
+        ).drop("person")
+        pairs = pairs.unionByName(by_person, allowMissingColumns=True)
+    return pairs
+
+
+def _people(df: DataFrame, id_col: str, people: Column) -> DataFrame:
+    """(id, person) for each distinct person key a film or an album names."""
+    return df.select(id_col, F.explode(F.array_distinct(people)).alias("person")) \
+        .filter(F.col("person").isNotNull() & (F.col("person") != ""))
 
 
 def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
@@ -440,7 +470,10 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSe
     meet through both prefixes."""
     fk = film_block_keys(films_df, settings).withColumnRenamed("key_side", "film_side")
     ak = album_block_keys(albums_df, settings).withColumnRenamed("key_side", "album_side")
-    joined = blocked_key_pairs(fk, ak, settings.max_films_per_block_key, settings.max_films_per_fuzzy_key)
+    joined = blocked_key_pairs(
+        fk, ak, settings.max_films_per_block_key, settings.max_films_per_fuzzy_key,
+        film_people=_people(films_df, "tmdb_id", F.col("composer_keys")),
+        album_people=_people(albums_df, "album_id", F.concat("artist_keys", "credit_keys")))
     return joined.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main"))) \
         .select("album_id", "part", "tmdb_id").distinct()
 
@@ -510,6 +543,71 @@ def level_counts(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], int]]:
     return [(tuple(int(r[c]) for c in _LEVEL_COLS), int(r["count"])) for r in rows]
 
 
+def anchor_level_counts(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], bool, int]]:
+    """(pattern, unique title, pairs): `level_counts` split by whether the film is the only one
+    carrying its exact title, for `m_from_anchors`."""
+    rows = vectors_df.groupBy(*_LEVEL_COLS, (F.col("films_with_title") <= 1).alias("unique_title")).count().collect()
+    return [(tuple(int(r[c]) for c in _LEVEL_COLS), bool(r["unique_title"]), int(r["count"])) for r in rows]
+
+
+def m_from_anchors(counts: list[tuple[tuple[int, ...], bool, int]],
+                   settings: MatchSettings = SETTINGS) -> list[list[float]]:
+    """m of each comparison counted on its anchors: the candidate pairs whose other comparisons
+    make them near-certain matches (`MatchSettings.m_anchors`, e.g. the title's m on pairs whose
+    album credits the film's composer). Under Fellegi-Sunter's conditional independence the
+    levels of one comparison among matches do not depend on the others, so those pairs show its
+    m without asking EM which pairs are matches. EM on all candidates did ask, and on a
+    1,000,000-film world with thousands of namesakes per common title it took same-title,
+    near-year namesakes for the matches: the typo level's m fell to 0.00008 and an album 4 to 10
+    years late to 0. The declared m is a prior worth `m_prior_pairs` pairs (a comparison whose
+    anchors are few keeps about its declared m)."""
+    names = [c.name for c in settings.comparisons]
+    anchors = dict(settings.m_anchors)
+    out = []
+    for i, comparison in enumerate(settings.comparisons):
+        conditions = []
+        for name, allowed in anchors.get(comparison.name, ()):
+            if name == "unique_title":
+                conditions.append((None, set(allowed)))
+            else:
+                levels = settings.comparisons[names.index(name)].level_names()
+                conditions.append((names.index(name), {levels.index(level) for level in allowed}))
+        tallies = [0.0] * len(comparison.levels)
+        for pattern, unique, n in counts:
+            if all((unique in allowed) if j is None else (pattern[j] in allowed) for j, allowed in conditions):
+                tallies[pattern[i]] += n
+        out.append(_posterior_mean(tallies, comparison.levels, [lvl.m for lvl in comparison.levels],
+                                   settings.m_prior_pairs))
+    return out
+
+
+def estimate_share(patterns: list[tuple[tuple[int, ...], int]], m: list[list[float]], u: list[list[float]],
+                   settings: MatchSettings = SETTINGS, share_bound: float | None = None) -> tuple[float, int]:
+    """EM for the share of matches among the candidates alone, m and u held fixed; capped at
+    `share_bound`: each album piece has at most one film, so at most (pieces with candidates) /
+    (candidate pairs) of the pairs are matches. Returns (share, iterations)."""
+    comparisons = settings.comparisons
+    share = settings.prior_match if share_bound is None else min(settings.prior_match, share_bound)
+    iterations = 0
+    for iterations in range(1, settings.em_iterations + 1):  # noqa: B007 - read after the loop
+        matched, total = 0.0, 0.0
+        for pattern, n in patterns:
+            pm, pu = share, 1 - share
+            for i, level in enumerate(pattern):
+                if not comparisons[i].levels[level].null:
+                    pm *= m[i][level]
+                    pu *= u[i][level]
+            matched += n * (pm / (pm + pu) if pm + pu > 0 else 0.0)
+            total += n
+        new_share = matched / total if total else share
+        if share_bound is not None:
+            new_share = min(new_share, share_bound)
+        change, share = abs(new_share - share), new_share
+        if change < 1e-6:
+            break
+    return share, iterations
+
+
 def estimate_u(patterns: list[tuple[tuple[int, ...], int]], settings: MatchSettings = SETTINGS) -> list[list[float]]:
     """u per comparison and level from random pairs, with add-one smoothing so that a level never
     seen among random pairs still has a small positive u."""
@@ -532,51 +630,6 @@ def _posterior_mean(counts: list[float], levels: tuple[Level, ...], prior: list[
     declared = sum(prior[j] for j, lvl in enumerate(levels) if not lvl.null)
     return [1.0 if lvl.null else (counts[j] + alpha * prior[j] / declared) / (informative + alpha)
             for j, lvl in enumerate(levels)]
-
-
-def estimate_m(patterns: list[tuple[tuple[int, ...], int]], u: list[list[float]],
-               settings: MatchSettings = SETTINGS, share_bound: float | None = None
-               ) -> tuple[list[list[float]], list[list[float]], float, int]:
-    """EM on the candidate pairs for m and the match share, u held fixed (Splink's training order).
-
-    `share_bound` caps the match share: each album piece has at most one film, so at most
-    (pieces with candidates) / (candidate pairs) of the pairs are matches. Without the cap EM
-    may call every same-titled pair a match (seen on a 20,000-film world with many namesakes).
-
-    Null levels carry no evidence: left out of the likelihood. Returns (m, u, share, iterations)."""
-    comparisons = settings.comparisons
-    m = [[lvl.m for lvl in c.levels] for c in comparisons]
-    u = [list(row) for row in u]
-    share = settings.prior_match if share_bound is None else min(settings.prior_match, share_bound)
-    iterations = 0
-    for iterations in range(1, settings.em_iterations + 1):  # noqa: B007 - read after the loop
-        sums = [[0.0] * len(c.levels) for c in comparisons]
-        matched_total, total = 0.0, 0.0
-        for pattern, n in patterns:
-            pm, pu = share, 1 - share
-            for i, level in enumerate(pattern):
-                if not comparisons[i].levels[level].null:
-                    pm *= m[i][level]
-                    pu *= u[i][level]
-            p = pm / (pm + pu) if pm + pu > 0 else 0.0
-            matched_total += n * p
-            total += n
-            for i, level in enumerate(pattern):
-                sums[i][level] += n * p
-        if matched_total <= 0:
-            break
-        alpha = settings.m_prior_pairs
-        new_m = [_posterior_mean(sums[i], c.levels, [lvl.m for lvl in c.levels], alpha)
-                 for i, c in enumerate(comparisons)]
-        new_share = matched_total / total
-        if share_bound is not None:
-            new_share = min(new_share, share_bound)
-        change = max([abs(a - b) for row_new, row_old in zip(new_m, m) for a, b in zip(row_new, row_old)]
-                     + [abs(new_share - share)])
-        m, share = new_m, new_share
-        if change < 1e-6:
-            break
-    return m, u, share, iterations
 
 
 @dataclass(frozen=True)
@@ -660,13 +713,19 @@ def title_tf_reference_bits(vectors_df: DataFrame, settings: MatchSettings = SET
 
 
 def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
-    """u from random pairs, then m and the prior by EM on the candidate pairs."""
+    """u from random pairs (the title's from far-year candidates), m counted on each comparison's
+    anchors (`m_from_anchors`), then the prior share of matches by EM with m and u fixed."""
     u = estimate_u(level_counts(random_vectors_df), settings)
-    patterns = level_counts(vectors_df)
+    counts = anchor_level_counts(vectors_df)
+    merged: dict[tuple[int, ...], int] = {}
+    for pattern, _, n in counts:
+        merged[pattern] = merged.get(pattern, 0) + n
+    patterns = sorted(merged.items())
     u = title_u_from_far_years(patterns, u, settings)
     pieces = vectors_df.select("album_id", "part").distinct().count()
     pairs = sum(n for _, n in patterns)
-    m, u, share, iterations = estimate_m(patterns, u, settings, share_bound=pieces / pairs if pairs else None)
+    m = m_from_anchors(counts, settings)
+    share, iterations = estimate_share(patterns, m, u, settings, share_bound=pieces / pairs if pairs else None)
     return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations,
                         title_tf_reference_bits(vectors_df, settings))
 

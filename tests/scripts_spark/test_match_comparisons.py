@@ -141,34 +141,60 @@ def test_numbers_level(spark):
            m.numbers_level(F.col("album"), F.col("title"), F.col("original")))
 
 
-def test_em_separates_matches_from_non_matches():
-    """Patterns drawn from known m and u: EM finds the share of matches and puts the exact title,
-    the same year and a credited composer on the match side."""
-    import dataclasses
+def _drawn_counts(settings, true_m, true_u, share, total, unique_m=0.7, unique_u=0.2):
+    """(pattern, unique title, pairs) drawn from known m and u, independent given match status."""
     import itertools
     import math
 
-    # u of every comparison given here (the title's u is declared in the shipped settings).
-    settings = m.MatchSettings(comparisons=(dataclasses.replace(m.TITLE, u_from="random"), m.YEAR, m.COMPOSER,
-                                            m.NUMBERS))
-    true_m = [[0.85, 0.05, 0.02, 0.05, 0.02, 0.01], [0.65, 0.15, 0.05, 0.05, 0.05, 0.03, 0.02, 1],
-              [0.6, 0.1, 0.3, 1], [0.99, 0.01]]
-    true_u = [[0.05, 0.05, 0.01, 0.1, 0.2, 0.59], [0.03, 0.02, 0.03, 0.07, 0.2, 0.45, 0.2, 1],
-              [0.002, 0.6, 0.398, 1], [0.8, 0.2]]
-    share, total = 0.2, 100_000
-    patterns = []
     informative = [[j for j, lvl in enumerate(c.levels) if not lvl.null] for c in settings.comparisons]
+    counts = []
     for combo in itertools.product(*informative):
-        pm = share * math.prod(true_m[i][j] for i, j in enumerate(combo))
-        pu = (1 - share) * math.prod(true_u[i][j] for i, j in enumerate(combo))
-        n = round(total * (pm + pu))
-        if n:
-            patterns.append((combo, n))
-    u = [row[:] for row in true_u]
-    est_m, _u, share_hat, _ = m.estimate_m(patterns, u, settings)
-    assert share_hat == pytest.approx(0.2, abs=0.03)
-    assert est_m[0][0] == pytest.approx(0.85, abs=0.05)
-    assert est_m[2][0] == pytest.approx(0.6, abs=0.05)
+        for unique in (True, False):
+            pm = share * math.prod(true_m[i][j] for i, j in enumerate(combo)) * (unique_m if unique else 1 - unique_m)
+            pu = (1 - share) * math.prod(true_u[i][j] for i, j in enumerate(combo)) * (
+                unique_u if unique else 1 - unique_u)
+            n = round(total * (pm + pu))
+            if n:
+                counts.append((combo, unique, n))
+    return counts
+
+
+# Known m and u of every comparison (the title's u is declared in the shipped settings).
+_TRUE_M = [[0.85, 0.05, 0.02, 0.05, 0.02, 0.01], [0.65, 0.15, 0.05, 0.05, 0.05, 0.03, 0.02, 1],
+           [0.6, 0.1, 0.3, 1], [0.99, 0.01]]
+_TRUE_U = [[0.05, 0.05, 0.01, 0.1, 0.2, 0.59], [0.03, 0.02, 0.03, 0.07, 0.2, 0.45, 0.2, 1],
+           [0.002, 0.6, 0.398, 1], [0.8, 0.2]]
+
+
+def test_m_from_anchors_recovers_m_and_em_the_share():
+    """Pairs drawn from known m and u: each comparison's m, counted where the others make a pair
+    near-certain, is close to the true one, the typo level included (EM on all candidates let it
+    fall to almost nothing on a world with many namesakes); EM with m and u fixed finds the share."""
+    settings = m.MatchSettings(m_prior_pairs=4)
+    counts = _drawn_counts(settings, _TRUE_M, _TRUE_U, share=0.2, total=1_000_000)
+    est = m.m_from_anchors(counts, settings)
+    typo = m.TITLE.level_names().index("typo")
+    for i, row in enumerate(_TRUE_M):
+        for j, value in enumerate(row):
+            if not settings.comparisons[i].levels[j].null:
+                assert est[i][j] == pytest.approx(value, abs=0.02), (settings.comparisons[i].name, j)
+    assert est[0][typo] == pytest.approx(0.05, abs=0.01)
+    merged = {}
+    for pattern, _, n in counts:
+        merged[pattern] = merged.get(pattern, 0) + n
+    share, _ = m.estimate_share(sorted(merged.items()), est, _TRUE_U, settings)
+    assert share == pytest.approx(0.2, abs=0.02)
+    capped, _ = m.estimate_share(sorted(merged.items()), est, _TRUE_U, settings, share_bound=0.1)
+    assert capped == pytest.approx(0.1)
+
+
+def test_m_from_anchors_keeps_the_declared_m_without_anchors():
+    """No pair credits a composer: the title's anchors are empty and its declared m stays."""
+    settings = m.MatchSettings()
+    unknown = m.COMPOSER.level_names().index("unknown")
+    est = m.m_from_anchors([((0, 0, unknown, 0), True, 500), ((3, 1, unknown, 0), False, 40)], settings)
+    declared = [lvl.m for lvl in m.TITLE.levels]
+    assert est[0] == pytest.approx([value / sum(declared) for value in declared], rel=1e-6)
 
 
 def test_estimate_u_smooths_unseen_levels():

@@ -146,6 +146,28 @@ def test_common_keys_are_blocked_on_year_too(spark):
     assert pairs == {("m1", 4), ("m3", 99)}
 
 
+def test_common_keys_also_meet_through_a_named_composer(spark):
+    """An album of unknown or late year under a common title still meets the film whose composer
+    it names (and only that one): the year cannot block it, the composer can."""
+    from scripts_spark.step_04_match import blocked_key_pairs
+
+    fk = spark.createDataFrame(
+        [(i, 1950 + i * 10, "k:love", "full") for i in range(5)],
+        "tmdb_id long, film_year int, block_key string, film_side string",
+    )
+    ak = spark.createDataFrame(
+        [("m1", None, 0, "k:love", "full"), ("m2", 2015, 0, "k:love", "full"), ("m3", None, 0, "k:love", "full")],
+        "album_id string, album_year int, part int, block_key string, album_side string",
+    )
+    film_people = spark.createDataFrame([(1, "ennio morricone"), (3, "john barry")], "tmdb_id long, person string")
+    album_people = spark.createDataFrame([("m1", "ennio morricone"), ("m2", "ennio morricone"), ("m3", "various")],
+                                         "album_id string, person string")
+    pairs = {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(
+        fk, ak, max_films_per_key=2, film_people=film_people, album_people=album_people).collect()}
+    # m2 (2015) is 55 years after film 1 (1960), far outside the year window: the composer offers it.
+    assert pairs == {("m1", 1), ("m2", 1)}
+
+
 def test_edit_keys_are_typo_keys_dropped_when_common(spark):
     """An edit key ("e:") is a typo-tolerant key: carried by more films than
     `max_films_per_fuzzy_key` it is dropped (not year-blocked), so a short common word's
