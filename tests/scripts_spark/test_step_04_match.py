@@ -168,10 +168,10 @@ def test_common_keys_also_meet_through_a_named_composer(spark):
     assert pairs == {("m1", 1), ("m2", 1)}
 
 
-def test_edit_keys_are_typo_keys_dropped_when_common(spark):
+def test_edit_keys_are_typo_keys_dropped_when_very_common(spark):
     """An edit key ("e:") is a typo-tolerant key: carried by more films than
-    `max_films_per_fuzzy_key` it is dropped (not year-blocked), so a short common word's
-    one-letter variants cannot flood an album with candidates; a rare one is joined whatever the year."""
+    `max_films_per_fuzzy_key_by_year` it is dropped, so a short common word's one-letter variants
+    cannot flood an album with candidates; a rare one is joined whatever the year."""
     from scripts_spark.step_04_match import blocked_key_pairs
 
     fk = spark.createDataFrame(
@@ -183,8 +183,30 @@ def test_edit_keys_are_typo_keys_dropped_when_common(spark):
         "album_id string, album_year int, part int, block_key string, album_side string",
     )
     pairs = {(r.album_id, r.tmdb_id) for r in
-             blocked_key_pairs(fk, ak, max_films_per_key=10, max_films_per_fuzzy_key=12).collect()}
+             blocked_key_pairs(fk, ak, max_films_per_key=10, max_films_per_fuzzy_key=12,
+                               max_films_per_fuzzy_key_by_year=15).collect()}
     assert pairs == {("m2", 100)}
+
+
+def test_common_typo_keys_are_a_year_blocked_fallback(spark):
+    """A typo-tolerant key carried by more than `max_films_per_fuzzy_key` films (but not too many)
+    is joined on the year, and only for an album piece that no exact key met: the misspelt "vegsa"
+    finds the films of its years; "vegas", spelt right and met by its exact key, gets no
+    one-letter neighbours on top."""
+    from scripts_spark.step_04_match import blocked_key_pairs
+
+    fk = spark.createDataFrame(
+        [(i, 1950 + i, "e:vegas", "full") for i in range(20)] + [(10, 1960, "k:vegas", "full")],
+        "tmdb_id long, film_year int, block_key string, film_side string",
+    )
+    ak = spark.createDataFrame(
+        [("m1", 1960, 0, "e:vegas", "full"), ("m2", 1960, 0, "e:vegas", "full"), ("m2", 1960, 0, "k:vegas", "full")],
+        "album_id string, album_year int, part int, block_key string, album_side string",
+    )
+    pairs = {(r.album_id, r.tmdb_id) for r in
+             blocked_key_pairs(fk, ak, max_films_per_key=10, max_films_per_fuzzy_key=12,
+                               max_films_per_fuzzy_key_by_year=400).collect()}
+    assert pairs == {("m1", 8), ("m1", 9), ("m1", 10), ("m1", 11), ("m2", 10)}
 
 
 def test_ambiguous_namesakes_abstain(spark):
