@@ -498,12 +498,20 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSe
 # ---- Comparison vectors, u, EM, weights ----
 
 def _film_facts(films_df: DataFrame) -> DataFrame:
-    title_counts = films_df.filter(F.col("title_key").isNotNull() & (F.col("title_key") != "")) \
-        .groupBy("title_key").agg(F.countDistinct("tmdb_id").alias("films_with_title"))
+    """Film columns for the comparisons, with `films_with_title` and `films_with_original`: how
+    many films carry the film's title key, and its original title key, as a title or an original
+    title (the namesakes of each)."""
+    keys = films_df.select("tmdb_id", F.explode(F.array_distinct(F.filter(
+        F.array("title_key", "original_title_key"), lambda k: k.isNotNull() & (k != "")))).alias("key"))
+    counts = keys.groupBy("key").agg(F.countDistinct("tmdb_id").alias("films"))
     return films_df.select(
         "tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
         "title_key", "original_title_key", "main_title_key", "composer_keys", "vote_count",
-    ).join(title_counts, on="title_key", how="left").fillna({"films_with_title": 1})
+    ).join(counts.select(F.col("key").alias("title_key"), F.col("films").alias("films_with_title")),
+           on="title_key", how="left") \
+        .join(counts.select(F.col("key").alias("original_title_key"), F.col("films").alias("films_with_original")),
+              on="original_title_key", how="left") \
+        .fillna({"films_with_title": 1, "films_with_original": 1})
 
 
 def _album_facts(albums_df: DataFrame) -> DataFrame:
@@ -528,6 +536,13 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
         .withColumn("year_gap", F.col("album_year") - F.col("film_year"))
         .withColumn("title_lvl", title_level(key, alt, main, F.col("title_key"), F.col("original_title_key"),
                                              F.col("main_title_key"), settings))
+        # The namesakes of the key that agreed: an album titled with the film's original title
+        # ("La Nuit des Anges") is as rare as that title, however common the English one ("The Fire").
+        .withColumn("films_with_title", F.when(
+            (F.col("title_lvl") == 0) & ~F.greatest(*[F.coalesce((k == F.col("title_key")) & (k != ""), F.lit(False))
+                                                     for k in (key, alt, without_volume(key))]),
+            F.col("films_with_original")).otherwise(F.col("films_with_title")))
+        .drop("films_with_original")
         .withColumn("year_lvl", year_level(F.col("album_year"), F.col("film_year")))
         .withColumn("composer_lvl", composer_level(F.col("composer_keys"), F.col("credit_keys"),
                                                    F.col("artist_keys")))

@@ -220,3 +220,22 @@ def test_ambiguous_namesakes_abstain(spark):
     matches_df, near_df, _, _ = match(films_df, albums_df)
     assert {(r.album_id, r.tmdb_id) for r in matches_df.collect()} == {("m2", 3)}
     assert [(r.album_id, r.decision) for r in near_df.collect()] == [("m1", "ambiguous")]
+
+
+def test_namesakes_are_counted_for_the_key_that_agreed(spark):
+    """An album titled with a film's original title is as rare as that title: its namesake count
+    is the films carrying "welle der rose", not the three called "The Fire"."""
+    from scripts_spark import step_04_match as m
+
+    films = [film(1, "The Fire", "1991-01-01", original_title="Die Welle der Rose", language="de"),
+             film(2, "The Fire", "1991-05-01"), film(3, "The Fire", "1980-05-01")]
+    masters = [master(1, "Die Welle Der Rose (Original Motion Picture Soundtrack)", 1991, main_release=11),
+               master(2, "The Fire (Original Motion Picture Soundtrack)", 1991, main_release=21)]
+    releases = [release(11, "x", None, master_id=1, is_main=True), release(21, "x", None, master_id=2, is_main=True)]
+    films_df, albums_df = silver(spark, films, masters, releases)
+    eligible = m.soundtrack_albums(albums_df)
+    vectors = m.comparison_vectors(m.candidate_pairs(films_df, eligible), m._film_facts(films_df),
+                                   m._album_facts(eligible))
+    counts = {(r.album_id, r.tmdb_id): (r.title_lvl, r.films_with_title) for r in vectors.collect()}
+    assert counts[("m1", 1)] == (0, 1)
+    assert counts[("m2", 1)] == (0, 3) and counts[("m2", 2)] == (0, 3)
