@@ -54,7 +54,7 @@ IN_FLIGHT_PER_WORKER = 2
 SOUNDTRACK_MARKER_WORDS: tuple[str, ...] = (
     # English, and the words many languages borrow
     "soundtrack", "soundtrak", "score", "motion", "film", "movie",
-    "cinema", "musical", "television",
+    "cinema", "musical", "television", "inspired",
     # French, Spanish, Portuguese, Italian, Catalan ("original" is left out on purpose: it is in
     # every "Original Mix" and would send a quarter of all records to the parser; every qualifier
     # with "original" carries one of the other words: Original Soundtrack / Score / Motion Picture /
@@ -78,8 +78,11 @@ SOUNDTRACK_MARKER_WORDS: tuple[str, ...] = (
     "\uc601\ud654",  # 영화
 )
 # Short words and abbreviations: matched only as whole words, or every "most", "host" and
-# "broadcast" would hit.
-SOUNDTRACK_MARKER_WHOLE_WORDS: tuple[str, ...] = ("ost", "o.s.t", "bof", "b.o.f", "bso", "b.s.o", "cast")
+# "broadcast" would hit. Their letters may be apart by dots and spaces ("O.S.T.", "O. S. T.",
+# "B O F"), as the predicate's own pattern allows.
+SOUNDTRACK_MARKER_WHOLE_WORDS: tuple[str, ...] = ("ost", "bof", "bso", "cast")
+# What may stand between the letters of an abbreviation: dots and spaces, literal or as references.
+_ABBREVIATION_GAP = r"(?:[. ]|&#0*(?:46|32);|&#x0*(?:2e|2E|20);){0,4}"
 
 def _record_start_pattern(tag: str) -> re.Pattern:
     """`<release` followed by what can end a tag name, so `<releases>` and `<master_id` never match."""
@@ -166,7 +169,8 @@ def soundtrack_marker_regex(words: tuple[str, ...]) -> str:
     is its UTF-8 byte sequence, and `(?i)` folds ASCII (and Latin-1) letters, which can only add hits.
     """
     parts = [_marker_regex(word) for word in words]
-    parts += [r"\b" + _marker_regex(abbr) + r"\b" for abbr in SOUNDTRACK_MARKER_WHOLE_WORDS]
+    parts += [r"\b" + _ABBREVIATION_GAP.join(_char_alternatives(char) for char in abbr) + r"\b"
+              for abbr in SOUNDTRACK_MARKER_WHOLE_WORDS]
     parts.append(r"<!\[CDATA\[")
     return "(?i)" + "|".join(parts)
 

@@ -303,6 +303,10 @@ QUALIFIER_PHRASES = (
     "Theme From Shaft", "Music From The Television Series", "Original Television Soundtrack", "Songs From The Film",
     "Music Inspired By The Film", "Original Broadway Cast", "Musique Originale du Film", "M\u00fasica de la Pel\u00edcula",
     "Filmzene", "Muzyka z filmu", "Hudba z filmu", "Video Game Soundtrack", "Original Game Score",
+    # Qualifiers without a film word: the parallel converter dropped these albums unparsed (2,396
+    # true soundtracks of a 1,000,000-film world written elsewhere never reached silver).
+    "Music From And Inspired By", "Songs Inspired By", "Music Inspired By", "Songs From And Inspired By",
+    "O. S. T.", "O S T", "B. O. F.", "B O F", "B. S. O.", "B.S.O", "OST.",
 )
 
 
