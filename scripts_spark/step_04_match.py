@@ -553,6 +553,9 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
 
 
 _LEVEL_COLS = ("title_lvl", "year_lvl", "composer_lvl", "numbers_lvl")
+# What `match` keeps of the comparison vectors: ids, levels and what the weights and ranking read.
+_VECTOR_COLUMNS = ("album_id", "part", "tmdb_id", "discogs_master_id", "discogs_release_id", *_LEVEL_COLS,
+                   "films_with_title", "year_gap", "vote_count", "composer_match")
 
 
 def random_pairs(films_df: DataFrame, albums_df: DataFrame, n_films: int, n_pieces: int,
@@ -875,18 +878,24 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     film_facts_df = _film_facts(films_df)
     album_facts_df = _album_facts(eligible_df)
     candidates_df = candidate_pairs(films_df, eligible_df, settings)
-    # Training reads the comparison vectors once, scoring once more: computed once, kept.
-    vectors_df = comparison_vectors(candidates_df, film_facts_df, album_facts_df, settings).persist()
+    # Training reads the comparison vectors once, scoring once more: computed once, kept, and only
+    # the columns the model and the ranking read (the titles and keys of 18.6M pairs at 1M films
+    # would be cached and sorted for nothing: the best pairs get them back below).
+    vectors_df = comparison_vectors(candidates_df, film_facts_df, album_facts_df, settings) \
+        .select(*_VECTOR_COLUMNS).persist()
     n_films = films_df.count()
     n_pieces = eligible_df.select(F.sum(F.size("title_keys"))).first()[0] or 0
     random_df = comparison_vectors(random_pairs(films_df, eligible_df, n_films, n_pieces, settings),
                                    film_facts_df, album_facts_df, settings)
     model = train(vectors_df, random_df, settings)
-    decided_df = decide(score_pairs(vectors_df, model, settings), settings).join(
-        eligible_df.select("album_id", "eligible_by"), on="album_id", how="inner")
-    # Matches and near-misses are both cut from the best candidates: decided once.
-    decided_df = decided_df.filter(F.col("rank") == 1).persist()
-    best_df = decided_df.filter(F.col("rank") == 1).withColumn("match_score", F.col("match_probability"))
+    # Matches and near-misses are both cut from the best candidates: decided once, and only those
+    # joined with the titles and years they are shown with.
+    best_df = decide(score_pairs(vectors_df, model, settings), settings).filter(F.col("rank") == 1) \
+        .join(eligible_df.select("album_id", "eligible_by", F.col("title").alias("album_title"),
+                                 F.col("year").alias("album_year")), on="album_id", how="inner") \
+        .join(films_df.select("tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year")),
+              on="tmdb_id", how="inner") \
+        .withColumn("match_score", F.col("match_probability")).persist()
     matches_df = (
         best_df.filter(F.col("decision") == "match")
         # A two-film album whose pieces both point at the same film is one match.
