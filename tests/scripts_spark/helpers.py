@@ -61,7 +61,10 @@ def silver(spark, films, masters=(), releases=()):
     films_df = normalize_films(movies_df)
     albums_df = normalize_albums(build_albums(masters_df, releases_df), DEFAULT_SOUNDTRACK_GENRES,
                                  DEFAULT_SOUNDTRACK_STYLES)
-    return films_df, albums_df
+    # Materialised, as the pipeline reads silver from its Parquet: left lazy, every job of the step
+    # under test re-ran the extraction and normalisation (JSON parsing, the pandas UDFs) inside its
+    # own plan, and step 04's thirty-odd jobs took a minute on three films.
+    return films_df.localCheckpoint(), albums_df.localCheckpoint()
 
 
 def step_context(spark, root, step="test") -> StepContext:

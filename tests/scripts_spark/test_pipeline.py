@@ -118,7 +118,7 @@ def _gold(spark, root, name):
 
 
 @pytest.mark.slow
-def test_generated_run_is_complete_and_repeatable(spark, tmp_path, capsys):
+def test_generated_run_is_complete(spark, tmp_path, capsys):
     assert pipeline.main(["--data-root", str(tmp_path), "--source", "sample", "--films", "300",
                           "--run-id", "first"]) == 0
     out = capsys.readouterr().out
@@ -132,19 +132,11 @@ def test_generated_run_is_complete_and_repeatable(spark, tmp_path, capsys):
     quality = metrics["quality"]
     assert quality["true_pairs"] > 50
     assert quality["precision"] >= 0.95 and quality["recall"] >= 0.9
-    first = {name: _gold(spark, tmp_path, name).collect()
-             for name in ("soundtrack_matches", "film_soundtracks", "coverage_by_genre_decade")}
     matches = _gold(spark, tmp_path, "soundtrack_matches")
     assert {"tmdb_id", "discogs_master_id", "discogs_release_id", "match_score"} <= set(matches.columns)
     assert dict(matches.dtypes)["tmdb_id"] == "bigint" and dict(matches.dtypes)["match_score"] == "double"
-
-    # Raw data is present now: a second run generates nothing and gives identical gold tables.
-    raw_before = sorted(p.name for p in (tmp_path / "raw").rglob("*"))
-    assert pipeline.main(["--data-root", str(tmp_path), "--run-id", "second"]) == 0
-    assert json.loads((tmp_path / "metrics" / "run_second.json").read_text())["input"] == "present"
-    assert sorted(p.name for p in (tmp_path / "raw").rglob("*")) == raw_before
-    for name, rows in first.items():
-        assert _gold(spark, tmp_path, name).collect() == rows, name
+    # A second run on the raw data now present (nothing generated, the same gold) is
+    # test_kill_and_rerun's re-run; row for row against a separate run, its killed-run test.
 
 
 def test_failed_step_is_recorded(spark, tmp_path, capsys):
