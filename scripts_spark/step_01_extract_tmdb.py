@@ -168,7 +168,8 @@ def run(ctx: StepContext) -> None:
         storage.write_parquet(movies_df.orderBy("tmdb_id"), layers.bronze("tmdb_movies"))
     except storage.StorageError as exc:  # a truncated gzip: say which file (Spark does not)
         raise ingest.name_unreadable_input(spark, "TMDB", files, exc) from exc
-    storage.write_parquet(quarantine_df.orderBy("source_file", "record"), layers.quarantine("tmdb"), partitions=1)
+    storage.write_parquet(storage.in_one_sorted_partition(quarantine_df, [F.col("source_file"), F.col("record")]),
+                          layers.quarantine("tmdb"))
     lines = parsed_df.count()
     parsed_df.unpersist()
     movies = spark.read.parquet(layers.bronze("tmdb_movies")).count()

@@ -246,7 +246,8 @@ def run(ctx: StepContext) -> None:
 
     dump_bad_df = ingest.with_record_base64(spark.createDataFrame(staged["bad_samples"], QUARANTINE))
     quarantine_df = quarantine_parts[0].unionByName(quarantine_parts[1]).unionByName(dump_bad_df)
-    storage.write_parquet(quarantine_df.orderBy("source_file", "record"), layers.quarantine("discogs"), partitions=1)
+    storage.write_parquet(storage.in_one_sorted_partition(quarantine_df, [F.col("source_file"), F.col("record")]),
+                          layers.quarantine("discogs"))
     for parsed_df in parsed:
         parsed_df.unpersist()
     json_quarantined = spark.read.parquet(layers.quarantine("discogs")).count() - len(staged["bad_samples"])

@@ -578,11 +578,15 @@ def level_counts(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], int]]:
     return [(tuple(int(r[c]) for c in _LEVEL_COLS), int(r["count"])) for r in rows]
 
 
-def anchor_level_counts(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], bool, int]]:
-    """(pattern, unique title, pairs): `level_counts` split by whether the film is the only one
-    carrying its exact title, for `m_from_anchors`."""
-    rows = vectors_df.groupBy(*_LEVEL_COLS, (F.col("films_with_title") <= 1).alias("unique_title")).count().collect()
-    return [(tuple(int(r[c]) for c in _LEVEL_COLS), bool(r["unique_title"]), int(r["count"])) for r in rows]
+def pattern_stats(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], bool, int, float]]:
+    """(pattern, unique title, pairs, sum of log2 films carrying the title) per comparison pattern,
+    split by whether the film is the only one carrying its exact title: what `m_from_anchors`,
+    `title_u_from_far_years` and `title_tf_reference_bits` read, in one pass over the vectors."""
+    bits = F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))
+    rows = vectors_df.groupBy(*_LEVEL_COLS, (F.col("films_with_title") <= 1).alias("unique_title")) \
+        .agg(F.count("*").alias("count"), F.sum(bits).alias("bits")).collect()
+    return [(tuple(int(r[c]) for c in _LEVEL_COLS), bool(r["unique_title"]), int(r["count"]), float(r["bits"] or 0.0))
+            for r in rows]
 
 
 def m_from_anchors(counts: list[tuple[tuple[int, ...], bool, int]],
@@ -728,6 +732,11 @@ def title_u_from_far_years(patterns: list[tuple[tuple[int, ...], int]], u: list[
 
 
 def title_tf_reference_bits(vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> float:
+    """`reference_bits` of the comparison vectors (see there)."""
+    return reference_bits(pattern_stats(vectors_df), settings)
+
+
+def reference_bits(stats: list[tuple[tuple[int, ...], bool, int, float]], settings: MatchSettings = SETTINGS) -> float:
     """Mean log2(films carrying the title) over the exact-title candidate pairs whose year rules
     them out: the pairs that `title_u_from_far_years` estimates the exact-title u on.
 
@@ -737,21 +746,22 @@ def title_tf_reference_bits(vectors_df: DataFrame, settings: MatchSettings = SET
     log2 of the whole count instead counts the namesakes twice and leaves an exact title with a
     unique key barely above no evidence. 0.0 (the count adjusts alone) when there are fewer than
     `m_prior_pairs` such pairs, as the declared u then stays too."""
-    _, far = _far_year_levels(settings)
+    year_index, far = _far_year_levels(settings)
+    title_index = [c.name for c in settings.comparisons].index("title")
     exact = TITLE.level_names().index("exact")
-    row = vectors_df.filter(F.col("year_lvl").isin(*far) & (F.col("title_lvl") == exact)) \
-        .agg(F.count("*").alias("n"),
-             F.avg(F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))).alias("bits")).first()
-    if row is None or row["n"] < settings.m_prior_pairs or row["bits"] is None:
+    chosen = [(n, bits) for pattern, _, n, bits in stats if pattern[year_index] in far and pattern[title_index] == exact]
+    n = sum(c for c, _ in chosen)
+    if n < settings.m_prior_pairs:
         return 0.0
-    return float(row["bits"])
+    return sum(b for _, b in chosen) / n
 
 
 def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
     """u from random pairs (the title's from far-year candidates), m counted on each comparison's
     anchors (`m_from_anchors`), then the prior share of matches by EM with m and u fixed."""
     u = estimate_u(level_counts(random_vectors_df), settings)
-    counts = anchor_level_counts(vectors_df)
+    stats = pattern_stats(vectors_df)
+    counts = [(pattern, unique, n) for pattern, unique, n, _ in stats]
     merged: dict[tuple[int, ...], int] = {}
     for pattern, _, n in counts:
         merged[pattern] = merged.get(pattern, 0) + n
@@ -761,8 +771,7 @@ def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSe
     pairs = sum(n for _, n in patterns)
     m = m_from_anchors(counts, settings)
     share, iterations = estimate_share(patterns, m, u, settings, share_bound=pieces / pairs if pairs else None)
-    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations,
-                        title_tf_reference_bits(vectors_df, settings))
+    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations, reference_bits(stats, settings))
 
 
 def _lookup(values: list, index: Column) -> Column:
@@ -925,15 +934,18 @@ def with_album_id(df: DataFrame) -> DataFrame:
 
 
 def match_quality(matches_df: DataFrame, truth_df: DataFrame, candidates_df: DataFrame) -> dict:
-    """Precision, recall, F1 and pair completeness of matches against true pairs."""
-    predicted = with_album_id(matches_df)
-    truth = with_album_id(truth_df)
-    blocked = with_album_id(candidates_df)
-    n_pred, n_true = predicted.count(), truth.count()
-    true_pos = predicted.join(truth, on=["tmdb_id", "album_id"], how="inner").count()
-    survived = truth.join(blocked, on=["tmdb_id", "album_id"], how="inner").count()
-    return {**quality_figures(true_pos, n_pred, n_true),
-            "pair_completeness": round(survived / n_true, 4) if n_true else 0.0}
+    """Precision, recall, F1 and pair completeness of matches against true pairs, counted in one job
+    (predicted, true and blocked pairs flagged on one full outer join)."""
+    keys = ["tmdb_id", "album_id"]
+    flagged = with_album_id(matches_df).withColumn("predicted", F.lit(1)) \
+        .join(with_album_id(truth_df).withColumn("true", F.lit(1)), on=keys, how="full") \
+        .join(with_album_id(candidates_df).withColumn("blocked", F.lit(1)), on=keys, how="left")
+    row = flagged.agg(F.count("predicted").alias("predicted"), F.count("true").alias("true"),
+                      F.count(F.when(F.col("predicted").isNotNull(), F.col("true"))).alias("true_pos"),
+                      F.count(F.when(F.col("true").isNotNull(), F.col("blocked"))).alias("survived")).first()
+    n_true = row["true"]
+    return {**quality_figures(row["true_pos"], row["predicted"], n_true),
+            "pair_completeness": round(row["survived"] / n_true, 4) if n_true else 0.0}
 
 
 def read_true_pairs(spark: SparkSession, layers: storage.Layers) -> DataFrame | None:
@@ -957,19 +969,23 @@ def run(ctx: StepContext) -> None:
     storage.write_gold(near_df, layers, "match_near_misses", [F.col("album_id"), F.col("tmdb_id")])
     matches_out = spark.read.parquet(layers.gold("soundtrack_matches"))
     near_out = spark.read.parquet(layers.gold("match_near_misses"))
+    # Each figure below is one job over a table just written or kept: counts that share a table are
+    # taken together (a count is a job, and a small run is mostly such fixed costs).
     eligible = {r["eligible_by"]: r["count"] for r in
-                with_eligibility(albums_df).groupBy("eligible_by").count().collect() if r["eligible_by"]}
-    step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
-                    "soundtrack_film_albums": sum(eligible.values())}
-    step.rows_out = {"soundtrack_matches": matches_out.count(), "match_near_misses": near_out.count()}
-    candidates = candidates_df.count()
-    per_album = candidates_df.groupBy("album_id").count().agg(F.max("count").alias("m")).first()["m"]
-    step.details = {"candidate_pairs": candidates, "max_candidates_per_album": per_album or 0,
+                with_eligibility(albums_df).groupBy("eligible_by").count().collect()}
+    n_albums = sum(eligible.values())
+    eligible.pop(None, None)
+    matched = matches_out.agg(F.count("*").alias("rows"), F.countDistinct("tmdb_id").alias("films")).first()
+    near_by_decision = {r["decision"]: r["count"] for r in near_out.groupBy("decision").count().collect()}
+    step.rows_in = {"films": films_df.count(), "albums": n_albums, "soundtrack_film_albums": sum(eligible.values())}
+    step.rows_out = {"soundtrack_matches": matched["rows"], "match_near_misses": sum(near_by_decision.values())}
+    per_album = candidates_df.groupBy("album_id").count() \
+        .agg(F.sum("count").alias("pairs"), F.max("count").alias("most")).first()
+    step.details = {"candidate_pairs": per_album["pairs"] or 0, "max_candidates_per_album": per_album["most"] or 0,
                     "eligible_albums_by_reason": dict(sorted(eligible.items())),
-                    "near_misses_by_decision": {r["decision"]: r["count"]
-                                                for r in near_out.groupBy("decision").count().collect()},
+                    "near_misses_by_decision": near_by_decision,
                     "settings": SETTINGS.as_dict(), "model": model.as_dict(),
-                    "films_matched": matches_out.select("tmdb_id").distinct().count()}
+                    "films_matched": matched["films"]}
     truth_df = read_true_pairs(spark, layers)
     quality = match_quality(matches_out, truth_df, candidates_df) if truth_df is not None else {}
     candidates_df.unpersist()

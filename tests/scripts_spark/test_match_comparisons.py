@@ -207,8 +207,13 @@ def test_estimate_u_smooths_unseen_levels():
 
 
 def _vectors(spark, rows):
-    """(title_lvl, year_lvl, films_with_title) rows as the comparison vectors the model reads."""
-    return spark.createDataFrame(rows, "title_lvl int, year_lvl int, films_with_title int")
+    """(title_lvl, year_lvl, films_with_title) rows as the comparison vectors the model reads
+    (composer unknown, sequel numbers the same)."""
+    from pyspark.sql import functions as F
+
+    return spark.createDataFrame(rows, "title_lvl int, year_lvl int, films_with_title int").withColumns(
+        {"composer_lvl": F.lit(m.COMPOSER.level_names().index("unknown")),
+         "numbers_lvl": F.lit(m.NUMBERS.level_names().index("same"))})
 
 
 def test_title_tf_reference_is_the_mean_namesake_bits_of_far_year_exact_pairs(spark):
