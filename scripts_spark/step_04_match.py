@@ -524,18 +524,28 @@ def _album_facts(albums_df: DataFrame) -> DataFrame:
 
 
 def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_facts_df: DataFrame,
-                       settings: MatchSettings = SETTINGS) -> DataFrame:
+                       settings: MatchSettings = SETTINGS, for_random_u: bool = False) -> DataFrame:
     """(album_id, part, tmdb_id) pairs with both sides' facts and the level index of each
-    comparison (`title_lvl`, `year_lvl`, `composer_lvl`, `numbers_lvl`)."""
+    comparison (`title_lvl`, `year_lvl`, `composer_lvl`, `numbers_lvl`).
+
+    With `for_random_u` (random pairs, read only for the u of comparisons whose u is "random"),
+    the title, whose u is declared and never read from random pairs, is not compared: `title_lvl`
+    is its last level. It is the costliest comparison (Levenshtein twice, sorted letters and
+    words), and the random pairs are 100,000 whatever the run's size."""
     pairs = pairs_df.join(film_facts_df, on="tmdb_id", how="inner").join(album_facts_df, on="album_id", how="inner")
     key = F.col("title_keys")[F.col("part")]
     alt = F.col("alt_title_keys")[F.col("part")]
     main = F.col("main_title_keys")[F.col("part")]
+    title_comparison = next(c for c in settings.comparisons if c.name == "title")
+    if for_random_u and title_comparison.u_from != "random":
+        title = F.lit(len(title_comparison.levels) - 1)
+    else:
+        title = title_level(key, alt, main, F.col("title_key"), F.col("original_title_key"), F.col("main_title_key"),
+                            settings)
     return (
         pairs.withColumn("album_key", key)
         .withColumn("year_gap", F.col("album_year") - F.col("film_year"))
-        .withColumn("title_lvl", title_level(key, alt, main, F.col("title_key"), F.col("original_title_key"),
-                                             F.col("main_title_key"), settings))
+        .withColumn("title_lvl", title)
         # The namesakes of the key that agreed: an album titled with the film's original title
         # ("La Nuit des Anges") is as rare as that title, however common the English one ("The Fire").
         .withColumn("films_with_title", F.when(
@@ -895,7 +905,7 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     n_films = films_df.count()
     n_pieces = eligible_df.select(F.sum(F.size("title_keys"))).first()[0] or 0
     random_df = comparison_vectors(random_pairs(films_df, eligible_df, n_films, n_pieces, settings),
-                                   film_facts_df, album_facts_df, settings)
+                                   film_facts_df, album_facts_df, settings, for_random_u=True)
     model = train(vectors_df, random_df, settings)
     # Matches and near-misses are both cut from the best candidates: decided once, and only those
     # joined with the titles and years they are shown with.

@@ -239,3 +239,25 @@ def test_namesakes_are_counted_for_the_key_that_agreed(spark):
     counts = {(r.album_id, r.tmdb_id): (r.title_lvl, r.films_with_title) for r in vectors.collect()}
     assert counts[("m1", 1)] == (0, 1)
     assert counts[("m2", 1)] == (0, 3) and counts[("m2", 2)] == (0, 3)
+
+
+def test_random_pairs_need_no_title_comparison(spark):
+    """The title's u is declared (re-estimated on far-year candidates), never read from random
+    pairs: the model trained without comparing their titles is the one trained with them, though
+    the random pairs here (every film with every album) hold exact titles that would move it."""
+    from scripts_spark import step_04_match as m
+
+    films = [film(1, "Heat", "1995-12-15", ["Elliot Goldenthal"]), film(2, "The Heat", "2013-06-27"),
+             film(3, "Drive", "2011-09-15"), film(4, "Carrie", "1976-11-03", ["Pino Donaggio"])]
+    masters = [master(1, "Heat (Music From The Motion Picture)", 1995, ["Elliot Goldenthal"], main_release=11),
+               master(2, "Drive (Original Motion Picture Soundtrack)", 2011, main_release=21),
+               master(3, "Carrie (Original Motion Picture Soundtrack)", 2013, main_release=31)]
+    releases = [release(r, "x", None, master_id=i, is_main=True) for i, r in [(1, 11), (2, 21), (3, 31)]]
+    films_df, albums_df = silver(spark, films, masters, releases)
+    eligible = m.soundtrack_albums(albums_df)
+    facts = (m._film_facts(films_df), m._album_facts(eligible))
+    vectors = m.comparison_vectors(m.candidate_pairs(films_df, eligible), *facts)
+    random = m.random_pairs(films_df, eligible, 4, 3)
+    with_titles = m.comparison_vectors(random, *facts)
+    assert {r.title_lvl for r in with_titles.collect()} > {len(m.TITLE.levels) - 1}   # exact titles among them
+    assert m.train(vectors, m.comparison_vectors(random, *facts, for_random_u=True)) == m.train(vectors, with_titles)
