@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -439,8 +440,37 @@ def _figure(width: float, height: float) -> Figure:
 def chart_fonts() -> Iterator[None]:
     """Build and draw charts with CHART_FONTS. Text takes its font when it is created, so the
     whole chart is built inside this context (a font not installed is skipped by matplotlib)."""
+    register_installed_chart_fonts()
     with matplotlib.rc_context({"font.family": list(CHART_FONTS)}):
         yield
+
+
+@functools.lru_cache(maxsize=1)
+def register_installed_chart_fonts() -> list[str]:
+    """Make fonts installed after matplotlib listed the system's fonts usable; returns the files added.
+
+    matplotlib lists the system's fonts once and keeps the list in its cache folder
+    (~/.cache/matplotlib/fontlist-*.json): fonts-noto-cjk installed after any earlier chart (the
+    advice `rebuild_venv.sh` prints) stayed unknown and CJK titles were drawn as boxes. When a
+    family of CHART_FONTS is missing from that list, the font files not in it are added (in this
+    process; matplotlib rewrites its cache when it next rebuilds it)."""
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    if all(family in {f.name for f in manager.ttflist} for family in CHART_FONTS):
+        return []
+    known = {f.fname for f in manager.ttflist} | {f.fname for f in manager.afmlist}
+    added = []
+    for path in sorted(font_manager.findSystemFonts()):
+        if path in known:
+            continue
+        try:
+            manager.addfont(path)
+        except (OSError, RuntimeError, ValueError) as exc:   # a damaged font file: skipped, as matplotlib does
+            logger.debug("font %s not usable: %s", path, exc)
+            continue
+        added.append(path)
+    return added
 
 
 def _png_uri(fig: Figure) -> str:

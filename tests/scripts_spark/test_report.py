@@ -641,6 +641,28 @@ def test_charts_draw_japanese_and_korean_titles(recwarn):
     assert all(uri.startswith("data:image/png;base64,") for uri in uris)
 
 
+def test_a_font_installed_after_matplotlib_listed_the_fonts_is_used(recwarn, monkeypatch):
+    """fonts-noto-cjk installed after matplotlib cached its font list (an earlier `make run`, then
+    the advice `rebuild_venv.sh` prints): the charts still find it, not boxes."""
+    from matplotlib import font_manager
+
+    if not CJK_NOTO.exists():
+        pytest.skip(f"{CJK_NOTO} not installed (apt-get install -y fonts-noto-cjk; .ci/run does it)")
+    manager = font_manager.fontManager
+    # The font list as a cache written before the font was installed.
+    monkeypatch.setattr(manager, "ttflist", [f for f in manager.ttflist if "CJK" not in f.name])
+    manager._findfont_cached.cache_clear()
+    report.register_installed_chart_fonts.cache_clear()
+    try:
+        with report.chart_fonts():
+            report._png_uri(report.chart_composers([{"composer": "久石譲", "matched_films": 1, "credited_films": 1}]))
+        assert str(CJK_NOTO) in report.register_installed_chart_fonts()
+        assert _missing_glyphs(recwarn) == []
+    finally:
+        report.register_installed_chart_fonts.cache_clear()
+        manager._findfont_cached.cache_clear()
+
+
 def test_the_font_test_would_see_a_missing_glyph(recwarn):
     """The check above can fail: with DejaVu Sans alone the same title warns."""
     from matplotlib import rc_context
