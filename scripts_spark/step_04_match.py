@@ -741,11 +741,6 @@ def title_u_from_far_years(patterns: list[tuple[tuple[int, ...], int]], u: list[
     return out
 
 
-def title_tf_reference_bits(vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> float:
-    """`reference_bits` of the comparison vectors (see there)."""
-    return reference_bits(pattern_stats(vectors_df), settings)
-
-
 def reference_bits(stats: list[tuple[tuple[int, ...], bool, int, float]], settings: MatchSettings = SETTINGS) -> float:
     """Mean log2(films carrying the title) over the exact-title candidate pairs whose year rules
     them out: the pairs that `title_u_from_far_years` estimates the exact-title u on.

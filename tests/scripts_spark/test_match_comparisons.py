@@ -226,7 +226,7 @@ def test_title_tf_reference_is_the_mean_namesake_bits_of_far_year_exact_pairs(sp
     rows = [(exact, before, 2), (exact, before, 8), (exact, over_10, 32), (exact, over_10, None),
             (exact, same, 1024), (typo, before, 1024), (exact, unknown, 1024)]
     # log2 of 2, 8, 32 and of a missing count taken as one film: (1 + 3 + 5 + 0) / 4
-    assert m.title_tf_reference_bits(_vectors(spark, rows), settings) == pytest.approx(2.25)
+    assert m.reference_bits(m.pattern_stats(_vectors(spark, rows)), settings) == pytest.approx(2.25)
 
 
 def test_title_tf_reference_needs_enough_pairs(spark):
@@ -234,8 +234,8 @@ def test_title_tf_reference_needs_enough_pairs(spark):
     the declared u then stays too); no pairs at all is no error."""
     exact, before = m.TITLE.level_names().index("exact"), m.YEAR.level_names().index("before_film")
     settings = m.MatchSettings(m_prior_pairs=4)
-    assert m.title_tf_reference_bits(_vectors(spark, [(exact, before, 8)] * 3), settings) == 0.0
-    assert m.title_tf_reference_bits(_vectors(spark, []), settings) == 0.0
+    assert m.reference_bits(m.pattern_stats(_vectors(spark, [(exact, before, 8)] * 3)), settings) == 0.0
+    assert m.reference_bits(m.pattern_stats(_vectors(spark, [])), settings) == 0.0
 
 
 def test_exact_title_weight_is_relative_to_the_reference(spark):
