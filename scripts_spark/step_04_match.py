@@ -591,7 +591,7 @@ def level_counts(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], int]]:
 def pattern_stats(vectors_df: DataFrame) -> list[tuple[tuple[int, ...], bool, int, float]]:
     """(pattern, unique title, pairs, sum of log2 films carrying the title) per comparison pattern,
     split by whether the film is the only one carrying its exact title: what `m_from_anchors`,
-    `title_u_from_far_years` and `title_tf_reference_bits` read, in one pass over the vectors."""
+    `title_u_from_far_years` and `reference_bits` read, in one pass over the vectors."""
     bits = F.log2(F.greatest(F.col("films_with_title"), F.lit(1)))
     rows = vectors_df.groupBy(*_LEVEL_COLS, (F.col("films_with_title") <= 1).alias("unique_title")) \
         .agg(F.count("*").alias("count"), F.sum(bits).alias("bits")).collect()
@@ -690,7 +690,7 @@ class TrainedModel:
     prior_match: float
     em_iterations: int
     # Mean log2(films carrying the title) over the pairs that estimated the exact-title u
-    # (`title_tf_reference_bits`): the namesake count that u already stands for.
+    # (`reference_bits`): the namesake count that u already stands for.
     title_tf_reference_bits: float = 0.0
 
     def level_weights(self, settings: MatchSettings = SETTINGS) -> list[list[float]]:
