@@ -21,7 +21,8 @@ its effect size and adjusted interval. Small groups are never a finding.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -30,6 +31,9 @@ from scripts_spark import stats
 from scripts_spark.gold_tables import ANY_SOUNDTRACK, MIN_GROUP_SIZE
 
 SIGNIFICANCE = 0.05
+# The names of the samples `effect_tests_of_samples` tests: every match, and confident matches only.
+ALL_MATCHES = "all"
+CONFIDENT_MATCHES = "confident"
 METRICS = ("popularity", "vote_average")
 LOG_POPULARITY = "log1p_popularity"
 RESPONSES = (LOG_POPULARITY, "vote_average")
@@ -76,11 +80,29 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
         popularity, `in_family`, `p_holm`, `p_bh` (adjusted over the rows in the family only),
         `is_small_group` and `is_significant` (in the family and p_holm below SIGNIFICANCE).
     """
-    keys = ["dimension", "value"]
-    groups = _groups(film_df)
-    baseline = film_df.filter(~F.col("has_soundtrack"))
-    long_groups = _long(groups, keys)
-    long_base = _long(baseline, [])
+    return effect_tests_of_samples({ALL_MATCHES: film_df}).drop("sample")
+
+
+def effect_tests_of_samples(samples: Mapping[str, DataFrame]) -> DataFrame:
+    """`effect_tests` of several samples of the films in one pass, each row with its `sample` (the
+    name given) first, each sample's family adjusted on its own.
+
+    The samples differ only in which films with a soundtrack they keep (all matches, confident
+    matches only: `confident_films`): the films without a soundtrack, the baseline of every
+    comparison, are taken from the first sample. Tested together, the rank statistics, medians and
+    their intervals are computed by one plan instead of one per sample.
+    """
+    keys = ["sample", "dimension", "value"]
+    named = list(samples.items())
+    groups = _groups(named[0][1]).withColumn("sample", F.lit(named[0][0]))
+    for name, df in named[1:]:
+        groups = groups.unionByName(_groups(df).withColumn("sample", F.lit(name)))
+    baseline = named[0][1].filter(~F.col("has_soundtrack"))
+    # Read by a dozen branches below (counts, ranks, medians and their intervals, films per
+    # group): exploded and deduplicated once and kept, instead of once per branch (measured on
+    # 100,000 films: twelve scans and shuffles of the groups for one).
+    long_groups = _long(groups, [*keys, "tmdb_id"]).persist()
+    long_base = _long(baseline, []).persist()
     tested = stats.rank_comparisons(long_groups.filter(F.col("metric").isin(*METRICS)),
                                     long_base.filter(F.col("metric").isin(*METRICS)), keys=tuple(keys))
     log_values = long_groups.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull())
@@ -89,7 +111,9 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
     log_base = long_base.filter((F.col("metric") == LOG_POPULARITY) & F.col("y").isNotNull()) \
         .agg(F.median("y").alias("baseline_log1p_median"))
     log_medians = log_groups.crossJoin(log_base).withColumn("metric", F.lit("popularity"))
-    films = groups.groupBy(*keys).agg(F.countDistinct("tmdb_id").alias("films"))
+    # One row per group, film and metric (the groups are deduplicated by film): a group's films
+    # are its rows of one metric, whatever their values.
+    films = long_groups.filter(F.col("metric") == METRICS[0]).groupBy(*keys).agg(F.count("*").alias("films"))
     tested = (
         tested.join(films, on=keys, how="left").join(log_medians, on=[*keys, "metric"], how="left")
         .withColumn("is_small_group", F.col("films") < MIN_GROUP_SIZE)
@@ -99,13 +123,15 @@ def effect_tests(film_df: DataFrame) -> DataFrame:
     # p-values, its rows without a p-value, the rest): materialise them once instead of running the
     # rank tests (windows, joins, Python UDFs) once per branch.
     tested = tested.localCheckpoint()
-    family = stats.with_adjusted_p(tested.filter("in_family"))
+    long_groups.unpersist()
+    long_base.unpersist()
+    family = stats.with_adjusted_p(tested.filter("in_family"), by=("sample",))
     outside = tested.filter(~F.col("in_family")).withColumn("p_holm", F.lit(None).cast("double")) \
         .withColumn("p_bh", F.lit(None).cast("double"))
     out = family.unionByName(outside)
     return out.withColumn("is_significant", F.coalesce(F.col("p_holm") < SIGNIFICANCE, F.lit(False))).select(
-        "dimension", "value", "metric", "films", "n", "baseline_n", "median", "median_ci_low", "median_ci_high",
-        "baseline_median", "baseline_median_ci_low", "baseline_median_ci_high", "median_diff",
+        "sample", "dimension", "value", "metric", "films", "n", "baseline_n", "median", "median_ci_low",
+        "median_ci_high", "baseline_median", "baseline_median_ci_low", "baseline_median_ci_high", "median_diff",
         "log1p_median", "baseline_log1p_median", "u_statistic", "z", "p_value", "cliffs_delta",
         "in_family", "p_holm", "p_bh", "is_small_group", "is_significant",
     )
@@ -117,13 +143,15 @@ def _safe(text: str) -> str:
 
 @dataclass(frozen=True)
 class ControlLevels:
-    """The levels of the categorical controls, collected once: decades by frequency (the first is
-    the reference), film genres, and the TOP_LANGUAGES most common languages (the first is the
-    reference)."""
+    """The levels of the regression's categorical columns, collected once: decades by frequency
+    (the first is the reference), film genres, the TOP_LANGUAGES most common languages (the first
+    is the reference), and the soundtrack genres and styles with at least MIN_GROUP_SIZE films."""
 
     decades: list[str]
     film_genres: list[str]
     languages: list[str]
+    album_genres: list[str] = field(default_factory=list)
+    album_styles: list[str] = field(default_factory=list)
 
 
 def _decade() -> Column:
@@ -135,27 +163,41 @@ def _language() -> Column:
 
 
 def control_levels(film_df: DataFrame) -> ControlLevels:
-    """The control levels of `film_df` (three small collects)."""
-    decades = [r["d"] for r in film_df.groupBy(_decade().alias("d")).count().orderBy(F.desc("count"), "d").collect()]
-    film_genres = [r["g"] for r in film_df.select(F.explode("genres").alias("g")).distinct().orderBy("g").collect()]
-    languages = [r["l"] for r in film_df.groupBy(_language().alias("l")).count()
-                 .orderBy(F.desc("count"), "l").limit(TOP_LANGUAGES).collect()]
-    return ControlLevels(decades=decades, film_genres=film_genres, languages=languages)
+    """The levels of `film_df`, all counted in one small collect (films per decade, film genre,
+    language, soundtrack genre and style)."""
+    kinds = [("decade", _decade()), ("film_genre", F.explode("genres")), ("language", _language()),
+             ("album_genre", F.explode("album_genres")), ("album_style", F.explode("album_styles"))]
+    values = None
+    for kind, value in kinds:
+        one = film_df.select(F.lit(kind).alias("kind"), value.alias("value"))
+        values = one if values is None else values.unionByName(one)
+    counts: dict[str, dict[str, int]] = {kind: {} for kind, _ in kinds}
+    for row in values.filter(F.col("value").isNotNull()).groupBy("kind", "value").count().collect():
+        counts[row["kind"]][row["value"]] = row["count"]
+
+    def by_frequency(kind: str) -> list[str]:
+        return sorted(counts[kind], key=lambda value: (-counts[kind][value], value))
+
+    def large_groups(kind: str) -> list[str]:
+        return sorted(value for value, n in counts[kind].items() if n >= MIN_GROUP_SIZE)
+
+    return ControlLevels(decades=by_frequency("decade"), film_genres=sorted(counts["film_genre"]),
+                         languages=by_frequency("language")[:TOP_LANGUAGES],
+                         album_genres=large_groups("album_genre"), album_styles=large_groups("album_style"))
 
 
 DIMENSIONS = ("all", "genre", "style")
 
 
-def _effect_columns(film_df: DataFrame, dimension: str) -> list[tuple[str, Column, tuple[str, str]]]:
+def _effect_columns(levels: ControlLevels, dimension: str) -> list[tuple[str, Column, tuple[str, str]]]:
     """(column name, indicator, (dimension, value)) of each soundtrack group of `dimension` ("all"
-    for any soundtrack) with at least MIN_GROUP_SIZE films; the group sizes are one small collect."""
+    for any soundtrack) with at least MIN_GROUP_SIZE films."""
     if dimension == "all":
         return [("st_any", F.col("has_soundtrack").cast("double"), ("all", ANY_SOUNDTRACK))]
     source = "album_genres" if dimension == "genre" else "album_styles"
-    sizes = (film_df.select(F.explode(source).alias("v")).groupBy("v").count()
-             .filter(F.col("count") >= MIN_GROUP_SIZE).orderBy("v").collect())
-    return [(f"st_{dimension}_{i}_{_safe(row['v'])}", F.array_contains(source, row["v"]).cast("double"),
-             (dimension, row["v"])) for i, row in enumerate(sizes)]
+    values = levels.album_genres if dimension == "genre" else levels.album_styles
+    return [(f"st_{dimension}_{i}_{_safe(value)}", F.array_contains(source, value).cast("double"), (dimension, value))
+            for i, value in enumerate(values)]
 
 
 def _control_columns(levels: ControlLevels) -> list[tuple[str, Column]]:
@@ -197,7 +239,7 @@ def effect_regression(film_df: DataFrame) -> DataFrame:
     spark = film_df.sparkSession
     groups = _groups(film_df)
     levels = control_levels(film_df)  # the same controls in every model: collect their levels once
-    effect_columns = {dimension: _effect_columns(film_df, dimension) for dimension in DIMENSIONS}
+    effect_columns = {dimension: _effect_columns(levels, dimension) for dimension in DIMENSIONS}
     controls = _control_columns(levels)
     every_effect = [item for dimension in DIMENSIONS for item in effect_columns[dimension]]
     design_df = film_df.select(*_responses(), *[column.alias(name) for name, column, _ in every_effect],

@@ -208,15 +208,18 @@ def median_intervals(values_df: DataFrame, keys: list[str]) -> DataFrame:
     return sizes.drop("_ranks").join(bounds, on=keys, how="left")
 
 
-def with_adjusted_p(tests_df: DataFrame, p_col: str = "p_value") -> DataFrame:
+def with_adjusted_p(tests_df: DataFrame, p_col: str = "p_value", by: Sequence[str] = ()) -> DataFrame:
     """Add `p_holm` (Holm's step-down, family-wise error) and `p_bh` (Benjamini-Hochberg, false
     discovery rate) over all rows of `tests_df` with a non-null p-value: the family is exactly the
-    rows given. Rows without a p-value get null adjusted values and do not count in the family."""
+    rows given, or, with `by`, the rows that share the values of those columns (one family each).
+    Rows without a p-value get null adjusted values and do not count in the family."""
     with_p = tests_df.filter(F.col(p_col).isNotNull())
     without_p = tests_df.filter(F.col(p_col).isNull())
-    # The family is small (one row per comparison and metric): one partition keeps the order total.
-    ordered = Window.orderBy(F.col(p_col).asc(), *[F.col(c).asc() for c in tests_df.columns if c != p_col])
-    m = F.count(F.lit(1)).over(Window.partitionBy(F.lit(1)))
+    # A family is small (one row per comparison and metric): one partition keeps its order total.
+    family = [F.col(c) for c in by] or [F.lit(1)]
+    ordered = Window.partitionBy(*family).orderBy(
+        F.col(p_col).asc(), *[F.col(c).asc() for c in tests_df.columns if c != p_col and c not in by])
+    m = F.count(F.lit(1)).over(Window.partitionBy(*family))
     ranked = with_p.withColumn("_i", F.row_number().over(ordered)).withColumn("_m", m)
     up_to = ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     from_here = ordered.rowsBetween(Window.currentRow, Window.unboundedFollowing)

@@ -309,6 +309,8 @@ class AnalyticsInputs:
             (CONFIDENT_MATCH_SCORE) for `effect_sensitivity`.
         written: the tables this step has written so far, read back, by name (a builder may
             build on an earlier table instead of computing it again).
+        derived: what a builder computed for a later one beside its table, by name
+            (CONFIDENT_TESTS).
     """
 
     film_df: DataFrame
@@ -316,18 +318,39 @@ class AnalyticsInputs:
     matches_df: DataFrame
     confident_match_score: float
     written: dict[str, DataFrame] = field(default_factory=dict)
+    derived: dict[str, DataFrame | None] = field(default_factory=dict)
+
+
+# `derived` entry: `effect_tests` on the films whose every match is confident, or None when every
+# match is (the confident films are then all films, and their tests the written ones).
+CONFIDENT_TESTS = "confident_effect_tests"
+
+
+def tests_with_confident_sample(inputs: AnalyticsInputs) -> DataFrame:
+    """`effect_tests` on all matches. When a match scores below `confident_match_score`, the same
+    tests on the confident films are computed in the same pass (`effects.effect_tests_of_samples`)
+    and kept in `inputs.derived` for `effect_sensitivity`: one run of the rank statistics instead
+    of two."""
+    threshold = inputs.confident_match_score
+    samples = {effects.ALL_MATCHES: inputs.film_df}
+    if inputs.matches_df.filter(F.col("match_score") < threshold).limit(1).count() > 0:
+        samples[effects.CONFIDENT_MATCHES] = effects.confident_films(inputs.film_df, inputs.matches_df, threshold)
+    tested = effects.effect_tests_of_samples(samples)
+    inputs.derived[CONFIDENT_TESTS] = (
+        tested.filter(F.col("sample") == effects.CONFIDENT_MATCHES).drop("sample") if len(samples) > 1 else None
+    )
+    return tested.filter(F.col("sample") == effects.ALL_MATCHES).drop("sample")
 
 
 def sensitivity_to_match_error(inputs: AnalyticsInputs) -> DataFrame:
     """`effect_sensitivity`: the written `effect_tests` (all matches) beside the same tests on the
-    films whose every match scores at least `confident_match_score`."""
-    threshold = inputs.confident_match_score
+    films whose every match scores at least `confident_match_score` (computed with them by
+    `tests_with_confident_sample`)."""
     all_tests_df = inputs.written["effect_tests"]
-    if inputs.matches_df.filter(F.col("match_score") < threshold).limit(1).count() == 0:
-        # Every match is confident: the confident films are all films, the tests already written.
-        return effects.effect_sensitivity(all_tests_df, all_tests_df, threshold)
-    confident_df = effects.confident_films(inputs.film_df, inputs.matches_df, threshold)
-    return effects.effect_sensitivity(all_tests_df, effects.effect_tests(confident_df), threshold)
+    confident_tests_df = inputs.derived[CONFIDENT_TESTS]
+    # None: every match is confident, the confident films are all films, the tests already written.
+    return effects.effect_sensitivity(all_tests_df, all_tests_df if confident_tests_df is None else confident_tests_df,
+                                      inputs.confident_match_score)
 
 
 # How each analytics table is built from `film_soundtracks` (as written), the matched albums and
@@ -339,7 +362,7 @@ BUILDERS: dict[str, Callable[[AnalyticsInputs], DataFrame]] = {
     "soundtrack_style_vs_film": lambda inputs: style_vs_film(inputs.film_df),
     "composers": lambda inputs: composers(inputs.film_df),
     "formats_by_year": lambda inputs: formats_by_year(inputs.albums_df),
-    "effect_tests": lambda inputs: effects.effect_tests(inputs.film_df),
+    "effect_tests": tests_with_confident_sample,
     "effect_regression": lambda inputs: effects.effect_regression(inputs.film_df),
     "effect_sensitivity": sensitivity_to_match_error,
 }
@@ -370,10 +393,16 @@ def run(ctx: StepContext) -> None:
         matched_albums_df = albums_df.join(matches_df.select("album_id"), on="album_id", how="left_semi")
         inputs = AnalyticsInputs(film_df, matched_albums_df, matches_df, ctx.settings.confident_match_score)
         write_analytics(layers, inputs)
-        step.rows_in = {"films": films_df.count(), "albums": albums_df.count(),
-                        "soundtrack_matches": matches_df.count()}
-        step.rows_out = {table.name: spark.read.parquet(layers.gold(table.name)).count() for table in GOLD_TABLES}
-        with_st = film_df.filter("has_soundtrack").count()
+        # Every count in one job (a job each would be a dozen jobs of fixed cost).
+        inputs_read = {"films": films_df, "albums": albums_df, "soundtrack_matches": matches_df}
+        counts = storage.row_counts({
+            **{f"in:{name}": df for name, df in inputs_read.items()},
+            **{f"out:{table.name}": spark.read.parquet(layers.gold(table.name)) for table in GOLD_TABLES},
+            "films_with_soundtrack": film_df.filter("has_soundtrack"), "matched_albums": matched_albums_df,
+        })
+        step.rows_in = {name: counts[f"in:{name}"] for name in inputs_read}
+        step.rows_out = {table.name: counts[f"out:{table.name}"] for table in GOLD_TABLES}
+        with_st = counts["films_with_soundtrack"]
         films = step.rows_out[first.name]
         tests = inputs.written["effect_tests"].agg(
             F.coalesce(F.sum(F.col("in_family").cast("long")), F.lit(0)).alias("family"),
@@ -381,7 +410,7 @@ def run(ctx: StepContext) -> None:
         ).first()
         step.details = {"films_with_soundtrack": with_st,
                         "soundtrack_coverage": round(with_st / films, 4) if films else 0.0,
-                        "matched_albums": matched_albums_df.count(),
+                        "matched_albums": counts["matched_albums"],
                         "effect_family_tests": tests["family"], "effect_significant_tests": tests["significant"],
                         "confident_match_score": ctx.settings.confident_match_score}
     finally:

@@ -131,9 +131,20 @@ def test_sensitivity_flags_a_finding_that_rests_on_doubtful_matches(spark):
 
 
 def _has_album_genre(value):
-    from pyspark.sql import functions as F
-
     return F.array_contains("album_genres", value)
+
+
+def _sensitivity_through_the_builders(film_df, matches_df, threshold=0.9):
+    """effect_tests then effect_sensitivity as step 05 builds them: (written tests, sensitivity rows)."""
+    from scripts_spark import step_05_aggregate as s5
+
+    inputs = s5.AnalyticsInputs(film_df, None, matches_df, threshold)
+    inputs.written["effect_tests"] = s5.BUILDERS["effect_tests"](inputs).localCheckpoint()
+    return inputs, s5.BUILDERS["effect_sensitivity"](inputs)
+
+
+def _rows(df):
+    return df.orderBy("dimension", "value", "metric").collect()
 
 
 def test_all_confident_matches_reuse_the_written_tests_with_the_same_result(spark):
@@ -142,14 +153,53 @@ def test_all_confident_matches_reuse_the_written_tests_with_the_same_result(spar
     film_df = _world(spark)
     ids = [r["tmdb_id"] for r in film_df.filter("has_soundtrack").collect()]
     confident = spark.createDataFrame([(t, 0.95) for t in ids], "tmdb_id long, match_score double")
-    written = fx.effect_tests(film_df).localCheckpoint()
-    inputs = s5.AnalyticsInputs(film_df, None, confident, 0.9, written={"effect_tests": written})
-    shortcut = s5.sensitivity_to_match_error(inputs).orderBy("dimension", "value", "metric").collect()
+    inputs, shortcut = _sensitivity_through_the_builders(film_df, confident)
+    assert inputs.derived[s5.CONFIDENT_TESTS] is None
+    written = inputs.written["effect_tests"]
+    assert _rows(written) == _rows(fx.effect_tests(film_df))
     recomputed = fx.effect_sensitivity(written, fx.effect_tests(fx.confident_films(film_df, confident, 0.9)), 0.9)
-    assert shortcut == recomputed.orderBy("dimension", "value", "metric").collect()
-    assert shortcut and all(r["is_robust"] and r["films_all"] == r["films_confident"] for r in shortcut)
-    # One doubtful match is enough to take the full path: its film leaves the confident side.
-    doubtful = confident.withColumn("match_score", F.when(F.col("tmdb_id") == ids[0], 0.5).otherwise(0.95))
-    inputs = s5.AnalyticsInputs(film_df, None, doubtful, 0.9, written={"effect_tests": written})
-    rows = {(r["dimension"], r["value"], r["metric"]): r for r in s5.sensitivity_to_match_error(inputs).collect()}
-    assert rows[("all", fx.ANY_SOUNDTRACK, "popularity")]["films_confident"] == len(ids) - 1
+    assert _rows(shortcut) == _rows(recomputed)
+    assert _rows(shortcut) and all(r["is_robust"] and r["films_all"] == r["films_confident"] for r in _rows(shortcut))
+
+
+def test_confident_tests_computed_with_the_written_ones_equal_tests_of_their_own(spark):
+    """With doubtful matches, step 05 tests both samples in one pass (`effect_tests_of_samples`):
+    each sample's rows, and its Holm and BH adjustments (a family per sample), are what testing
+    it alone gives."""
+    from scripts_spark import step_05_aggregate as s5
+
+    film_df = _world(spark)
+    rock_ids = [r["tmdb_id"] for r in film_df.filter(_has_album_genre("Rock")).collect()]
+    doubtful = spark.createDataFrame([(t, 0.5 if k % 2 else 0.99) for k, t in enumerate(rock_ids)],
+                                     "tmdb_id long, match_score double")
+    inputs, sensitivity = _sensitivity_through_the_builders(film_df, doubtful)
+    confident_alone = fx.effect_tests(fx.confident_films(film_df, doubtful, 0.9))
+    assert _rows(inputs.derived[s5.CONFIDENT_TESTS]) == _rows(confident_alone)
+    assert _rows(inputs.written["effect_tests"]) == _rows(fx.effect_tests(film_df))
+    assert _rows(sensitivity) == _rows(fx.effect_sensitivity(fx.effect_tests(film_df), confident_alone, 0.9))
+    rock = {r["metric"]: r for r in _rows(sensitivity) if r["value"] == "Rock"}
+    assert rock["popularity"]["films_confident"] == len(rock_ids) // 2 + len(rock_ids) % 2
+
+
+def test_control_levels_rank_by_frequency_break_ties_by_name_and_keep_large_groups(spark):
+    """The levels the regression is built from, collected in one pass: decades and languages by
+    film count (ties by name, the first is the reference), only the TOP_LANGUAGES most common,
+    every film genre, and soundtrack genres and styles with at least MIN_GROUP_SIZE films."""
+    rows, i = [], 0
+    # Twelve languages: "xa" with 3 films, then ten with 2 (ties), and "zz" with 1.
+    languages = ["xa"] * 3 + [lang for lang in ("la", "lb", "lc", "ld", "le", "lf", "lg", "lh", "li", "lj")
+                              for _ in range(2)] + ["zz"]
+    for k, lang in enumerate(languages):
+        i += 1
+        rows.append(_film(i, popularity=1.0, language=lang, decade=1990 if k % 3 else 1970,
+                          genres=("Drama", "Comedy") if k % 2 else ("Drama",)))
+    for k in range(fx.MIN_GROUP_SIZE):
+        i += 1
+        rows.append(_film(i, popularity=1.0, decade=2000, album_genres=("Rock",) if k else ("Rock", "Polka"),
+                          album_styles=("Score",)))
+    levels = fx.control_levels(spark.createDataFrame(rows, FILM_SCHEMA))
+    assert levels.languages == ["en", "xa", "la", "lb", "lc", "ld", "le", "lf", "lg", "lh"]
+    assert len(levels.languages) == fx.TOP_LANGUAGES
+    assert levels.decades == ["1990", "2000", "1970"]  # 15, 10 and 8 films
+    assert levels.film_genres == ["Comedy", "Drama"]
+    assert levels.album_genres == ["Rock"] and levels.album_styles == ["Score"]

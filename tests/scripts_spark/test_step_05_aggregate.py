@@ -17,7 +17,7 @@ from scripts_spark.step_05_aggregate import (
     style_vs_film,
     t_critical_95,
 )
-from scripts_spark.storage import csv_ready
+from scripts_spark.storage import csv_ready, row_counts
 
 FILM_SCHEMA = (
     "tmdb_id long, genres array<string>, decade int, original_language string, has_soundtrack boolean, "
@@ -222,6 +222,19 @@ def test_csv_ready_joins_arrays(spark):
         "id long, labels string, years string, note string",
     )
     assert_df_equality(csv_ready(df), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_row_counts_count_each_table_by_name(spark, tmp_path, film_df):
+    """Step 05's metrics count a dozen tables with `row_counts`: each name gets its own rows, an
+    empty table 0 (not a missing key), a filtered or joined plan what `count()` says."""
+    path = str(tmp_path / "films")
+    film_df.write.parquet(path)
+    written = spark.read.parquet(path)
+    tables = {"written": written, "with_album": written.filter("has_soundtrack"),
+              "none": written.filter(F.lit(False)), "joined": written.join(film_df.select("tmdb_id"), "tmdb_id")}
+    assert row_counts(tables) == {name: df.count() for name, df in tables.items()} \
+        == {"written": 6, "with_album": 4, "none": 0, "joined": 6}
+    assert row_counts({}) == {}
 
 
 def test_every_gold_table_has_one_builder():
