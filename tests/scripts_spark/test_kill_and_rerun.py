@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,10 +31,24 @@ def _published(root: Path) -> tuple[str, dict]:
     return (root / "gold" / "_CURRENT").read_text(encoding="utf-8"), gold_digests(root)["tables"]
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One uninterrupted run "ref" on generated data, shared by the tests below (read only: a test
+    that changes a root works on a copy, `_copy_of_reference`). One pipeline run instead of two."""
+    root = tmp_path_factory.mktemp("kill") / "reference"
+    assert pipeline.main(["--data-root", str(root), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
+    data_root.release(root)   # this process would hold the root's run lock until it exits
+    return root
+
+
+def _copy_of_reference(reference: Path, target: Path) -> Path:
+    shutil.copytree(reference, target, symlinks=True)
+    return target
+
+
 @pytest.mark.slow
-def test_killed_run_rerun_matches_an_uninterrupted_run(spark, tmp_path):
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert pipeline.main(["--data-root", str(reference), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
+def test_killed_run_rerun_matches_an_uninterrupted_run(spark, tmp_path, reference):
+    killed = tmp_path / "killed"
 
     # The same data set in a separate process, killed with SIGKILL once step 3 has begun writing.
     process = subprocess.Popen(
@@ -73,10 +88,8 @@ KILL_POINTS = (
 
 
 @pytest.mark.slow
-def test_a_kill_at_every_step_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_path):
-    root = tmp_path / "root"
-    assert pipeline.main(["--data-root", str(root), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
-    data_root.release(root)   # this process would hold the root's run lock until it exits
+def test_a_kill_at_every_step_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_path, reference):
+    root = _copy_of_reference(reference, tmp_path / "root")
     published = _published(root)
     assert published[0] == "runs/ref\n" and set(GOLD) <= set(published[1])
 
