@@ -38,8 +38,8 @@ run: venv ## run pipeline steps STEPS (default 1-5) on DATA_ROOT, logged to logs
 	@VENV_DIR=$(call q,$(VENV)) $(call q,$(PROJECT_ROOT)/run_pipeline_safe.sh) $(DATA_ROOT_ARG) --steps $(call q,$(STEPS)) \
 		|| { code=$$?; echo "make run: run_pipeline_safe.sh exited with $$code (codes: $(EXIT_MEANINGS)); make reports it as Error $$code and exits 2" >&2; exit $$code; }
 
-test: venv lint checkov ## lint (ruff), checkov on infrastructure/, then the tests with coverage of scripts_spark and scripts (fails under 80%)
-	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+test: venv lint checkov ## lint (ruff), checkov on infrastructure/, then the tests with coverage of scripts_spark and scripts (fails under 80%), the 15 slowest listed
+	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m pytest --cov=scripts_spark --cov=scripts --cov-report=term --cov-fail-under=80 --durations=15 $(PYTEST_ARGS)
 
 lint: venv ## ruff over the whole project (configuration in pyproject.toml); fails on any finding
 	cd $(call q,$(PROJECT_ROOT)) && $(call q,$(PY)) -m ruff check .

@@ -539,7 +539,7 @@ def test_make_paths_are_anchored_at_the_project_root(fake_project: Path, tmp_pat
     assert "--data-root" not in default_root.stdout
     test = make(["-n", "-f", makefile, "test", "PYTEST_ARGS=-k smoke"], cwd=tmp_path)
     assert (f"cd '{fake_project}' && '{fake_project}/.venv/bin/python' -m pytest --cov=scripts_spark "
-            "--cov=scripts --cov-report=term --cov-fail-under=80 -k smoke") in test.stdout
+            "--cov=scripts --cov-report=term --cov-fail-under=80 --durations=15 -k smoke") in test.stdout
     # Issue 10 item 10: a DATA_ROOT with spaces (or a quote) reaches the script as one argument.
     spaced = make(["-n", "-f", makefile, "run", "DATA_ROOT=/tmp/a b/it's"], cwd=tmp_path)
     assert shlex.split(spaced.stdout.splitlines()[1].rstrip(" \\"))[2:4] == ["--data-root", "/tmp/a b/it's"]
