@@ -457,7 +457,7 @@ def register_installed_chart_fonts() -> list[str]:
     from matplotlib import font_manager
 
     manager = font_manager.fontManager
-    if all(family in {f.name for f in manager.ttflist} for family in CHART_FONTS):
+    if set(CHART_FONTS) <= {f.name for f in manager.ttflist}:
         return []
     known = {f.fname for f in manager.ttflist} | {f.fname for f in manager.afmlist}
     added = []

@@ -20,6 +20,7 @@ its effect size and adjusted interval. Small groups are never a finding.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,10 +168,8 @@ def control_levels(film_df: DataFrame) -> ControlLevels:
     language, soundtrack genre and style)."""
     kinds = [("decade", _decade()), ("film_genre", F.explode("genres")), ("language", _language()),
              ("album_genre", F.explode("album_genres")), ("album_style", F.explode("album_styles"))]
-    values = None
-    for kind, value in kinds:
-        one = film_df.select(F.lit(kind).alias("kind"), value.alias("value"))
-        values = one if values is None else values.unionByName(one)
+    values = functools.reduce(DataFrame.unionByName, [film_df.select(F.lit(kind).alias("kind"), value.alias("value"))
+                                                      for kind, value in kinds])
     counts: dict[str, dict[str, int]] = {kind: {} for kind, _ in kinds}
     for row in values.filter(F.col("value").isNotNull()).groupBy("kind", "value").count().collect():
         counts[row["kind"]][row["value"]] = row["count"]

@@ -397,7 +397,8 @@ def run(ctx: StepContext) -> None:
         inputs_read = {"films": films_df, "albums": albums_df, "soundtrack_matches": matches_df}
         counts = storage.row_counts({
             **{f"in:{name}": df for name, df in inputs_read.items()},
-            **{f"out:{table.name}": spark.read.parquet(layers.gold(table.name)) for table in GOLD_TABLES},
+            # The tables as written, already read back: film_df and `inputs.written`.
+            **{f"out:{name}": df for name, df in {first.name: film_df, **inputs.written}.items()},
             "films_with_soundtrack": film_df.filter("has_soundtrack"), "matched_albums": matched_albums_df,
         })
         step.rows_in = {name: counts[f"in:{name}"] for name in inputs_read}

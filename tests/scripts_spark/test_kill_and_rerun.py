@@ -34,16 +34,11 @@ def _published(root: Path) -> tuple[str, dict]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """One uninterrupted run "ref" on generated data, shared by the tests below (read only: a test
-    that changes a root works on a copy, `_copy_of_reference`). One pipeline run instead of two."""
+    that changes a root works on a copy). One pipeline run instead of two."""
     root = tmp_path_factory.mktemp("kill") / "reference"
     assert pipeline.main(["--data-root", str(root), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
     data_root.release(root)   # this process would hold the root's run lock until it exits
     return root
-
-
-def _copy_of_reference(reference: Path, target: Path) -> Path:
-    shutil.copytree(reference, target, symlinks=True)
-    return target
 
 
 @pytest.mark.slow
@@ -89,7 +84,7 @@ KILL_POINTS = (
 
 @pytest.mark.slow
 def test_a_kill_at_every_step_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_path, reference):
-    root = _copy_of_reference(reference, tmp_path / "root")
+    root = Path(shutil.copytree(reference, tmp_path / "root", symlinks=True))
     published = _published(root)
     assert published[0] == "runs/ref\n" and set(GOLD) <= set(published[1])
 
