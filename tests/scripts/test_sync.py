@@ -679,12 +679,18 @@ def test_an_interrupt_while_a_command_runs_stops_its_process_group(tmp_path: Pat
     marker = tmp_path / "terminated"
     runner = Runner(dict(os.environ), Masker([]), io.StringIO())
     # A real SIGINT to the main thread, as Ctrl-C would send: it interrupts the blocking read.
+    # Python's own handler, whatever this process inherited: a shell starts a background job
+    # (`make test &`) with SIGINT ignored, and Python then leaves it ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        runner.stream(["sh", "-c", f"trap 'touch {marker}; exit 143' TERM; echo started; sleep 30 & wait"],
-                      timeout=60)
-    timer.cancel()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.stream(["sh", "-c", f"trap 'touch {marker}; exit 143' TERM; echo started; sleep 30 & wait"],
+                          timeout=60)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert marker.exists(), "the command was sent TERM and could clean up"
 
 
