@@ -1,8 +1,11 @@
 """Shared fixtures: one local SparkSession for the whole test run, and paths to real data."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,32 @@ def spark(tmp_path_factory):
     )
     yield session
     session.stop()
+
+
+@dataclass(frozen=True)
+class GeneratedRun:
+    """A finished, published pipeline run: its data root, run id and what it printed."""
+
+    root: Path
+    run_id: str
+    output: str
+
+
+@pytest.fixture(scope="session")
+def generated_run(spark, tmp_path_factory) -> GeneratedRun:
+    """One whole `pipeline.main` run (steps 1-5, the report, the publish) on a generated sample of
+    150 films, shared by every test that needs an uninterrupted run. Read only: a test that changes
+    a root works on a copy (`shutil.copytree(..., symlinks=True)`)."""
+    from scripts import data_root
+    from scripts_spark import pipeline
+
+    root = tmp_path_factory.mktemp("generated") / "root"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = pipeline.main(["--data-root", str(root), "--source", "sample", "--films", "150", "--run-id", "ref"])
+    assert code == 0, printed.getvalue()[-2000:]
+    data_root.release(root)   # this process would hold the root's run lock until it exits
+    return GeneratedRun(root, "ref", printed.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -12,94 +12,73 @@ from pathlib import Path
 
 import pytest
 
-from scripts import data_root
-from scripts.gold_digest import gold_digests, gold_folder
+from scripts.gold_digest import gold_digests
 from scripts_spark import pipeline
 from scripts_spark.runner import KILL_HOOK_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GOLD = ("soundtrack_matches", "film_soundtracks", "coverage_by_genre_decade", "soundtrack_style_vs_film")
-FILMS = "150"
 ENV = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-
-
-def _rows(spark, root: Path, table: str) -> list:
-    return spark.read.parquet(str(gold_folder(root) / table)).collect()
 
 
 def _published(root: Path) -> tuple[str, dict]:
     return (root / "gold" / "_CURRENT").read_text(encoding="utf-8"), gold_digests(root)["tables"]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """One uninterrupted run "ref" on generated data, shared by the tests below (read only: a test
-    that changes a root works on a copy). One pipeline run instead of two."""
-    root = tmp_path_factory.mktemp("kill") / "reference"
-    assert pipeline.main(["--data-root", str(root), "--source", "sample", "--films", FILMS, "--run-id", "ref"]) == 0
-    data_root.release(root)   # this process would hold the root's run lock until it exits
-    return root
+def _pipeline(root: Path, steps: str, run_id: str) -> list[str]:
+    return [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(root), "--steps", steps,
+            "--run-id", run_id]
 
 
-@pytest.mark.slow
-def test_killed_run_rerun_matches_an_uninterrupted_run(spark, tmp_path, reference):
-    killed = tmp_path / "killed"
-
-    # The same data set in a separate process, killed with SIGKILL once step 3 has begun writing.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(killed), "--source", "sample", "--films", FILMS],
-        cwd=PROJECT_ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if any((killed / "silver").glob("*")):
-            break
-        time.sleep(0.2)
+def _kill_while_writing(root: Path, steps: str, run_id: str) -> str:
+    """Run `steps` in a separate process and SIGKILL its whole process group (the Python driver, the
+    Spark JVM, its Python workers) from outside as soon as it is writing a table, wherever that
+    is; returns what it was writing. A moment no hook marks: the table's files half there."""
+    process = subprocess.Popen(_pipeline(root, steps, run_id), cwd=PROJECT_ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, writing = time.monotonic() + 300, []
+    while time.monotonic() < deadline and process.poll() is None and not writing:
+        writing = [str(p.relative_to(root)) for p in root.rglob("*.__writing")]
+        time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    assert not (killed / "gold" / "_CURRENT").exists(), "a killed run published nothing"
-
-    assert pipeline.main(["--data-root", str(killed), "--run-id", "rerun"]) == 0
-    for table in GOLD:
-        assert _rows(spark, killed, table) == _rows(spark, reference, table), table
-    # Nothing half-written is left beside the tables; the killed run's folder is gone.
-    assert not list(killed.rglob("*.__writing"))
-    assert [p.name for p in (killed / "gold" / "runs").iterdir()] == ["rerun"]
+    assert writing, "nothing was being written within 300 s"
+    return writing[0]
 
 
-# Each kill point runs only the steps up to it (the earlier layers are already there), so the test
-# stays short. One point per kind of moment: "after:03_normalize" stands for every kill before any
-# gold of the run exists (01 and 02 write bronze the same way 03 writes silver, through
-# storage.write_parquet); "after:04_match" is the moment between 04 and 05 (step 04's gold written,
-# 05's not); "before:report" the moment after 05's gold, and "before:publish" the moment after the
-# report when only the pointer switch is missing.
+# One kill per kind of moment, each run starting at the step it needs (the earlier layers are
+# already there), on a copy of the shared reference run:
+# - from outside, while step 03 (or a later one) writes a table: every kill before any gold of the
+#   run exists looks like this (01 and 02 write bronze the way 03 writes silver, through
+#   storage.write_parquet);
+# - "before:05_aggregate": step 04's gold written, 05's not;
+# - "before:publish": all the run's gold and its report written, only the pointer switch missing
+#   (this also stands for "before:report", the same state without the report file).
 KILL_POINTS = (
-    ("3", "after:03_normalize"),
     ("4-5", "before:05_aggregate"),
-    ("5", "before:report"),          # the same moment as "after:05_aggregate": nothing runs between
     ("5", "before:publish"),
 )
 
 
 @pytest.mark.slow
-def test_a_kill_at_every_step_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_path, reference):
-    root = Path(shutil.copytree(reference, tmp_path / "root", symlinks=True))
+def test_a_killed_run_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_path, generated_run):
+    root = Path(shutil.copytree(generated_run.root, tmp_path / "root", symlinks=True))
     published = _published(root)
-    assert published[0] == "runs/ref\n" and set(GOLD) <= set(published[1])
+    assert published[0] == f"runs/{generated_run.run_id}\n" and set(GOLD) <= set(published[1])
+
+    writing = _kill_while_writing(root, "3-5", "killed")
+    assert _published(root) == published, f"killed while writing {writing}"
 
     for number, (steps, point) in enumerate(KILL_POINTS):
         run_id = f"kill{number}"
         completed = subprocess.run(
-            [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(root), "--steps", steps,
-             "--run-id", run_id],
-            cwd=PROJECT_ROOT, env=dict(ENV, **{KILL_HOOK_ENV: f"{run_id}@{point}"}), capture_output=True, text=True,
-            timeout=600,
+            _pipeline(root, steps, run_id), cwd=PROJECT_ROOT, env=dict(ENV, **{KILL_HOOK_ENV: f"{run_id}@{point}"}),
+            capture_output=True, text=True, timeout=600,
         )
         assert completed.returncode == -signal.SIGKILL, (point, completed.stderr[-2000:])
         assert _published(root) == published, point
-        if point in ("before:05_aggregate", "before:publish"):   # this run's own gold was there, unpublished
-            assert (root / "gold" / "runs" / run_id / "soundtrack_matches").is_dir(), point
+        assert (root / "gold" / "runs" / run_id / "soundtrack_matches").is_dir(), point   # its own gold, unpublished
 
     # A hook naming another run id is ignored: a stray value cannot kill a run.
     # The re-run finds raw/ present, generates nothing and gives the same gold, table by table.
@@ -113,6 +92,7 @@ def test_a_kill_at_every_step_leaves_the_published_gold_and_a_rerun_gives_the_sa
     assert sorted((p.relative_to(root), p.stat().st_size) for p in (root / "raw").rglob("*")) == raw_before
     pointer, tables = _published(root)
     assert pointer == "runs/rerun\n" and tables == published[1]
-    # The killed runs' folders are deleted; the published run and the one before it are kept.
-    assert sorted(p.name for p in (root / "gold" / "runs").iterdir()) == ["ref", "rerun"]
-    assert not list((root / "gold").rglob("*.__writing"))
+    # The killed runs' folders are deleted, nothing half-written is left beside any table; the
+    # published run and the one before it are kept.
+    assert sorted(p.name for p in (root / "gold" / "runs").iterdir()) == [generated_run.run_id, "rerun"]
+    assert not list(root.rglob("*.__writing"))

@@ -118,25 +118,23 @@ def _gold(spark, root, name):
 
 
 @pytest.mark.slow
-def test_generated_run_is_complete(spark, tmp_path, capsys):
-    assert pipeline.main(["--data-root", str(tmp_path), "--source", "sample", "--films", "300",
-                          "--run-id", "first"]) == 0
-    out = capsys.readouterr().out
-    assert "run first: ok" in out and "precision=" in out
+def test_generated_run_is_complete(spark, generated_run):
+    root, run_id, out = generated_run.root, generated_run.run_id, generated_run.output
+    assert f"run {run_id}: ok" in out and "precision=" in out
     assert "a SAMPLE data set was generated" in out
-    metrics = json.loads((tmp_path / "metrics" / "run_first.json").read_text())
+    metrics = json.loads((root / "metrics" / f"run_{run_id}.json").read_text())
     assert metrics["status"] == "ok" and metrics["input"] == "generated"
     assert [s["step"] for s in metrics["steps"]] == [step.NAME for step in pipeline.STEPS]
-    assert metrics["report"]["status"] == "ok" and metrics["report"]["html"].endswith("report_first.html")
+    assert metrics["report"]["status"] == "ok" and metrics["report"]["html"].endswith(f"report_{run_id}.html")
     assert metrics["steps"][0]["quarantined"]["tmdb"] == 3          # the generator's deliberate bad lines
     quality = metrics["quality"]
     assert quality["true_pairs"] > 50
     assert quality["precision"] >= 0.95 and quality["recall"] >= 0.9
-    matches = _gold(spark, tmp_path, "soundtrack_matches")
+    matches = _gold(spark, root, "soundtrack_matches")
     assert {"tmdb_id", "discogs_master_id", "discogs_release_id", "match_score"} <= set(matches.columns)
     assert dict(matches.dtypes)["tmdb_id"] == "bigint" and dict(matches.dtypes)["match_score"] == "double"
     # A second run on the raw data now present (nothing generated, the same gold) is
-    # test_kill_and_rerun's re-run; row for row against a separate run, its killed-run test.
+    # test_kill_and_rerun's re-run, which also compares its gold with this run's.
 
 
 def test_failed_step_is_recorded(spark, tmp_path, capsys):

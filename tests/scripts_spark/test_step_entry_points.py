@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import data_root
 from scripts.gold_digest import gold_folder
 from scripts_spark.pipeline import STEPS
 from tests.scripts_spark.helpers import film, master, release
@@ -65,9 +66,12 @@ def _write_jsonl(path: Path, records) -> None:
 
 
 @pytest.mark.slow
-def test_each_step_runs_on_its_data_root(env, tmp_path):
-    """All five entry points in turn on X, as separate processes: each writes its layer and its
-    metrics under X, and nothing under the project's ./data or the environment's DATA_ROOT."""
+def test_each_step_runs_on_its_data_root(env, tmp_path, monkeypatch, spark):
+    """All five entry points in turn on X: each writes its layer and its metrics under X, and
+    nothing under the project's ./data or the environment's DATA_ROOT. The first and the last run
+    as separate processes; the three between through their own `main` in this process, with the
+    same environment and working folder (a process start costs a JVM start; every module's
+    `python -m` start is `test_data_root_argument_is_the_root`'s)."""
     root = tmp_path / "x"
     _write_jsonl(root / "raw" / "tmdb" / "films.jsonl",
                  [film(1, "Spirited Away", "2001-07-20", ["Joe Hisaishi"], "千と千尋の神隠し", language="ja")])
@@ -76,10 +80,16 @@ def test_each_step_runs_on_its_data_root(env, tmp_path):
     _write_jsonl(root / "raw" / "discogs" / "t_releases.jsonl",
                  [release(1011, "Spirited Away (Original Soundtrack)", 2001, 102, ["Joe Hisaishi"])])
     project_data = _snapshot(PROJECT_ROOT / "data")
+    monkeypatch.setenv("DATA_ROOT", env["DATA_ROOT"])
+    monkeypatch.chdir(tmp_path)
     for number, step in enumerate(STEPS, 1):
-        done = _python_m(step.__name__, "--data-root", str(root), "--run-id", f"s{number}", "--master", "local[1]",
-                         env=env, cwd=tmp_path, timeout=600)
-        assert done.returncode == 0, f"{step.__name__}: {done.stderr[-2000:]}"
+        args = ("--data-root", str(root), "--run-id", f"s{number}", "--master", "local[1]")
+        if number in (1, len(STEPS)):
+            done = _python_m(step.__name__, *args, env=env, cwd=tmp_path, timeout=600)
+            assert done.returncode == 0, f"{step.__name__}: {done.stderr[-2000:]}"
+        else:
+            assert step.main(list(args)) == 0, step.__name__
+            data_root.release(root)   # this process holds the root's run lock until it exits
         metrics = json.loads((root / "metrics" / f"run_s{number}.json").read_text(encoding="utf-8"))
         assert [(s["step"], s["status"]) for s in metrics["steps"]] == [(step.NAME, "ok")]
         assert metrics["data_root"] == str(root)
