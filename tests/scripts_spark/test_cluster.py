@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.gold_digest import gold_folder
+from scripts.gold_digest import gold_digests, gold_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,7 @@ def standalone_cluster(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_pipeline_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
+def test_pipeline_runs_on_a_standalone_cluster(standalone_cluster, tmp_path, generated_run):
     master_url, ui_port = standalone_cluster
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
                SPARK_LOCAL_IP="127.0.0.1")
@@ -94,6 +94,12 @@ def test_pipeline_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
     assert metrics["status"] == "ok"
     assert metrics["quality"]["true_pairs"] > 20 and metrics["quality"]["precision"] >= 0.95
     assert (gold_folder(tmp_path) / "soundtrack_matches" / "_SUCCESS").exists()
+    # The same matches as the same sample run in local mode (the shared uninterrupted run, made with
+    # the tests' session: one shuffle partition, no adaptive execution; here the pipeline's own
+    # settings on two processes).
+    step_04_tables = ("soundtrack_matches", "match_near_misses")
+    cluster, local = gold_digests(tmp_path)["tables"], gold_digests(generated_run.root)["tables"]
+    assert {t: cluster.get(t) for t in step_04_tables} == {t: local[t] for t in step_04_tables}
     # The work really ran on the cluster: the master lists the finished application and its cores.
     with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as reply:
         state = json.load(reply)

@@ -43,8 +43,14 @@ def _world(spark, seed=1):
 
 
 @pytest.fixture(scope="module")
-def tests_rows(spark):
-    return [r.asDict() for r in fx.effect_tests(_world(spark)).collect()]
+def world_tests(spark):
+    """`effect_tests` of `_world(spark)`, computed once for the module (kept in memory)."""
+    return fx.effect_tests(_world(spark)).localCheckpoint()
+
+
+@pytest.fixture(scope="module")
+def tests_rows(world_tests):
+    return [r.asDict() for r in world_tests.collect()]
 
 
 def _row(rows, dimension, value, metric="popularity"):
@@ -112,7 +118,7 @@ def test_regression_removes_a_confounder(spark):
     assert ("genre", "Rock", "vote_average") in got and any_st["n"] == 600
 
 
-def test_sensitivity_flags_a_finding_that_rests_on_doubtful_matches(spark):
+def test_sensitivity_flags_a_finding_that_rests_on_doubtful_matches(spark, world_tests):
     film_df = _world(spark)
     # Every Rock film's match is doubtful except three: with confident matches only, Rock is a small group.
     rock_ids = [r["tmdb_id"] for r in film_df.filter(_has_album_genre("Rock")).collect()]
@@ -120,9 +126,8 @@ def test_sensitivity_flags_a_finding_that_rests_on_doubtful_matches(spark):
                                     "tmdb_id long, match_score double")
     confident = fx.confident_films(film_df, matches, 0.9)
     assert confident.count() == film_df.count() - (len(rock_ids) - 3)
-    all_tests, confident_tests = fx.effect_tests(film_df), fx.effect_tests(confident)
     rows = {(r["dimension"], r["value"], r["metric"]): r
-            for r in fx.effect_sensitivity(all_tests, confident_tests, 0.9).collect()}
+            for r in fx.effect_sensitivity(world_tests, fx.effect_tests(confident), 0.9).collect()}
     rock = rows[("genre", "Rock", "popularity")]
     assert rock["significant_all"] and not rock["significant_confident"] and rock["significance_changed"]
     assert not rock["is_robust"] and rock["films_confident"] == 3
@@ -147,7 +152,7 @@ def _rows(df):
     return df.orderBy("dimension", "value", "metric").collect()
 
 
-def test_all_confident_matches_reuse_the_written_tests_with_the_same_result(spark):
+def test_all_confident_matches_reuse_the_written_tests_with_the_same_result(spark, world_tests):
     from scripts_spark import step_05_aggregate as s5
 
     film_df = _world(spark)
@@ -156,13 +161,13 @@ def test_all_confident_matches_reuse_the_written_tests_with_the_same_result(spar
     inputs, shortcut = _sensitivity_through_the_builders(film_df, confident)
     assert inputs.derived[s5.CONFIDENT_TESTS] is None
     written = inputs.written["effect_tests"]
-    assert _rows(written) == _rows(fx.effect_tests(film_df))
+    assert _rows(written) == _rows(world_tests)
     recomputed = fx.effect_sensitivity(written, fx.effect_tests(fx.confident_films(film_df, confident, 0.9)), 0.9)
     assert _rows(shortcut) == _rows(recomputed)
     assert _rows(shortcut) and all(r["is_robust"] and r["films_all"] == r["films_confident"] for r in _rows(shortcut))
 
 
-def test_confident_tests_computed_with_the_written_ones_equal_tests_of_their_own(spark):
+def test_confident_tests_computed_with_the_written_ones_equal_tests_of_their_own(spark, world_tests):
     """With doubtful matches, step 05 tests both samples in one pass (`effect_tests_of_samples`):
     each sample's rows, and its Holm and BH adjustments (a family per sample), are what testing
     it alone gives."""
@@ -173,10 +178,10 @@ def test_confident_tests_computed_with_the_written_ones_equal_tests_of_their_own
     doubtful = spark.createDataFrame([(t, 0.5 if k % 2 else 0.99) for k, t in enumerate(rock_ids)],
                                      "tmdb_id long, match_score double")
     inputs, sensitivity = _sensitivity_through_the_builders(film_df, doubtful)
-    confident_alone = fx.effect_tests(fx.confident_films(film_df, doubtful, 0.9))
+    confident_alone = fx.effect_tests(fx.confident_films(film_df, doubtful, 0.9)).localCheckpoint()
     assert _rows(inputs.derived[s5.CONFIDENT_TESTS]) == _rows(confident_alone)
-    assert _rows(inputs.written["effect_tests"]) == _rows(fx.effect_tests(film_df))
-    assert _rows(sensitivity) == _rows(fx.effect_sensitivity(fx.effect_tests(film_df), confident_alone, 0.9))
+    assert _rows(inputs.written["effect_tests"]) == _rows(world_tests)
+    assert _rows(sensitivity) == _rows(fx.effect_sensitivity(world_tests, confident_alone, 0.9))
     rock = {r["metric"]: r for r in _rows(sensitivity) if r["value"] == "Rock"}
     assert rock["popularity"]["films_confident"] == len(rock_ids) // 2 + len(rock_ids) % 2
 
