@@ -30,6 +30,13 @@ def _pipeline(root: Path, steps: str, run_id: str) -> list[str]:
             "--run-id", run_id]
 
 
+def _being_written(root: Path) -> list[str]:
+    """The `*.__writing` tables under `root`, looked up while a run writes: os.walk skips a folder
+    that Spark removes between listing and reading it (Path.rglob raises FileNotFoundError)."""
+    return [os.path.relpath(os.path.join(folder, name), root)
+            for folder, dirs, files in os.walk(root) for name in dirs + files if name.endswith(".__writing")]
+
+
 def _kill_while_writing(root: Path, steps: str, run_id: str) -> str:
     """Run `steps` in a separate process and SIGKILL its whole process group (the Python driver, the
     Spark JVM, its Python workers) from outside as soon as it is writing a table, wherever that
@@ -38,7 +45,7 @@ def _kill_while_writing(root: Path, steps: str, run_id: str) -> str:
                                stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, writing = time.monotonic() + 300, []
     while time.monotonic() < deadline and process.poll() is None and not writing:
-        writing = [str(p.relative_to(root)) for p in root.rglob("*.__writing")]
+        writing = _being_written(root)
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
