@@ -25,6 +25,10 @@ def _published(root: Path) -> tuple[str, dict]:
     return (root / "gold" / "_CURRENT").read_text(encoding="utf-8"), gold_digests(root)["tables"]
 
 
+def _raw_files(root: Path) -> list[tuple[Path, int]]:
+    return sorted((p.relative_to(root), p.stat().st_size) for p in (root / "raw").rglob("*"))
+
+
 def _pipeline(root: Path, steps: str, run_id: str) -> list[str]:
     return [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(root), "--steps", steps,
             "--run-id", run_id]
@@ -89,17 +93,17 @@ def test_a_killed_run_leaves_the_published_gold_and_a_rerun_gives_the_same(tmp_p
 
     # A hook naming another run id is ignored: a stray value cannot kill a run.
     # The re-run finds raw/ present, generates nothing and gives the same gold, table by table.
-    raw_before = sorted((p.relative_to(root), p.stat().st_size) for p in (root / "raw").rglob("*"))
+    raw_before = _raw_files(root)
     os.environ[KILL_HOOK_ENV] = "someone-else@after:01_extract_tmdb"
     try:
         assert pipeline.main(["--data-root", str(root), "--run-id", "rerun"]) == 0
     finally:
         del os.environ[KILL_HOOK_ENV]
     assert json.loads((root / "metrics" / "run_rerun.json").read_text(encoding="utf-8"))["input"] == "present"
-    assert sorted((p.relative_to(root), p.stat().st_size) for p in (root / "raw").rglob("*")) == raw_before
+    assert _raw_files(root) == raw_before
     pointer, tables = _published(root)
     assert pointer == "runs/rerun\n" and tables == published[1]
     # The killed runs' folders are deleted, nothing half-written is left beside any table; the
     # published run and the one before it are kept.
     assert sorted(p.name for p in (root / "gold" / "runs").iterdir()) == [generated_run.run_id, "rerun"]
-    assert not list(root.rglob("*.__writing"))
+    assert _being_written(root) == []
