@@ -71,11 +71,11 @@ def film_features(title: str | None, original_title: str | None, composer_names)
     )
 
 
-def album_features(title: str | None, artist_names, credit_names, styles) -> tuple:
+def album_features(title: str | None, artist_names, credit_names, styles, name_variations=None) -> tuple:
     """The ALBUM_FEATURES of one album. A "Composer Name - Title" prefix is dropped when it names an
-    artist or a credited composer."""
+    artist or a credited composer, by name or as printed on the release ("H. Williams - X")."""
     artists, credits = _list(artist_names), _list(credit_names)
-    keys, mains, alts = text_norm.album_keys(title, artists + credits)
+    keys, mains, alts = text_norm.album_keys(title, artists + credits + _list(name_variations))
     return (
         keys, mains, alts,
         text_norm.has_soundtrack_qualifier(title),
@@ -94,8 +94,8 @@ def film_features_udf(titles: pd.Series, original_titles: pd.Series, composer_na
 
 @pandas_udf(ALBUM_FEATURES)
 def album_features_udf(titles: pd.Series, artist_names: pd.Series, credit_names: pd.Series,
-                       styles: pd.Series) -> pd.DataFrame:
-    rows = [album_features(*row) for row in zip(titles, artist_names, credit_names, styles)]
+                       styles: pd.Series, name_variations: pd.Series) -> pd.DataFrame:
+    rows = [album_features(*row) for row in zip(titles, artist_names, credit_names, styles, name_variations)]
     return pd.DataFrame(rows, columns=ALBUM_FEATURES.fieldNames(), index=titles.index)
 
 
@@ -135,7 +135,10 @@ def _release_facts(releases_df: DataFrame) -> DataFrame:
         F.transform("labels", lambda lab: lab["name"]).alias("label_names"),
         F.transform(credits, lambda a: a["name"]).alias("credit_names"),
         F.transform("artists", lambda a: a["name"]).alias("artist_names"),
-        F.transform("artists", lambda a: a["anv"]).alias("artist_anvs"),
+        # Discogs' "artist name variation": the name as printed on the release ("H. Williams"),
+        # which is how a "Composer - Title" album title names its composer.
+        F.filter(F.concat(F.transform("artists", lambda a: a["anv"]), F.transform(credits, lambda a: a["anv"])),
+                 lambda n: n.isNotNull() & (n != "")).alias("anv_names"),
         _credits_various("artists")
         .alias("is_various"),
     )
@@ -149,7 +152,8 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
 
     Returns:
         `album_id` ("m<id>" or "r<id>"), `discogs_master_id`, `discogs_release_id`, `title`,
-        `year`, `genres`, `styles`, `artist_names`, `credit_names`, `is_various`, `formats`,
+        `year`, `genres`, `styles`, `artist_names`, `credit_names`, `name_variations` (the
+        artists' and composer credits' names as printed, Discogs' ANV), `is_various`, `formats`,
         `labels`, `countries`, `release_years`, `n_releases`.
     """
     facts_df = _release_facts(releases_df)
@@ -166,6 +170,7 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
             F.flatten(F.collect_list("label_names")).alias("labels"),
             F.flatten(F.collect_list("credit_names")).alias("credit_names"),
             F.flatten(F.collect_list("artist_names")).alias("release_artist_names"),
+            F.flatten(F.collect_list("anv_names")).alias("release_anv_names"),
             F.flatten(F.collect_list("genres")).alias("release_genres"),
             F.flatten(F.collect_list("styles")).alias("release_styles"),
             F.collect_list("country").alias("countries"),
@@ -178,6 +183,7 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         "master_id", F.col("title").alias("master_title"), F.col("year").alias("master_year"),
         "main_release_id", F.col("genres").alias("master_genres"), F.col("styles").alias("master_styles"),
         F.transform("artists", lambda a: a["name"]).alias("master_artist_names"),
+        F.transform("artists", lambda a: a["anv"]).alias("master_anv_names"),
         _credits_various("artists")
         .alias("master_various"),
     )
@@ -193,6 +199,8 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         .alias("styles"),
         sorted_distinct(array_or_empty(F.coalesce("master_artist_names", "release_artist_names"))).alias("artist_names"),
         sorted_distinct(array_or_empty("credit_names")).alias("credit_names"),
+        sorted_distinct(F.filter(F.concat(array_or_empty("master_anv_names"), array_or_empty("release_anv_names")),
+                                 lambda n: n != "")).alias("name_variations"),
         F.coalesce("master_various", "any_various", F.lit(False)).alias("is_various"),
         sorted_distinct(array_or_empty("formats")).alias("formats"),
         sorted_distinct(array_or_empty("labels")).alias("labels"),
@@ -209,6 +217,7 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         sorted_distinct("styles").alias("styles"),
         sorted_distinct("artist_names").alias("artist_names"),
         sorted_distinct("credit_names").alias("credit_names"),
+        sorted_distinct("anv_names").alias("name_variations"),
         "is_various",
         sorted_distinct("format_names").alias("formats"),
         sorted_distinct("label_names").alias("labels"),
@@ -235,7 +244,8 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
     """
     in_genres = F.arrays_overlap("genres", F.array(*[F.lit(g) for g in genres]))
     in_styles = F.arrays_overlap("styles", F.array(*[F.lit(s) for s in styles]))
-    features = album_features_udf("title", "artist_names", "credit_names", "styles")
+    variations = F.col("name_variations") if "name_variations" in albums_df.columns else F.array().cast("array<string>")
+    features = album_features_udf("title", "artist_names", "credit_names", "styles", variations)
     names = ALBUM_FEATURES.fieldNames()
     return (
         albums_df

@@ -72,8 +72,11 @@ _QUALIFIER_PATTERNS = [
     r"(?:映画 )?オリジナル サウンドトラック",
     r"(?:오리지널 )?사운드트랙",
     r"(?:电影|電影)?原声(?:带|大碟)?|(?:电影|電影)?原聲(?:帶|大碟)?",
-    r"(?:deluxe|expanded|special|collector s|limited|anniversary|remastered|complete|definitive)"
-    r"(?: \d+(?:th|st|nd|rd)?)?(?: anniversary)?(?: edition| version)?",
+    # An edition word that is also an ordinary title word ("Midnight Special", "Limited") goes
+    # only with "edition" or "version" after it; the others go alone too ("X (Remastered)").
+    r"(?:deluxe|expanded|anniversary|remastered)(?: \d+(?:th|st|nd|rd)?)?(?: anniversary)?(?: edition| version)?",
+    r"(?:special|collector s|limited|complete|definitive)(?: \d+(?:th|st|nd|rd)?)?(?: anniversary)?"
+    r"(?: edition| version)",
     r"\d+(?:th|st|nd|rd)? anniversary(?: edition)?",
     r"(?:complete|original|expanded) score",
     r"(?:film|movie) score",

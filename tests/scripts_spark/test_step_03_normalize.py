@@ -56,3 +56,23 @@ def test_films_keys_and_composers(spark):
     assert (leon.title_key, leon.original_title_key, leon.main_title_key) == ("leon the professional", "leon", "leon")
     assert (leon.release_year, leon.decade, leon.composer_keys) == (1994, 1990, ["eric serra"])
     assert (rows[2].release_year, rows[2].decade, rows[2].main_title_key) == (None, None, None)
+
+
+def test_a_composer_prefix_printed_as_a_name_variation_is_dropped(spark):
+    """Discogs prints an artist on a release as credited there (its ANV, "H. Williams"), and a
+    "Composer - Title" album title names the composer that way; the artist's own name stays the
+    canonical one. The prefix is dropped whether it is the name or the variation, from the master's
+    artists or from a release's composer credit; a prefix naming nobody on the album stays."""
+    m = master(1, "H. Williams - The Red Promise", 2001, ["Harry Williams"], main_release=11)
+    m["artists"][0]["anv"] = "H. Williams"
+    r = release(21, "Müller - Chaos", 1999, credits=[("Hans Müller (3)", "Composed By")])
+    r["extraartists"][0]["anv"] = "Müller"
+    kept = release(31, "Serra - The Line", 2005, credits=[("Eric Serra", "Music By")])
+    _, albums_df = silver(spark, [film(1, "X", "2000-01-01")], [m],
+                          [release(11, "H. Williams - The Red Promise", 2001, master_id=1, is_main=True), r, kept])
+    albums = {row.album_id: row for row in albums_df.collect()}
+    assert albums["m1"].title_keys == ["red promise"] and albums["m1"].name_variations == ["H. Williams"]
+    assert albums["m1"].artist_keys == ["harry williams"]
+    assert albums["r21"].title_keys == ["chaos"] and albums["r21"].credit_keys == ["hans muller"]
+    # No variation printed, and "Serra" alone is not a name on the album: part of the title.
+    assert albums["r31"].title_keys == ["serra the line"] and albums["r31"].name_variations == []

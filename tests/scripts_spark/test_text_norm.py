@@ -66,6 +66,10 @@ def test_sequels_stay_apart():
     ("Frozen II (Original Motion Picture Soundtrack/Deluxe Edition)", "frozen ii", True),
     ("Music From And Inspired By The Motion Picture Spider-Man", "spider man", True),
     ("The Score (Original Soundtrack)", "score", True),
+    # An edition word that is a title word stays unless "edition" or "version" follows it.
+    ("Midnight Special (Original Motion Picture Soundtrack) Vol. 1", "midnight special vol 1", True),
+    ("Limited (Special Edition)", "limited", True),
+    ("Rocky (Remastered)", "rocky", True),
     ("", "", False),
 ])
 def test_strip_qualifiers(album, core, qualified):
