@@ -201,10 +201,12 @@ def without_volume(key: Column) -> Column:
 
 
 def without_leading_article(key: Column) -> Column:
-    """The key without a leading "the" glued to the next word ("thewolf") or mistyped ("hte wild
-    moon"), which the title key, dropping only a spelled-out article, keeps; at least four letters
-    must follow ("there" stays)."""
-    return F.regexp_replace(key, "^(?:the ?|hte |teh |th |te )(?=[^ ]{4})", "")
+    """The key without a leading "the" that the title key, dropping only a spelled-out article,
+    keeps: glued to the next word ("thewolf"), when at least four letters follow ("there" and
+    "theft" stay), or mistyped as a word of its own, whatever follows: a letter swapped ("hte fog",
+    "teh"), doubled ("thhe", "tthe"), lost ("th", "te") or a space moved ("t he", "th e"). Words
+    one edit from "the" that are words ("he", "thee", "then", "they") are not taken for it."""
+    return F.regexp_replace(key, "^(?:the(?=[^ ]{4})|(?:t he|th e|thhe|tthe|hte|teh|th|te) (?=[^ ]))", "")
 
 
 def key_similarity(a: Column, b: Column) -> Column:
@@ -443,28 +445,33 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     composer) only for album pieces that no exact key met: a typo in a common title ("Sto newall")
     still finds its film, while a correctly spelled common title does not also collect the
     near-year films one letter away ("mirror in rome" / "mirrors in rome"), which would only make
-    it ambiguous. Larger typo-tolerant keys are dropped.
+    it ambiguous. Larger typo-tolerant keys meet only through a person (when the people are
+    given), and likewise only for pieces no exact key met: a typo in a title that thousands of
+    films carry ("Retunr to Cairo") still finds the one of them whose composer the album credits.
     """
     is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:")
+    with_people = film_people is not None and album_people is not None
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key")) \
         .withColumn("fuzzy_key", is_fuzzy) \
-        .filter(~F.col("fuzzy_key") | (F.col("films_with_key") <= max_films_per_fuzzy_key_by_year))
+        .withColumn("person_only", F.col("fuzzy_key") & (F.col("films_with_key") > max_films_per_fuzzy_key_by_year))
+    if not with_people:
+        sizes = sizes.filter(~F.col("person_only"))
     is_common = F.col("films_with_key") > F.when(F.col("fuzzy_key"), max_films_per_fuzzy_key) \
         .otherwise(max_films_per_key)
     fk = fk.join(sizes, on="block_key", how="inner")
     ak = ak.join(sizes, on="block_key", how="inner")
-    rare = fk.filter(~is_common).drop("films_with_key").join(
-        ak.filter(~is_common).drop("films_with_key", "fuzzy_key"), on="block_key", how="inner"
+    rare = fk.filter(~is_common).drop("films_with_key", "person_only").join(
+        ak.filter(~is_common).drop("films_with_key", "fuzzy_key", "person_only"), on="block_key", how="inner"
     ).withColumn("by_year", F.lit(False))
     common_films = fk.filter(is_common).drop("films_with_key")
-    common_albums = ak.filter(is_common).drop("films_with_key", "fuzzy_key")
-    by_year = common_films.join(
+    common_albums = ak.filter(is_common).drop("films_with_key", "fuzzy_key", "person_only")
+    by_year = common_films.filter(~F.col("person_only")).drop("person_only").join(
         common_albums.filter(F.col("album_year").isNotNull()).withColumn(
             "film_year", F.explode(F.sequence(F.col("album_year") - 2, F.col("album_year") + 1))),
         on=["block_key", "film_year"], how="inner").withColumn("by_year", F.lit(True))
     pairs = rare.unionByName(by_year)
-    if film_people is not None and album_people is not None:
-        by_person = common_films.join(film_people, on="tmdb_id", how="inner").join(
+    if with_people:
+        by_person = common_films.drop("person_only").join(film_people, on="tmdb_id", how="inner").join(
             common_albums.join(album_people, on="album_id", how="inner"), on=["block_key", "person"], how="inner"
         ).drop("person").withColumn("by_year", F.lit(True))
         pairs = pairs.unionByName(by_person, allowMissingColumns=True)
@@ -504,14 +511,25 @@ def _film_facts(films_df: DataFrame) -> DataFrame:
     keys = films_df.select("tmdb_id", F.explode(F.array_distinct(F.filter(
         F.array("title_key", "original_title_key"), lambda k: k.isNotNull() & (k != "")))).alias("key"))
     counts = keys.groupBy("key").agg(F.countDistinct("tmdb_id").alias("films"))
-    return films_df.select(
+    return _with_composer_films(films_df.select(
         "tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
         "title_key", "original_title_key", "main_title_key", "composer_keys", "vote_count",
     ).join(counts.select(F.col("key").alias("title_key"), F.col("films").alias("films_with_title")),
            on="title_key", how="left") \
         .join(counts.select(F.col("key").alias("original_title_key"), F.col("films").alias("films_with_original")),
               on="original_title_key", how="left") \
-        .fillna({"films_with_title": 1, "films_with_original": 1})
+        .fillna({"films_with_title": 1, "films_with_original": 1}))
+
+
+def _with_composer_films(film_facts_df: DataFrame) -> DataFrame:
+    """Add `composer_films`: a map from each of the film's composer keys to the number of films in
+    the catalogue that composer scored (null for a film without composer): the composer's term
+    frequency (`score_pairs`)."""
+    people = _people(film_facts_df, "tmdb_id", F.col("composer_keys"))
+    scored = people.groupBy("person").agg(F.countDistinct("tmdb_id").alias("films"))
+    per_film = people.join(scored, on="person", how="inner").groupBy("tmdb_id").agg(
+        F.map_from_entries(F.collect_list(F.struct("person", "films"))).alias("composer_films"))
+    return film_facts_df.join(per_film, on="tmdb_id", how="left")
 
 
 def _album_facts(albums_df: DataFrame) -> DataFrame:
@@ -558,6 +576,9 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
                                                    F.col("artist_keys")))
         .withColumn("numbers_lvl", numbers_level(key, F.col("title_key"), F.col("original_title_key")))
         .withColumn("composer_match", F.array_join(F.array_intersect("composer_keys", "album_people"), "; "))
+        # The rarest composer the two share: how many films of the catalogue that one scored.
+        .withColumn("composer_films", F.array_min(F.transform(F.array_intersect("composer_keys", "album_people"),
+                                                             lambda p: F.col("composer_films")[p])))
         .drop("title_keys", "alt_title_keys", "main_title_keys")
     )
 
@@ -565,7 +586,7 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
 _LEVEL_COLS = ("title_lvl", "year_lvl", "composer_lvl", "numbers_lvl")
 # What `match` keeps of the comparison vectors: ids, levels and what the weights and ranking read.
 _VECTOR_COLUMNS = ("album_id", "part", "tmdb_id", "discogs_master_id", "discogs_release_id", *_LEVEL_COLS,
-                   "films_with_title", "year_gap", "vote_count", "composer_match")
+                   "films_with_title", "year_gap", "vote_count", "composer_match", "composer_films")
 
 
 def random_pairs(films_df: DataFrame, albums_df: DataFrame, n_films: int, n_pieces: int,
@@ -692,6 +713,9 @@ class TrainedModel:
     # Mean log2(films carrying the title) over the pairs that estimated the exact-title u
     # (`reference_bits`): the namesake count that u already stands for.
     title_tf_reference_bits: float = 0.0
+    # Films in the catalogue: a credited composer who scored n of them has u = n / films (`score_pairs`).
+    # 0 leaves the credited weight unadjusted.
+    films: int = 0
 
     def level_weights(self, settings: MatchSettings = SETTINGS) -> list[list[float]]:
         """log2(m/u) per comparison and level; 0 for null levels."""
@@ -702,7 +726,7 @@ class TrainedModel:
         weights = self.level_weights(settings)
         return {
             "prior_match": round(self.prior_match, 6), "em_iterations": self.em_iterations,
-            "title_tf_reference_bits": round(self.title_tf_reference_bits, 3),
+            "title_tf_reference_bits": round(self.title_tf_reference_bits, 3), "films": self.films,
             "levels": {c.name: {lvl.name: {"m": round(self.m[i][j], 6), "u": round(self.u[i][j], 6),
                                            "weight_bits": round(weights[i][j], 3)}
                                 for j, lvl in enumerate(c.levels)}
@@ -761,9 +785,11 @@ def reference_bits(stats: list[tuple[tuple[int, ...], bool, int, float]], settin
     return sum(b for _, b in chosen) / n
 
 
-def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS) -> TrainedModel:
+def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSettings = SETTINGS,
+          films: int = 0) -> TrainedModel:
     """u from random pairs (the title's from far-year candidates), m counted on each comparison's
-    anchors (`m_from_anchors`), then the prior share of matches by EM with m and u fixed."""
+    anchors (`m_from_anchors`), then the prior share of matches by EM with m and u fixed. `films`
+    (the catalogue's size) is kept for the composer's term-frequency adjustment."""
     u = estimate_u(level_counts(random_vectors_df), settings)
     stats = pattern_stats(vectors_df)
     counts = [(pattern, unique, n) for pattern, unique, n, _ in stats]
@@ -776,7 +802,8 @@ def train(vectors_df: DataFrame, random_vectors_df: DataFrame, settings: MatchSe
     pairs = sum(n for _, n in patterns)
     m = m_from_anchors(counts, settings)
     share, iterations = estimate_share(patterns, m, u, settings, share_bound=pieces / pairs if pairs else None)
-    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations, reference_bits(stats, settings))
+    return TrainedModel(tuple(map(tuple, m)), tuple(map(tuple, u)), share, iterations, reference_bits(stats, settings),
+                        films)
 
 
 def _lookup(values: list, index: Column) -> Column:
@@ -791,6 +818,14 @@ def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSetti
     k times weaker evidence for any one of them, so "Home", carried by twenty films, weighs less
     than "Casablanca". The adjustment is relative to the namesake count the exact-title u already
     stands for (`TrainedModel.title_tf_reference_bits`): log2 k - reference bits less.
+
+    The credited-composer weight is adjusted for how many films the shared composer scored (the
+    rarest, when several are shared; `composer_films`), as Splink adjusts an exact match for its
+    term frequency: a film that does not match shares a composer who scored n of N films with
+    probability n / N, so the weight is log2(m * N / n). The random-pair u is that probability for
+    the average credited album, dominated by prolific composers; a composer of a handful of films
+    names the film far more surely than one of hundreds, which is what decides between thousands
+    of same-titled films. Applied when the model knows the catalogue's size (`TrainedModel.films`).
     """
     weights = model.level_weights(settings)
     out = vectors_df
@@ -801,6 +836,11 @@ def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSetti
         if comparison.name == "title":
             tf_bits = F.log2(F.greatest(F.col("films_with_title"), F.lit(1))) - F.lit(model.title_tf_reference_bits)
             weight = F.when(index == 0, weight - tf_bits).otherwise(weight)
+        if comparison.name == "composer" and model.films > 0:
+            credited = comparison.level_names().index("credited")
+            tf_bits = F.log2(F.col("composer_films") / F.lit(model.films * model.u[i][credited]))
+            weight = F.when((index == credited) & F.col("composer_films").isNotNull(), weight - tf_bits) \
+                .otherwise(weight)
         out = out.withColumn(f"{comparison.name}_level", _lookup(comparison.level_names(), index)) \
             .withColumn(f"{comparison.name}_weight", F.round(weight, 3))
         for j, lvl in enumerate(comparison.levels):
@@ -867,7 +907,7 @@ _OUTPUT_COLUMNS = [
     "tmdb_id", "discogs_master_id", "discogs_release_id", "match_score",
     "album_id", "part", "album_title", "film_title", "album_year", "film_year", "year_gap",
     "match_weight", "title_level", "title_weight", "year_level", "year_weight",
-    "composer_level", "composer_weight", "composer_match", "numbers_level", "numbers_weight",
+    "composer_level", "composer_weight", "composer_match", "composer_films", "numbers_level", "numbers_weight",
     "films_with_title", "candidates", "second_tmdb_id", "margin_bits", "decision", "eligible_by",
 ]
 
@@ -901,7 +941,7 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     n_pieces = eligible_df.select(F.sum(F.size("title_keys"))).first()[0] or 0
     random_df = comparison_vectors(random_pairs(films_df, eligible_df, n_films, n_pieces, settings),
                                    film_facts_df, album_facts_df, settings, for_random_u=True)
-    model = train(vectors_df, random_df, settings)
+    model = train(vectors_df, random_df, settings, films=n_films)
     # Matches and near-misses are both cut from the best candidates: decided once, and only those
     # joined with the titles and years they are shown with.
     best_df = decide(score_pairs(vectors_df, model, settings), settings).filter(F.col("rank") == 1) \

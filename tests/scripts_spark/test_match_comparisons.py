@@ -92,6 +92,14 @@ def test_sequel_numbers(spark):
     ("thewolf", "", "", "wolf", None, None, "same_letters"),
     ("hte wild moon", "", "", "wild moon", None, None, "same_letters"),
     ("theft", "", "", "ft", None, None, "different"),
+    # The article mistyped as a word of its own, before a word of any length.
+    ("hte fog", "", "", "fog", None, None, "same_letters"),
+    ("thhe storm", "", "", "storm", None, None, "same_letters"),
+    ("tthe black game", "", "", "black game", None, None, "same_letters"),
+    ("te sky", "", "", "sky", None, None, "same_letters"),
+    ("th e angel", "", "", "angel", None, None, "same_letters"),
+    ("t he night 3", "", "", "night 3", None, None, "same_letters"),
+    ("then came you", "", "", "came you", None, None, "different"),
     ("vertiggo", "", "", "vertigo", None, None, "typo"),
     ("casablnaca", "", "", "casablanca", None, None, "typo"),
     ("drive", "", "", "driven", None, None, "similar"),
@@ -256,6 +264,30 @@ def test_exact_title_weight_is_relative_to_the_reference(spark):
     got = [r["title_weight"] for r in m.score_pairs(df, model, settings).collect()]
     expected = [exact_bits + 3, exact_bits, exact_bits - 3, exact_bits + 3, typo_bits]
     assert got == pytest.approx([round(x, 3) for x in expected], abs=1e-3)
+
+
+def test_a_credited_composer_weighs_by_how_many_films_they_scored(spark):
+    """A credited composer who scored n of the catalogue's N films weighs log2(m * N / n): with
+    N * u = 8 (the average credited pair's composer scored 8 films), one of a single film gains
+    3 bits, one of 64 loses 3; other composer levels, and a model without the catalogue's size,
+    keep the level's weight."""
+    settings = m.SETTINGS
+    levels = dict(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
+                  u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons),
+                  prior_match=0.5, em_iterations=1)
+    credited, differ = (m.COMPOSER.level_names().index(n) for n in ("credited", "credits_differ"))
+    films = round(8 / m.COMPOSER.levels[credited].u)
+    model = m.TrainedModel(**levels, films=films)
+    base = model.level_weights(settings)[2]
+    rows = [(0, 0, credited, 0, 1, 1), (0, 0, credited, 0, 1, 8), (0, 0, credited, 0, 1, 64),
+            (0, 0, credited, 0, 1, None), (0, 0, differ, 0, 1, None)]
+    df = spark.createDataFrame(rows, "title_lvl int, year_lvl int, composer_lvl int, numbers_lvl int, "
+                                     "films_with_title int, composer_films int")
+    got = [r["composer_weight"] for r in m.score_pairs(df, model, settings).collect()]
+    expected = [base[credited] + 3, base[credited], base[credited] - 3, base[credited], base[differ]]
+    assert got == pytest.approx([round(x, 3) for x in expected], abs=1e-3)
+    unadjusted = [r["composer_weight"] for r in m.score_pairs(df, m.TrainedModel(**levels), settings).collect()]
+    assert unadjusted == pytest.approx([round(base[credited], 3)] * 4 + [round(base[differ], 3)], abs=1e-3)
 
 
 def test_a_credited_composer_needs_a_smaller_margin_than_a_closer_year(spark):

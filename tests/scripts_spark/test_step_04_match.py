@@ -188,6 +188,35 @@ def test_edit_keys_are_typo_keys_dropped_when_very_common(spark):
     assert pairs == {("m2", 100)}
 
 
+def test_very_common_typo_keys_meet_only_through_a_named_composer(spark):
+    """A typo-tolerant key carried by more films than `max_films_per_fuzzy_key_by_year` (the
+    one-letter variants of a title thousands of films carry) still offers the film whose composer
+    the misspelt album credits, and only to a piece no exact key met."""
+    from scripts_spark.step_04_match import blocked_key_pairs
+
+    fk = spark.createDataFrame(
+        [(i, 1950 + i, "e:returntocairo", "full") for i in range(20)] + [(5, 1955, "k:return to cairo", "full")],
+        "tmdb_id long, film_year int, block_key string, film_side string",
+    )
+    ak = spark.createDataFrame(
+        [("m1", None, 0, "e:returntocairo", "full"),   # "Retunr To Cairo", year unknown
+         ("m2", 1960, 0, "e:returntocairo", "full"),   # misspelt, crediting nobody known
+         ("m3", 1955, 0, "e:returntocairo", "full"), ("m3", 1955, 0, "k:return to cairo", "full")],
+        "album_id string, album_year int, part int, block_key string, album_side string",
+    )
+    film_people = spark.createDataFrame([(3, "hans zimmer"), (5, "hans zimmer"), (7, "john barry")],
+                                        "tmdb_id long, person string")
+    album_people = spark.createDataFrame([("m1", "hans zimmer"), ("m3", "hans zimmer")], "album_id string, person string")
+    settings = dict(max_films_per_key=10, max_films_per_fuzzy_key=3, max_films_per_fuzzy_key_by_year=15)
+    pairs = {(r.album_id, r.tmdb_id) for r in
+             blocked_key_pairs(fk, ak, film_people=film_people, album_people=album_people, **settings).collect()}
+    # m1 meets the two films scored by the composer it credits; m2 names nobody and meets none;
+    # m3, spelt right, meets its film by the exact key and gets no neighbour through the typo key.
+    assert pairs == {("m1", 3), ("m1", 5), ("m3", 5)}
+    # Without people the very common typo key is dropped, as before.
+    assert {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(fk, ak, **settings).collect()} == {("m3", 5)}
+
+
 def test_common_typo_keys_are_a_year_blocked_fallback(spark):
     """A typo-tolerant key carried by more than `max_films_per_fuzzy_key` films (but not too many)
     is joined on the year, and only for an album piece that no exact key met: the misspelt "vegsa"
@@ -239,6 +268,23 @@ def test_namesakes_are_counted_for_the_key_that_agreed(spark):
     counts = {(r.album_id, r.tmdb_id): (r.title_lvl, r.films_with_title) for r in vectors.collect()}
     assert counts[("m1", 1)] == (0, 1)
     assert counts[("m2", 1)] == (0, 3) and counts[("m2", 2)] == (0, 3)
+
+
+def test_a_credited_pair_carries_how_many_films_its_composer_scored(spark):
+    """`composer_films` is the number of catalogue films scored by the rarest composer a pair
+    shares (null when they share none): what the credited weight is adjusted by."""
+    from scripts_spark import step_04_match as m
+
+    films = [film(1, "Island", "2001-01-01", ["Ann Lee", "Bo Park"]), film(2, "Island", "1980-01-01", ["Ann Lee"]),
+             film(3, "Harbour", "1990-01-01", ["Ann Lee"]), film(4, "Island", "2001-06-01", ["Cy Ode"])]
+    masters = [master(1, "Island (Original Score)", 2001, ["Ann Lee", "Bo Park"], main_release=11)]
+    films_df, albums_df = silver(spark, films, masters, [release(11, "x", None, master_id=1, is_main=True)])
+    eligible = m.soundtrack_albums(albums_df)
+    vectors = m.comparison_vectors(m.candidate_pairs(films_df, eligible), m._film_facts(films_df),
+                                   m._album_facts(eligible))
+    got = {r.tmdb_id: (r.composer_match, r.composer_films) for r in vectors.collect()}
+    # Film 1 shares Ann Lee (3 films) and Bo Park (1): the rarer counts. Film 4 shares nobody.
+    assert got == {1: ("ann lee; bo park", 1), 2: ("ann lee", 3), 4: ("", None)}
 
 
 def test_random_pairs_need_no_title_comparison(spark):
