@@ -137,7 +137,8 @@ def _release_facts(releases_df: DataFrame) -> DataFrame:
         F.transform("artists", lambda a: a["name"]).alias("artist_names"),
         # Discogs' "artist name variation": the name as printed on the release ("H. Williams"),
         # which is how a "Composer - Title" album title names its composer.
-        F.filter(F.concat(F.transform("artists", lambda a: a["anv"]), F.transform(credits, lambda a: a["anv"])),
+        F.filter(F.concat(array_or_empty(F.transform("artists", lambda a: a["anv"])),
+                          array_or_empty(F.transform(credits, lambda a: a["anv"]))),
                  lambda n: n.isNotNull() & (n != "")).alias("anv_names"),
         _credits_various("artists")
         .alias("is_various"),

@@ -68,11 +68,16 @@ def test_a_composer_prefix_printed_as_a_name_variation_is_dropped(spark):
     r = release(21, "Müller - Chaos", 1999, credits=[("Hans Müller (3)", "Composed By")])
     r["extraartists"][0]["anv"] = "Müller"
     kept = release(31, "Serra - The Line", 2005, credits=[("Eric Serra", "Music By")])
+    # No credits at all (an API body without extraartists): the artists' variations still count.
+    bare = release(41, "M. Jarre - Ghost", 1990, artists=["Maurice Jarre"])
+    bare["artists"][0]["anv"], bare["extraartists"] = "M. Jarre", None
     _, albums_df = silver(spark, [film(1, "X", "2000-01-01")], [m],
-                          [release(11, "H. Williams - The Red Promise", 2001, master_id=1, is_main=True), r, kept])
+                          [release(11, "H. Williams - The Red Promise", 2001, master_id=1, is_main=True), r, kept,
+                           bare])
     albums = {row.album_id: row for row in albums_df.collect()}
     assert albums["m1"].title_keys == ["red promise"] and albums["m1"].name_variations == ["H. Williams"]
     assert albums["m1"].artist_keys == ["harry williams"]
     assert albums["r21"].title_keys == ["chaos"] and albums["r21"].credit_keys == ["hans muller"]
     # No variation printed, and "Serra" alone is not a name on the album: part of the title.
     assert albums["r31"].title_keys == ["serra the line"] and albums["r31"].name_variations == []
+    assert albums["r41"].title_keys == ["ghost"] and albums["r41"].name_variations == ["M. Jarre"]
