@@ -23,7 +23,7 @@ from pyspark.sql.functions import pandas_udf
 
 from scripts import soundtrack_terms
 from scripts_spark import runner, storage, text_norm
-from scripts_spark.columns import array_or_empty, sorted_distinct
+from scripts_spark.columns import ColumnOrName, array_or_empty, sorted_distinct
 from scripts_spark.context import StepContext
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def film_features(title: str | None, original_title: str | None, composer_names)
     )
 
 
-def album_features(title: str | None, artist_names, credit_names, styles, name_variations=None) -> tuple:
+def album_features(title: str | None, artist_names, credit_names, styles, name_variations) -> tuple:
     """The ALBUM_FEATURES of one album. A "Composer Name - Title" prefix is dropped when it names an
     artist or a credited composer, by name or as printed on the release ("H. Williams - X")."""
     artists, credits = _list(artist_names), _list(credit_names)
@@ -126,6 +126,13 @@ def _credits_various(artists_col: str) -> Column:
     return F.exists(artists_col, lambda a: (a["id"] == VARIOUS_ARTIST_ID) | (F.lower(a["name"]) == "various"))
 
 
+def _printed_names(artists: ColumnOrName) -> Column:
+    """The non-empty name variations (Discogs' ANV: the name as printed on the release, "H.
+    Williams") of an artists or credits array, [] for a null one: how a "Composer - Title" album
+    title names its composer."""
+    return F.filter(array_or_empty(F.transform(artists, lambda a: a["anv"])), lambda n: n != "")
+
+
 def _release_facts(releases_df: DataFrame) -> DataFrame:
     """Per release: format names, label names, composer-credit names, artist names."""
     credits = F.filter("extraartists", lambda a: a["role"].rlike(COMPOSER_ROLE_PATTERN))
@@ -135,11 +142,7 @@ def _release_facts(releases_df: DataFrame) -> DataFrame:
         F.transform("labels", lambda lab: lab["name"]).alias("label_names"),
         F.transform(credits, lambda a: a["name"]).alias("credit_names"),
         F.transform("artists", lambda a: a["name"]).alias("artist_names"),
-        # Discogs' "artist name variation": the name as printed on the release ("H. Williams"),
-        # which is how a "Composer - Title" album title names its composer.
-        F.filter(F.concat(array_or_empty(F.transform("artists", lambda a: a["anv"])),
-                          array_or_empty(F.transform(credits, lambda a: a["anv"]))),
-                 lambda n: n.isNotNull() & (n != "")).alias("anv_names"),
+        F.concat(_printed_names("artists"), _printed_names(credits)).alias("anv_names"),
         _credits_various("artists")
         .alias("is_various"),
     )
@@ -184,7 +187,7 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         "master_id", F.col("title").alias("master_title"), F.col("year").alias("master_year"),
         "main_release_id", F.col("genres").alias("master_genres"), F.col("styles").alias("master_styles"),
         F.transform("artists", lambda a: a["name"]).alias("master_artist_names"),
-        F.transform("artists", lambda a: a["anv"]).alias("master_anv_names"),
+        _printed_names("artists").alias("master_anv_names"),
         _credits_various("artists")
         .alias("master_various"),
     )
@@ -200,8 +203,8 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         .alias("styles"),
         sorted_distinct(array_or_empty(F.coalesce("master_artist_names", "release_artist_names"))).alias("artist_names"),
         sorted_distinct(array_or_empty("credit_names")).alias("credit_names"),
-        sorted_distinct(F.filter(F.concat(array_or_empty("master_anv_names"), array_or_empty("release_anv_names")),
-                                 lambda n: n != "")).alias("name_variations"),
+        sorted_distinct(F.concat(array_or_empty("master_anv_names"), array_or_empty("release_anv_names")))
+        .alias("name_variations"),
         F.coalesce("master_various", "any_various", F.lit(False)).alias("is_various"),
         sorted_distinct(array_or_empty("formats")).alias("formats"),
         sorted_distinct(array_or_empty("labels")).alias("labels"),
@@ -245,8 +248,7 @@ def normalize_albums(albums_df: DataFrame, genres: tuple[str, ...], styles: tupl
     """
     in_genres = F.arrays_overlap("genres", F.array(*[F.lit(g) for g in genres]))
     in_styles = F.arrays_overlap("styles", F.array(*[F.lit(s) for s in styles]))
-    variations = F.col("name_variations") if "name_variations" in albums_df.columns else F.array().cast("array<string>")
-    features = album_features_udf("title", "artist_names", "credit_names", "styles", variations)
+    features = album_features_udf("title", "artist_names", "credit_names", "styles", "name_variations")
     names = ALBUM_FEATURES.fieldNames()
     return (
         albums_df

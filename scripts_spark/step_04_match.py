@@ -459,12 +459,13 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     is_common = F.col("films_with_key") > F.when(F.col("fuzzy_key"), max_films_per_fuzzy_key) \
         .otherwise(max_films_per_key)
     fk = fk.join(sizes, on="block_key", how="inner")
-    ak = ak.join(sizes, on="block_key", how="inner")
+    # Which film keys meet only through a person is the film side's to say.
+    ak = ak.join(sizes.drop("person_only"), on="block_key", how="inner")
     rare = fk.filter(~is_common).drop("films_with_key", "person_only").join(
-        ak.filter(~is_common).drop("films_with_key", "fuzzy_key", "person_only"), on="block_key", how="inner"
+        ak.filter(~is_common).drop("films_with_key", "fuzzy_key"), on="block_key", how="inner"
     ).withColumn("by_year", F.lit(False))
     common_films = fk.filter(is_common).drop("films_with_key")
-    common_albums = ak.filter(is_common).drop("films_with_key", "fuzzy_key", "person_only")
+    common_albums = ak.filter(is_common).drop("films_with_key", "fuzzy_key")
     by_year = common_films.filter(~F.col("person_only")).drop("person_only").join(
         common_albums.filter(F.col("album_year").isNotNull()).withColumn(
             "film_year", F.explode(F.sequence(F.col("album_year") - 2, F.col("album_year") + 1))),
@@ -525,9 +526,10 @@ def _with_composer_films(film_facts_df: DataFrame) -> DataFrame:
     """Add `composer_films`: a map from each of the film's composer keys to the number of films in
     the catalogue that composer scored (null for a film without composer): the composer's term
     frequency (`score_pairs`)."""
-    people = _people(film_facts_df, "tmdb_id", F.col("composer_keys"))
-    scored = people.groupBy("person").agg(F.countDistinct("tmdb_id").alias("films"))
-    per_film = people.join(scored, on="person", how="inner").groupBy("tmdb_id").agg(
+    # One row per film and composer (`_people` keeps each person once per film).
+    people = _people(film_facts_df, "tmdb_id", F.col("composer_keys")) \
+        .withColumn("films", F.count(F.lit(1)).over(Window.partitionBy("person")))
+    per_film = people.groupBy("tmdb_id").agg(
         F.map_from_entries(F.collect_list(F.struct("person", "films"))).alias("composer_films"))
     return film_facts_df.join(per_film, on="tmdb_id", how="left")
 
