@@ -120,7 +120,10 @@ def _strip_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-_SPECIAL_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"})
+# Latin letters that Unicode does not decompose into a base letter and an accent, folded as
+# Discogs' and TMDB's spellings without them have it ("Guðnadóttir" / "Gudnadottir").
+_SPECIAL_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ł": "l",
+                                  "þ": "th", "ı": "i", "ħ": "h", "ŧ": "t"})
 # A joiner between two letters or digits (of any script) is dropped; `[^\W_]` is str.isalnum().
 _JOINED_RE = re.compile(r"(?<=[^\W_])[" + re.escape("".join(sorted(_JOINERS))) + r"](?=[^\W_])")
 _NOT_ALNUM_RE = re.compile(r"[\W_]+")
@@ -167,6 +170,31 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
     return out
 
 
+# "part" mistyped (a letter doubled, swapped or lost, a space moved), taken for it only before a
+# number. One-edit forms that are words of their own ("art", "par", "pat", "pert") are not.
+_PART_TYPOS = frozenset({"ppart", "paart", "parrt", "partt", "aprt", "prat", "patr", "prt", "pt"})
+_PART_SPLITS = {("p", "art"), ("pa", "rt"), ("par", "t")}
+
+
+def _is_number_word(word: str) -> bool:
+    return word.isdigit() or word in _ROMAN or word in _NUMBER_WORDS or word in _ORDINAL_WORDS
+
+
+def _mended_part(words: list[str]) -> list[str]:
+    """Words with a mistyped "part" before a number mended ("par t four" -> "part four")."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if i + 2 < len(words) and (word, words[i + 1]) in _PART_SPLITS and _is_number_word(words[i + 2]):
+            out.append("part")
+            i += 2
+            continue
+        out.append("part" if word in _PART_TYPOS and i + 1 < len(words) and _is_number_word(words[i + 1]) else word)
+        i += 1
+    return out
+
+
 @lru_cache(maxsize=1 << 16)
 def title_key(text: str | None) -> str:
     """The blocking key of a title: folded, leading article dropped, numbers as digits.
@@ -178,7 +206,7 @@ def title_key(text: str | None) -> str:
     words = fold(text).split()
     if len(words) > 1 and words[0] in _LEADING_ARTICLES:
         words = words[1:]
-    words = _numbers_to_digits(words)
+    words = _numbers_to_digits(_mended_part(words))
     # "part 2" and plain "2" are the same sequel marker for blocking purposes.
     cleaned = [w for i, w in enumerate(words)
                if not (w in ("part", "chapter") and i + 1 < len(words) and words[i + 1].isdigit())]

@@ -23,6 +23,9 @@ from scripts_spark import text_norm as tn
     ("a..b", "a b"),                            # two joiners in a row do not join
     ("Crème_Brûlée", "creme brulee"),           # an underscore separates words
     ("Rock'n'Roll & Co.", "rocknroll and co"),
+    ("Hildur Guðnadóttir", "hildur gudnadottir"),  # letters Unicode does not decompose
+    ("Þórður Sørensen", "thordur sorensen"),
+    ("Kıvanç Tatlıtuğ", "kivanc tatlitug"),
 ])
 def test_fold_keeps_meaning(title, expected):
     assert tn.fold(title) == expected
@@ -42,6 +45,14 @@ def test_fold_keeps_meaning(title, expected):
     ("9", "9"),
     ("Heat", "heat"),
     ("Star Wars: Episode IV - A New Hope", "star wars episode 4 a new hope"),
+    # "Part" mistyped before a number is still the sequel marker; words one edit away are words.
+    ("Empire Sky: Par t Four", "empire sky 4"),
+    ("Island Empire: PPart Four", "island empire 4"),
+    ("Marie's Line: aPrt Two", "maries line 2"),
+    ("Kill Bill: Pt. 2", "kill bill 2"),
+    ("The Art 2", "art 2"),
+    ("Par 3", "par 3"),
+    ("The Prat", "prat"),
 ])
 def test_title_key(title, expected):
     assert tn.title_key(title) == expected
