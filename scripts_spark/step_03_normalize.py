@@ -170,6 +170,10 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
             F.min_by("title", F.struct(~F.coalesce("is_main_release", F.lit(False)), "release_id"))
             .alias("main_title"),
             F.min("year").alias("first_year"),
+            # The main release is the original ("usually the oldest"); a later release's year dates
+            # a reissue, not the album. A flagged main release without a year leaves the year unknown.
+            F.max(F.coalesce("is_main_release", F.lit(False))).alias("has_main"),
+            F.max(F.when(F.col("is_main_release"), F.col("year"))).alias("main_year"),
             F.flatten(F.collect_list("format_names")).alias("formats"),
             F.flatten(F.collect_list("label_names")).alias("labels"),
             F.flatten(F.collect_list("credit_names")).alias("credit_names"),
@@ -196,7 +200,8 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         F.col("master_id").alias("discogs_master_id"),
         F.coalesce("main_release_id", "flagged_main_id", "first_release_id").alias("discogs_release_id"),
         F.coalesce("master_title", "main_title").alias("title"),
-        F.coalesce("master_year", "first_year").alias("year"),
+        F.coalesce("master_year", F.when(F.col("has_main"), F.col("main_year")).otherwise(F.col("first_year")))
+        .alias("year"),
         sorted_distinct(F.concat(array_or_empty("master_genres"), array_or_empty("release_genres")))
         .alias("genres"),
         sorted_distinct(F.concat(array_or_empty("master_styles"), array_or_empty("release_styles")))

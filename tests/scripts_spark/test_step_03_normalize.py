@@ -30,6 +30,25 @@ def test_albums_from_masters_orphans_and_single_releases(spark):
     assert (unrest.discogs_master_id, unrest.discogs_release_id) == (None, 31)
 
 
+def test_an_album_is_dated_by_its_main_release_never_by_a_reissue(spark):
+    masters = [master(1, "Arrival (Original Motion Picture Soundtrack)", 0, ["Jóhann Jóhannsson"], main_release=11),
+               master(2, "Heat (Music From The Motion Picture)", 0, ["Elliot Goldenthal"], main_release=21)]
+    releases = [
+        # The master and its main release carry no date; the reissue's 1986 is not the album's year.
+        release(11, "Arrival (Original Motion Picture Soundtrack)", 0, master_id=1, is_main=True),
+        release(12, "Arrival (Original Motion Picture Soundtrack)", 1986, master_id=1, is_main=False),
+        # An undated master whose main release has a year takes that year, not the earlier other one.
+        release(21, "Heat (Music From The Motion Picture)", 1995, master_id=2, is_main=True),
+        release(22, "Heat (Music From The Motion Picture)", 1994, master_id=2, is_main=False),
+        # Without master nor a flagged main release, the earliest release dates the album.
+        release(31, "Ronin (Original Soundtrack)", 2004, master_id=3, is_main=False),
+        release(32, "Ronin (Original Soundtrack)", 1998, master_id=3, is_main=False),
+    ]
+    _, albums_df = silver(spark, [film(1, "Anything", "2000-01-01")], masters, releases)
+    years = {r.album_id: (r.year, r.release_years) for r in albums_df.collect()}
+    assert years == {"m1": (None, [1986]), "m2": (1995, [1994, 1995]), "m3": (1998, [1998, 2004])}
+
+
 def test_album_flags(spark):
     masters = [
         master(1, "Ghost Stories", 2014, ["Coldplay"], genres=["Rock"], styles=["Pop Rock"]),
