@@ -209,6 +209,23 @@ def without_leading_article(key: Column) -> Column:
     return F.regexp_replace(key, "^(?:the(?=[^ ]{4})|(?:t he|th e|thhe|tthe|hte|teh|th|te) (?=[^ ]))", "")
 
 
+def squeezed(key: Column) -> Column:
+    """The key without spaces, each run of a repeated letter cut to one: "bllue" and "blue" agree
+    (a doubled letter), as do "luucy" and "lucy"."""
+    return F.regexp_replace(without_spaces(key), r"(.)\1+", "$1")
+
+
+def adjacent_swap(a: Column, b: Column) -> Column:
+    """True when the keys (without spaces) differ only by two neighbouring letters swapped
+    ("ursh" / "rush"), false otherwise, null when either is null."""
+    sa, sb = without_spaces(a), without_spaces(b)
+    n = F.length(sa)
+    swapped = F.transform(F.sequence(F.lit(1), F.greatest(n - 1, F.lit(1))), lambda i: F.concat(
+        sa.substr(F.lit(1), i - 1), sa.substr(i + 1, F.lit(1)), sa.substr(i, F.lit(1)), sa.substr(i + 2, n)))
+    return F.when((n != F.length(sb)) | (n < 2) | (sa == sb), F.lit(False)) \
+        .otherwise(F.array_contains(swapped, sb))
+
+
 def key_similarity(a: Column, b: Column) -> Column:
     """1 - Levenshtein distance / longer length, on the keys without spaces; null when either is
     null or empty."""
@@ -229,32 +246,42 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
                 settings: MatchSettings = SETTINGS) -> Column:
     """Index into TITLE.levels: exact key, main title (one side's title before its subtitle is the
     other's full title), same letters (spaces or word order differ), typo (Levenshtein similarity
-    >= typo_title_min, one edit in a long key, or the same letters in another order; never a
-    trailing "s" alone), similar, different."""
+    >= typo_title_min, one edit in a long key, the same letters in another order, or in a short
+    key a doubled letter or two neighbours swapped; never a trailing "s" alone), similar,
+    different.
+
+    The typo levels also compare the album key without its volume number and mistyped leading
+    article ("joourney vol 1", "hte fog"): a typo does not come alone when Discogs adds a volume."""
     film_full = [film_key, film_original_key]
 
     def any_equal(left: list[Column], right: list[Column]) -> Column:
         tests = [F.coalesce((a == b) & (a != ""), F.lit(False)) for a in left for b in right]
         return tests[0] if len(tests) == 1 else F.greatest(*tests)
 
+    trimmed = without_leading_article(without_volume(album_key))
+    # Computed only where trimming changed the key (a `when` evaluates its value only when true).
+    album_keys = [album_key, F.when(trimmed != album_key, trimmed)]
+
+    def any_pair(test) -> Column:
+        return F.greatest(*[F.coalesce(test(a, k), F.lit(False)) for a in album_keys for k in film_full])
+
     same_letters = any_equal([without_spaces(album_key), without_spaces(without_leading_article(album_key))],
                              [without_spaces(k) for k in film_full]) | any_equal(
         [sorted_words(album_key)], [sorted_words(k) for k in film_full])
-    similarity = F.greatest(*[F.coalesce(key_similarity(album_key, k), F.lit(0.0)) for k in film_full])
-    transposed = any_equal([sorted_letters(album_key)], [sorted_letters(k) for k in film_full]) & (
-        F.length(without_spaces(album_key)) >= settings.fuzzy_min_letters)
-    one_edit = F.greatest(*[F.coalesce(F.levenshtein(without_spaces(album_key), without_spaces(k)) <= 1, F.lit(False))
-                            for k in film_full]) & (
-        F.length(without_spaces(album_key)) >= settings.typo_one_edit_min_letters)
+    similarity = F.greatest(*[F.coalesce(key_similarity(a, k), F.lit(0.0)) for a in album_keys for k in film_full])
+    transposed = any_pair(lambda a, k: (sorted_letters(a) == sorted_letters(k))
+                          & (F.length(without_spaces(a)) >= settings.fuzzy_min_letters))
+    one_edit = any_pair(lambda a, k: (F.levenshtein(without_spaces(a), without_spaces(k)) <= 1)
+                        & (F.length(without_spaces(a)) >= settings.typo_one_edit_min_letters))
+    short_typo = any_pair(lambda a, k: (a != k) & ((squeezed(a) == squeezed(k)) | adjacent_swap(a, k)))
     # A trailing "s" more or less is another word, not a typo: "Immortal" is not "Immortals".
-    plural_only = F.greatest(*[F.coalesce((F.concat(without_spaces(album_key), F.lit("s")) == without_spaces(k))
-                                          | (F.concat(without_spaces(k), F.lit("s")) == without_spaces(album_key)),
-                                          F.lit(False)) for k in film_full])
+    plural_only = any_pair(lambda a, k: (F.concat(without_spaces(a), F.lit("s")) == without_spaces(k))
+                           | (F.concat(without_spaces(k), F.lit("s")) == without_spaces(a)))
     return (
         F.when(any_equal([album_key, album_alt_key, without_volume(album_key)], film_full), 0)
         .when(any_equal([album_main_key], film_full) | any_equal([album_key], [film_main_key]), 1)
         .when(same_letters, 2)
-        .when(~plural_only & ((similarity >= settings.typo_title_min) | transposed | one_edit), 3)
+        .when(~plural_only & ((similarity >= settings.typo_title_min) | transposed | one_edit | short_typo), 3)
         .when(similarity >= settings.similar_title_min, 4)
         .otherwise(5)
     )
@@ -277,17 +304,24 @@ def year_level(album_year: Column, film_year: Column) -> Column:
     )
 
 
-def composer_level(film_composers: Column, album_credits: Column, album_artists: Column) -> Column:
+def composer_level(film_composers: Column, album_credits: Column, album_artists: Column,
+                   album_films: Column | None = None) -> Column:
     """Index into COMPOSER.levels: a film composer is an album artist or composer credit; the album
     credits composers and none is the film's; the album names only artists (often performers of
-    songs) and none is the film's composer; either side names nobody (no evidence)."""
+    songs) and none is the film's composer; either side names nobody (no evidence).
+
+    Given `album_films` (how many films the album's title names: "X / X 2" names two), an album of
+    several films whose people are not this film's says nothing of it (unknown): Discogs credits
+    the release, not each film, and a double feature often credits one film's composer only."""
     def size(col: Column) -> Column:
         return F.coalesce(F.size(col), F.lit(0))
 
     people = F.concat(F.coalesce(album_credits, F.array()), F.coalesce(album_artists, F.array()))
+    several = F.lit(False) if album_films is None else F.coalesce(album_films > 1, F.lit(False))
     return (
         F.when((size(film_composers) == 0) | (size(people) == 0), 3)
         .when(F.arrays_overlap(film_composers, people), 0)
+        .when(several, 3)
         .when(size(album_credits) > 0, 1)
         .otherwise(2)
     )
@@ -365,6 +399,22 @@ def _edit_keys(key: Column, settings: MatchSettings) -> Column:
     return F.when(n >= settings.typo_one_edit_min_letters, keys).otherwise(F.array())
 
 
+def _short_keys(key: Column, settings: MatchSettings, album: bool) -> Column:
+    """Typo-tolerant keys of a key too short for the others (fewer than `fuzzy_min_letters`
+    letters, or `typo_one_edit_min_letters` for a doubled letter): "l:<sorted letters>", which two
+    neighbours swapped leave alone ("ursh" / "rush"), and "q:<squeezed key>", which a doubled
+    letter leaves alone ("bllue" / "blue"). An album key carries "q:" only when it has a doubled
+    letter, so a correctly spelt short title does not meet its films twice."""
+    s = without_spaces(key)
+    n = F.length(s)
+    q = squeezed(key)
+    letters = F.when((n >= 2) & (n < settings.fuzzy_min_letters), F.concat(F.lit("l:"), sorted_letters(key)))
+    wants_q = (n < settings.typo_one_edit_min_letters) if not album else \
+        (q != s) & (F.length(q) < settings.typo_one_edit_min_letters)
+    doubled = F.when(wants_q & (F.length(q) > 0), F.concat(F.lit("q:"), q))
+    return F.filter(F.array(letters, doubled), lambda k: k.isNotNull())
+
+
 def _word_keys(keys: Column) -> Column:
     """"w:<sorted words>" for the keys of several words (a one-word key is met by its exact key)."""
     return F.transform(F.filter(keys, lambda k: k.contains(" ")), lambda k: F.concat(F.lit("w:"), sorted_words(k)))
@@ -382,9 +432,10 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     affix = F.flatten(F.transform(full_keys, lambda k: _affix_keys(k, [0], settings)))
     deletion = F.flatten(F.transform(full_keys, _deletion_keys))
     edits = F.flatten(F.transform(full_keys, lambda k: _edit_keys(k, settings)))
+    short = F.flatten(F.transform(full_keys, lambda k: _short_keys(k, settings, album=False)))
     full = films_df.select(
         "tmdb_id", F.col("release_year").alias("film_year"),
-        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits, short))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
         "tmdb_id", F.col("release_year").alias("film_year"),
@@ -416,9 +467,10 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
                                                                lambda k: k.isNotNull() & (k != ""))),
                                      _deletion_keys))
     edits = _edit_keys(F.col("key"), settings)
+    short = _short_keys(F.col("key"), settings, album=True)
     full = pieces.select(
         "album_id", "album_year", "part",
-        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits))).alias("block_key"),
+        F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits, short))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
     main = pieces.filter(F.col("main_key").isNotNull() & (F.col("main_key") != "")).select(
         "album_id", "album_year", "part", F.concat(F.lit("k:"), "main_key").alias("block_key"),
@@ -440,7 +492,7 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     that film under its common title even when the album's year is unknown or late (a reissue
     filed as the master), and the few films of one title and one composer bound the pairs.
 
-    A typo-tolerant key ("p:", "s:", "d:", "l:", "e:") is rare up to `max_films_per_fuzzy_key`
+    A typo-tolerant key ("p:", "s:", "d:", "l:", "e:", "q:") is rare up to `max_films_per_fuzzy_key`
     films. Above that, up to `max_films_per_fuzzy_key_by_year`, it is joined on the year (or a
     composer) only for album pieces that no exact key met: a typo in a common title ("Sto newall")
     still finds its film, while a correctly spelled common title does not also collect the
@@ -449,7 +501,7 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     given), and likewise only for pieces no exact key met: a typo in a title that thousands of
     films carry ("Retunr to Cairo") still finds the one of them whose composer the album credits.
     """
-    is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:")
+    is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:", "q:")
     with_people = film_people is not None and album_people is not None
     sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key")) \
         .withColumn("fuzzy_key", is_fuzzy) \
@@ -575,7 +627,7 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
         .drop("films_with_original")
         .withColumn("year_lvl", year_level(F.col("album_year"), F.col("film_year")))
         .withColumn("composer_lvl", composer_level(F.col("composer_keys"), F.col("credit_keys"),
-                                                   F.col("artist_keys")))
+                                                   F.col("artist_keys"), F.size("title_keys")))
         .withColumn("numbers_lvl", numbers_level(key, F.col("title_key"), F.col("original_title_key")))
         .withColumn("composer_match", F.array_join(F.array_intersect("composer_keys", "album_people"), "; "))
         # The rarest composer the two share: how many films of the catalogue that one scored.

@@ -105,6 +105,17 @@ def test_sequel_numbers(spark):
     ("drive", "", "", "driven", None, None, "similar"),
     ("immortal", "", "", "immortals", None, None, "similar"),   # a plural is another word
     ("insomnia", "", "", "insomia", None, None, "typo"),
+    # A short key: a doubled letter or two neighbours swapped is a typo; a letter lost, or other
+    # letters in another order, is not.
+    ("bllue", "", "", "blue", None, None, "typo"),
+    ("hher", "", "", "her", None, None, "typo"),
+    ("ursh", "", "", "rush", None, None, "typo"),
+    ("anel", "", "", "angel", None, None, "similar"),
+    ("dog", "", "", "god", None, None, "different"),
+    # A typo with a volume number or a mistyped article beside it.
+    ("maxs joourney vol 1", "", "", "maxs journey", None, None, "typo"),
+    ("se rving sara vol 1", "", "", "serving sara", None, None, "typo"),
+    ("thhe blue ssummer", "", "", "blue summer", None, None, "typo"),
     ("heat", "", "", "the heat wave", None, None, "different"),
     ("", "", "", "", None, None, "different"),
     (None, None, None, "heat", None, None, "different"),
@@ -114,6 +125,28 @@ def test_title_level(spark, album, alt, main, title, original, film_main, level)
                                "a string, alt string, main string, t string, o string, fm string")
     got = df.select(m.title_level(*[F.col(c) for c in df.columns]).alias("lvl")).first()["lvl"]
     assert m.TITLE.levels[got].name == level
+
+
+def test_squeezed_and_adjacent_swap(spark):
+    rows = [("bllue", "blue"), ("luu cy", "lucy"), ("ursh", "ursh"), ("", ""), (None, None)]
+    df = spark.createDataFrame(rows, "k string, expected string")
+    assert_column_equality(df.withColumn("got", m.squeezed(F.col("k"))), "got", "expected")
+    rows = [("ursh", "rush", True), ("rsuh", "rush", True), ("rush", "rush", False), ("dog", "god", False),
+            ("ab", "ba", True), ("a", "a", False), ("ur sh", "rush", True), ("rush", "rushh", False),
+            ("", "", False), (None, "rush", None)]
+    _check(spark, rows, "a string, b string", m.adjacent_swap(F.col("a"), F.col("b")), "boolean")
+
+
+def test_short_keys_meet_a_doubled_letter_and_a_swap(spark):
+    """A key too short for the affix and edit keys still meets its one-typo forms: films carry
+    "l:" and "q:", an album "q:" only when it has a doubled letter."""
+    rows = [("rush", False, ["l:hrsu", "q:rush"]), ("ursh", True, ["l:hrsu"]), ("bllue", True, ["q:blue"]),
+            ("blue", False, ["l:belu", "q:blue"]), ("heaven", False, []), ("heavven", True, []),
+            ("a", False, ["q:a"]), ("", False, []), (None, False, [])]
+    for key, album, expected in rows:
+        df = spark.createDataFrame([(key,)], "k string")
+        got = df.select(m._short_keys(F.col("k"), m.SETTINGS, album=album).alias("keys")).first()["keys"]
+        assert got == expected, (key, album, got)
 
 
 def test_year_level(spark):
@@ -138,6 +171,17 @@ def test_composer_level(spark):
             (None, None, None, names.index("unknown"))]
     _check(spark, rows, "film array<string>, credits array<string>, artists array<string>",
            m.composer_level(F.col("film"), F.col("credits"), F.col("artists")))
+
+
+def test_an_album_of_several_films_says_nothing_against_a_composer_it_does_not_name(spark):
+    names = m.COMPOSER.level_names()
+    rows = [(["hans zimmer"], ["john williams"], ["various"], 2, names.index("unknown")),
+            (["hans zimmer"], [], ["coldplay"], 2, names.index("unknown")),
+            (["hans zimmer"], ["hans zimmer"], ["various"], 2, names.index("credited")),
+            (["hans zimmer"], ["john williams"], ["various"], 1, names.index("credits_differ")),
+            (["hans zimmer"], ["john williams"], ["various"], None, names.index("credits_differ"))]
+    _check(spark, rows, "film array<string>, credits array<string>, artists array<string>, films int",
+           m.composer_level(F.col("film"), F.col("credits"), F.col("artists"), F.col("films")))
 
 
 def test_numbers_level(spark):

@@ -287,6 +287,41 @@ def test_a_credited_pair_carries_how_many_films_its_composer_scored(spark):
     assert got == {1: ("ann lee; bo park", 1), 2: ("ann lee", 3), 4: ("", None)}
 
 
+def test_short_titles_meet_their_one_typo_forms(spark):
+    """A title too short for the affix and edit keys, mistyped by a doubled letter or two
+    neighbours swapped, is blocked with its film and compared as a typo; an anagram is not."""
+    from scripts_spark import step_04_match as m
+
+    films = [film(1, "Blue", "2012-01-01", ["Ann Lee"]), film(2, "Rush", "1987-01-01", ["Bo Park"]),
+             film(3, "God", "1990-01-01", ["Cy Ode"])]
+    masters = [master(1, "Bllue (Original Motion Picture Soundtrack)", 2012, ["Ann Lee"], main_release=11),
+               master(2, "uRsh (Original Motion Picture Soundtrack)", 1987, ["Bo Park"], main_release=21),
+               master(3, "Dog (Original Motion Picture Soundtrack)", 1990, ["Cy Ode"], main_release=31)]
+    releases = [release(r, "x", None, master_id=i, is_main=True) for i, r in [(1, 11), (2, 21), (3, 31)]]
+    films_df, albums_df = silver(spark, films, masters, releases)
+    eligible = m.soundtrack_albums(albums_df)
+    vectors = m.comparison_vectors(m.candidate_pairs(films_df, eligible), m._film_facts(films_df),
+                                   m._album_facts(eligible))
+    levels = {(r.album_id, r.tmdb_id): m.TITLE.levels[r.title_lvl].name for r in vectors.collect()}
+    assert levels[("m1", 1)] == "typo" and levels[("m2", 2)] == "typo"
+    assert levels.get(("m3", 3), "different") == "different"
+    matches_df, _, _, _ = match(films_df, albums_df)
+    assert {("m1", 1), ("m2", 2)} <= {(r.album_id, r.tmdb_id) for r in matches_df.collect()}
+
+
+def test_a_double_feature_matches_the_film_whose_composer_it_does_not_credit(spark):
+    """"X / X 2" credits the first film's composer only: the sequel's own composer is not named,
+    which says nothing against it, so both pieces match."""
+    films = [film(1, "The Storm", "1966-01-01", ["Ann Lee"]), film(2, "The Storm 2", "1970-01-01", ["Bo Park"]),
+             film(3, "Harbour", "1990-01-01", ["Cy Ode"])]
+    masters = [master(1, "The Storm / The Storm 2", 1970, ["Various"], main_release=11)]
+    releases = [release(11, "x", None, master_id=1, is_main=True, credits=[("Ann Lee", "Composed By")])]
+    films_df, albums_df = silver(spark, films, masters, releases)
+    matches_df, _, _, _ = match(films_df, albums_df)
+    assert {(r.album_id, r.tmdb_id, r.composer_level) for r in matches_df.collect()} == {
+        ("m1", 1, "credited"), ("m1", 2, "unknown")}
+
+
 def test_random_pairs_need_no_title_comparison(spark):
     """The title's u is declared (re-estimated on far-year candidates), never read from random
     pairs: the model trained without comparing their titles is the one trained with them, though
