@@ -172,7 +172,6 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
             F.min("year").alias("first_year"),
             # The main release is the original ("usually the oldest"); a later release's year dates
             # a reissue, not the album. A flagged main release without a year leaves the year unknown.
-            F.max(F.coalesce("is_main_release", F.lit(False))).alias("has_main"),
             F.max(F.when(F.col("is_main_release"), F.col("year"))).alias("main_year"),
             F.flatten(F.collect_list("format_names")).alias("formats"),
             F.flatten(F.collect_list("label_names")).alias("labels"),
@@ -200,7 +199,7 @@ def build_albums(masters_df: DataFrame, releases_df: DataFrame) -> DataFrame:
         F.col("master_id").alias("discogs_master_id"),
         F.coalesce("main_release_id", "flagged_main_id", "first_release_id").alias("discogs_release_id"),
         F.coalesce("master_title", "main_title").alias("title"),
-        F.coalesce("master_year", F.when(F.col("has_main"), F.col("main_year")).otherwise(F.col("first_year")))
+        F.coalesce("master_year", F.when(F.col("flagged_main_id").isNotNull(), F.col("main_year")).otherwise(F.col("first_year")))
         .alias("year"),
         sorted_distinct(F.concat(array_or_empty("master_genres"), array_or_empty("release_genres")))
         .alias("genres"),

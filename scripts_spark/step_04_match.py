@@ -273,7 +273,10 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
                           & (F.length(without_spaces(a)) >= settings.fuzzy_min_letters))
     one_edit = any_pair(lambda a, k: (F.levenshtein(without_spaces(a), without_spaces(k)) <= 1)
                         & (F.length(without_spaces(a)) >= settings.typo_one_edit_min_letters))
-    short_typo = any_pair(lambda a, k: (a != k) & ((squeezed(a) == squeezed(k)) | adjacent_swap(a, k)))
+    # Only where the checks above cannot see it: in a longer key a doubled letter is one edit and a
+    # swap keeps the letters (evaluated per pair on every candidate: the guard keeps it off most).
+    short_typo = F.when(F.length(without_spaces(album_key)) <= settings.typo_one_edit_min_letters, any_pair(
+        lambda a, k: (a != k) & ((squeezed(a) == squeezed(k)) | adjacent_swap(a, k)))).otherwise(F.lit(False))
     # A trailing "s" more or less is another word, not a typo: "Immortal" is not "Immortals".
     plural_only = any_pair(lambda a, k: (F.concat(without_spaces(a), F.lit("s")) == without_spaces(k))
                            | (F.concat(without_spaces(k), F.lit("s")) == without_spaces(a)))
