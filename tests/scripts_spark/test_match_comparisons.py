@@ -79,7 +79,8 @@ def test_sequel_numbers(spark):
     assert_column_equality(df.withColumn("got", m.sequel_numbers(F.col("k"))), "got", "expected")
 
 
-@pytest.mark.parametrize("album, alt, main, title, original, film_main, level", [
+# (album, alt, main, title, original, film_main, level)
+TITLE_LEVEL_CASES = [
     ("heat", "", "", "heat", "heat", None, "exact"),
     ("amelie", "", "", "amelie", "fabuleux destin d amelie poulain", None, "exact"),
     ("fabuleux destin d amelie poulain", "", "", "amelie", "fabuleux destin d amelie poulain", None, "exact"),
@@ -119,12 +120,34 @@ def test_sequel_numbers(spark):
     ("heat", "", "", "the heat wave", None, None, "different"),
     ("", "", "", "", None, None, "different"),
     (None, None, None, "heat", None, None, "different"),
-])
-def test_title_level(spark, album, alt, main, title, original, film_main, level):
-    df = spark.createDataFrame([(album, alt, main, title, original, film_main)],
-                               "a string, alt string, main string, t string, o string, fm string")
-    got = df.select(m.title_level(*[F.col(c) for c in df.columns]).alias("lvl")).first()["lvl"]
-    assert m.TITLE.levels[got].name == level
+]
+
+
+def test_title_level(spark):
+    """Every case in one DataFrame (the expression is large: one Spark job per case took 5 s each)."""
+    df = spark.createDataFrame([(i, *case[:6]) for i, case in enumerate(TITLE_LEVEL_CASES)],
+                               "i int, a string, alt string, main string, t string, o string, fm string")
+    got = {r["i"]: m.TITLE.levels[r["lvl"]].name for r in df.select(
+        "i", m.title_level(*[F.col(c) for c in df.columns[1:]]).alias("lvl")).collect()}
+    wrong = [(case, got[i]) for i, case in enumerate(TITLE_LEVEL_CASES) if got[i] != case[6]]
+    assert not wrong, wrong
+
+
+def test_title_forms_are_computed_once_per_side(spark):
+    """The forms step 04 computes once per film and album piece, which `title_level_of_forms` reads."""
+    df = spark.createDataFrame([("hte wolf vol 2",), ("",), (None,)], "k string")
+    rows = df.select(m.album_title_forms(F.col("k")).alias("a"), m.film_title_forms(F.col("k")).alias("f")).collect()
+    album, film = rows[0]["a"], rows[0]["f"]
+    assert (album.key, album.spaceless, album.letters, album.words, album.squeezed) == (
+        "hte wolf vol 2", "htewolfvol2", "2efhllootvw", "2 hte vol wolf", "htewolfvol2")
+    assert (album.unvolumed, album.unarticled) == ("hte wolf", "wolfvol2")
+    assert album.trimmed.asDict() == {"key": "wolf", "spaceless": "wolf", "letters": "flow", "words": "wolf",
+                                      "squeezed": "wolf"}
+    assert film.asDict() == {k: album[k] for k in ("key", "spaceless", "letters", "words", "squeezed")}
+    # No trimmed forms where trimming changes nothing; no forms at all for an empty or null key.
+    assert spark.createDataFrame([("wolf",)], "k string").select(
+        m.album_title_forms(F.col("k"))["trimmed"].alias("t")).first()["t"] is None
+    assert [tuple(r) for r in rows[1:]] == [(None, None), (None, None)]
 
 
 def test_squeezed_and_adjacent_swap(spark):
