@@ -534,7 +534,8 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
 def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SETTINGS.max_films_per_block_key,
                       max_films_per_fuzzy_key: int = SETTINGS.max_films_per_fuzzy_key,
                       max_films_per_fuzzy_key_by_year: int = SETTINGS.max_films_per_fuzzy_key_by_year,
-                      film_people: DataFrame | None = None, album_people: DataFrame | None = None) -> DataFrame:
+                      film_people: DataFrame | None = None, album_people: DataFrame | None = None,
+                      kept: list[DataFrame] | None = None) -> DataFrame:
     """Equi-join film keys with album keys on `block_key`.
 
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
@@ -553,6 +554,11 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     it ambiguous. Larger typo-tolerant keys meet only through a person (when the people are
     given), and likewise only for pieces no exact key met: a typo in a title that thousands of
     films carry ("Retunr to Cairo") still finds the one of them whose composer the album credits.
+
+    Given `kept`, the film and album keys with their film counts, which the three joins below
+    each read, are computed once and persisted, and appended to `kept` for the caller to unpersist
+    once the pairs are materialized (otherwise each join counts the films of every key again:
+    six aggregations of the film keys instead of one).
     """
     is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:", "q:")
     with_people = film_people is not None and album_people is not None
@@ -561,11 +567,17 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
         .withColumn("person_only", F.col("fuzzy_key") & (F.col("films_with_key") > max_films_per_fuzzy_key_by_year))
     if not with_people:
         sizes = sizes.filter(~F.col("person_only"))
+    if kept is not None:
+        sizes = sizes.persist()
+        kept.append(sizes)
     is_common = F.col("films_with_key") > F.when(F.col("fuzzy_key"), max_films_per_fuzzy_key) \
         .otherwise(max_films_per_key)
     fk = fk.join(sizes, on="block_key", how="inner")
     # Which film keys meet only through a person is the film side's to say.
     ak = ak.join(sizes.drop("person_only"), on="block_key", how="inner")
+    if kept is not None:
+        fk, ak = fk.persist(), ak.persist()
+        kept += [fk, ak]
     rare = fk.filter(~is_common).drop("films_with_key", "person_only").join(
         ak.filter(~is_common).drop("films_with_key", "fuzzy_key"), on="block_key", how="inner"
     ).withColumn("by_year", F.lit(False))
@@ -594,16 +606,17 @@ def _people(df: DataFrame, id_col: str, people: Column) -> DataFrame:
         .filter(F.col("person").isNotNull() & (F.col("person") != ""))
 
 
-def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
+def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = SETTINGS,
+                    kept: list[DataFrame] | None = None) -> DataFrame:
     """Distinct blocked (album_id, part, tmdb_id) pairs. A film's main title meets only an album's
     whole title and the other way round, so two unrelated subtitled titles sharing a prefix do not
-    meet through both prefixes."""
+    meet through both prefixes. `kept`: see `blocked_key_pairs`."""
     fk = film_block_keys(films_df, settings).withColumnRenamed("key_side", "film_side")
     ak = album_block_keys(albums_df, settings).withColumnRenamed("key_side", "album_side")
     joined = blocked_key_pairs(
         fk, ak, settings.max_films_per_block_key, settings.max_films_per_fuzzy_key,
         settings.max_films_per_fuzzy_key_by_year, film_people=_people(films_df, "tmdb_id", F.col("composer_keys")),
-        album_people=_people(albums_df, "album_id", F.concat("artist_keys", "credit_keys")))
+        album_people=_people(albums_df, "album_id", F.concat("artist_keys", "credit_keys")), kept=kept)
     return joined.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main"))) \
         .select("album_id", "part", "tmdb_id").distinct()
 
@@ -1041,7 +1054,8 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     eligible_df = soundtrack_albums(albums_df)
     film_facts_df = _film_facts(films_df)
     album_facts_df = _album_facts(eligible_df)
-    candidates_df = candidate_pairs(films_df, eligible_df, settings)
+    blocking: list[DataFrame] = []
+    candidates_df = candidate_pairs(films_df, eligible_df, settings, kept=blocking)
     # Training reads the comparison vectors once, scoring once more: computed once, kept, and only
     # the columns the model and the ranking read (the titles and keys of 18.6M pairs at 1M films
     # would be cached and sorted for nothing: the best pairs get them back below).
@@ -1052,6 +1066,9 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     random_df = comparison_vectors(random_pairs(films_df, eligible_df, n_films, n_pieces, settings),
                                    film_facts_df, album_facts_df, settings, for_random_u=True)
     model = train(vectors_df, random_df, settings, films=n_films)
+    # Training materialized the vectors: the blocking's keys are read no more.
+    for df in blocking:
+        df.unpersist()
     # Matches and near-misses are both cut from the best candidates: decided once, and only those
     # joined with the titles and years they are shown with.
     best_df = decide(score_pairs(vectors_df, model, settings), settings).filter(F.col("rank") == 1) \

@@ -215,6 +215,15 @@ def test_very_common_typo_keys_meet_only_through_a_named_composer(spark):
     assert pairs == {("m1", 3), ("m1", 5), ("m3", 5)}
     # Without people the very common typo key is dropped, as before.
     assert {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(fk, ak, **settings).collect()} == {("m3", 5)}
+    # Kept: the same pairs, with the keyed tables persisted for the caller to release.
+    kept = []
+    kept_pairs = {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(
+        fk, ak, film_people=film_people, album_people=album_people, kept=kept, **settings).collect()}
+    assert kept_pairs == pairs
+    assert len(kept) == 3 and all(df.is_cached for df in kept)
+    for df in kept:
+        df.unpersist()
+    assert not any(df.is_cached for df in kept)
 
 
 def test_common_typo_keys_are_a_year_blocked_fallback(spark):
