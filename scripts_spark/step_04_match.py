@@ -200,13 +200,37 @@ def without_volume(key: Column) -> Column:
     return F.regexp_replace(key, " (?:vol|volume|disc|cd) [0-9]+$", "")
 
 
+# The leading articles of other languages that the title key drops when spelt right
+# (`text_norm`), and the forms of them one doubled letter or one space away that are words or
+# names and so stay ("lee", "less", "ill" ...).
+_OTHER_ARTICLES = ("la", "le", "les", "el", "los", "las", "il", "lo", "der", "die", "das", "un", "une")
+_ARTICLE_LOOKALIKES = frozenset({"lee", "lees", "less", "lass", "loss", "loo", "loos", "eel", "ell", "ill",
+                                 "deer", "dass", "diee", "unn"})
+
+
+def _mistyped_articles() -> list[str]:
+    """Each article of `_OTHER_ARTICLES` with one letter doubled ("lla", "daas") or split by a
+    space ("e l", "d as"), minus `_ARTICLE_LOOKALIKES`, longest first."""
+    forms = set()
+    for article in _OTHER_ARTICLES:
+        forms.update(article[:i + 1] + article[i] + article[i + 1:] for i in range(len(article)))
+        forms.update(article[:i] + " " + article[i:] for i in range(1, len(article)))
+    return sorted(forms - _ARTICLE_LOOKALIKES - set(_OTHER_ARTICLES), key=lambda f: (-len(f), f))
+
+
+_MISTYPED_ARTICLE = "|".join(_mistyped_articles())
+
+
 def without_leading_article(key: Column) -> Column:
     """The key without a leading "the" that the title key, dropping only a spelled-out article,
     keeps: glued to the next word ("thewolf"), when at least four letters follow ("there" and
     "theft" stay), or mistyped as a word of its own, whatever follows: a letter swapped ("hte fog",
     "teh"), doubled ("thhe", "tthe"), lost ("th", "te") or a space moved ("t he", "th e"). Words
-    one edit from "the" that are words ("he", "thee", "then", "they") are not taken for it."""
-    return F.regexp_replace(key, "^(?:the(?=[^ ]{4})|(?:t he|th e|thhe|tthe|hte|teh|th|te) (?=[^ ]))", "")
+    one edit from "the" that are words ("he", "thee", "then", "they") are not taken for it.
+    Likewise another language's article with a letter doubled or a space inside ("lla nuit",
+    "daas boot", "e l mariachi"), when a word follows."""
+    return F.regexp_replace(
+        key, f"^(?:the(?=[^ ]{{4}})|(?:t he|th e|thhe|tthe|hte|teh|th|te|{_MISTYPED_ARTICLE}) (?=[^ ]))", "")
 
 
 def squeezed(key: Column) -> Column:

@@ -101,6 +101,14 @@ TITLE_LEVEL_CASES = [
     ("th e angel", "", "", "angel", None, None, "same_letters"),
     ("t he night 3", "", "", "night 3", None, None, "same_letters"),
     ("then came you", "", "", "came you", None, None, "different"),
+    # Another language's article with a letter doubled or a space inside; the look-alikes that are
+    # words or names stay.
+    ("lla nuit", "", "", "nuit", None, None, "same_letters"),
+    ("daas boot", "", "", "boot", None, None, "same_letters"),
+    ("e l mariachi", "", "", "mariachi", None, None, "same_letters"),
+    ("d er untergang", "", "", "untergang", None, None, "same_letters"),
+    ("less than zero", "", "", "than zero", None, None, "different"),
+    ("lee marvin", "", "", "marvin", None, None, "different"),
     ("vertiggo", "", "", "vertigo", None, None, "typo"),
     ("casablnaca", "", "", "casablanca", None, None, "typo"),
     ("drive", "", "", "driven", None, None, "similar"),
