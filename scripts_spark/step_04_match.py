@@ -205,7 +205,7 @@ def without_volume(key: Column) -> Column:
 # names and so stay ("lee", "less", "ill" ...).
 _OTHER_ARTICLES = ("la", "le", "les", "el", "los", "las", "il", "lo", "der", "die", "das", "un", "une")
 _ARTICLE_LOOKALIKES = frozenset({"lee", "lees", "less", "lass", "loss", "loo", "loos", "eel", "ell", "ill",
-                                 "deer", "dass", "diee", "unn"})
+                                 "deer", "dass"})
 
 
 def _mistyped_articles() -> list[str]:
