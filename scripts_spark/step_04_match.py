@@ -40,6 +40,7 @@ from scripts_spark import runner, storage
 from scripts_spark.context import StepContext
 from scripts_spark.pair_quality import quality_figures
 from scripts_spark.schemas import RAW_TRUE_PAIRS, TRUE_PAIRS_CSV
+from scripts_spark.text_norm import LEADING_ARTICLES
 
 logger = logging.getLogger(__name__)
 
@@ -200,22 +201,22 @@ def without_volume(key: Column) -> Column:
     return F.regexp_replace(key, " (?:vol|volume|disc|cd) [0-9]+$", "")
 
 
-# The leading articles of other languages that the title key drops when spelt right
-# (`text_norm`), and the forms of them one doubled letter or one space away that are words or
-# names and so stay ("lee", "less", "ill" ...).
-_OTHER_ARTICLES = ("la", "le", "les", "el", "los", "las", "il", "lo", "der", "die", "das", "un", "une")
+# The forms of the title key's leading articles (`text_norm.LEADING_ARTICLES`, which it drops
+# when spelt right) one doubled letter or one space away that are words or names and so stay.
 _ARTICLE_LOOKALIKES = frozenset({"lee", "lees", "less", "lass", "loss", "loo", "loos", "eel", "ell", "ill",
-                                 "deer", "dass"})
+                                 "deer", "dass", "ann", "ass"})
 
 
 def _mistyped_articles() -> list[str]:
-    """Each article of `_OTHER_ARTICLES` with one letter doubled ("lla", "daas") or split by a
-    space ("e l", "d as"), minus `_ARTICLE_LOOKALIKES`, longest first."""
+    """Each leading article of two letters or more but "the" (whose mistypes `without_leading_article`
+    lists with their lost letters and swaps) with one letter doubled ("lla", "daas") or split by a
+    space ("e l", "d as"), minus `_ARTICLE_LOOKALIKES` and the articles themselves, longest first."""
+    articles = [a for a in LEADING_ARTICLES if len(a) > 1 and a != "the"]
     forms = set()
-    for article in _OTHER_ARTICLES:
+    for article in articles:
         forms.update(article[:i + 1] + article[i] + article[i + 1:] for i in range(len(article)))
         forms.update(article[:i] + " " + article[i:] for i in range(1, len(article)))
-    return sorted(forms - _ARTICLE_LOOKALIKES - set(_OTHER_ARTICLES), key=lambda f: (-len(f), f))
+    return sorted(forms - _ARTICLE_LOOKALIKES - set(LEADING_ARTICLES), key=lambda f: (-len(f), f))
 
 
 _MISTYPED_ARTICLE = "|".join(_mistyped_articles())
@@ -250,12 +251,15 @@ def adjacent_swap(a: Column, b: Column) -> Column:
         .otherwise(F.array_contains(swapped, sb))
 
 
+def _similarity(edits: Column, longest: Column) -> Column:
+    return F.when(longest > 0, 1 - edits / longest)
+
+
 def key_similarity(a: Column, b: Column) -> Column:
     """1 - Levenshtein distance / longer length, on the keys without spaces; null when either is
     null or empty."""
     sa, sb = without_spaces(a), without_spaces(b)
-    longest = F.greatest(F.length(sa), F.length(sb))
-    return F.when(longest > 0, 1 - F.levenshtein(sa, sb) / longest)
+    return _similarity(F.levenshtein(sa, sb), F.greatest(F.length(sa), F.length(sb)))
 
 
 def sequel_numbers(key: Column) -> Column:
@@ -271,13 +275,16 @@ def _let(value: Column, body) -> Column:
     return F.transform(F.array(value), body)[0]
 
 
+def _title_form_fields(key: Column) -> list[Column]:
+    return [key.alias("key"), without_spaces(key).alias("spaceless"), sorted_letters(key).alias("letters"),
+            sorted_words(key).alias("words"), squeezed(key).alias("squeezed")]
+
+
 def film_title_forms(key: Column) -> Column:
     """The forms of a film's title key that the title comparison reads, null for a null or empty
     key: computed once per film instead of once per candidate pair (sorting the letters of two
     keys for each of 18 million pairs was half of step 04 at 1M films)."""
-    return F.when(key.isNotNull() & (key != ""), F.struct(
-        key.alias("key"), without_spaces(key).alias("spaceless"), sorted_letters(key).alias("letters"),
-        sorted_words(key).alias("words"), squeezed(key).alias("squeezed")))
+    return F.when(key.isNotNull() & (key != ""), F.struct(*_title_form_fields(key)))
 
 
 def album_title_forms(key: Column) -> Column:
@@ -286,9 +293,8 @@ def album_title_forms(key: Column) -> Column:
     and `trimmed`: the forms of the key without both, null where that changes nothing."""
     trimmed = without_leading_article(without_volume(key))
     return F.when(key.isNotNull() & (key != ""), F.struct(
-        key.alias("key"), without_spaces(key).alias("spaceless"), sorted_letters(key).alias("letters"),
-        sorted_words(key).alias("words"), squeezed(key).alias("squeezed"),
-        without_volume(key).alias("unvolumed"), without_spaces(without_leading_article(key)).alias("unarticled"),
+        *_title_form_fields(key), without_volume(key).alias("unvolumed"),
+        without_spaces(without_leading_article(key)).alias("unarticled"),
         F.when(trimmed != key, film_title_forms(trimmed)).alias("trimmed")))
 
 
@@ -347,7 +353,7 @@ def title_level_of_forms(album: Column, album_alt_key: Column, album_main_key: C
 
     def by_distance(ds: Column) -> Column:
         similarity = F.coalesce(F.array_max(F.transform(
-            ds, lambda d: F.when(d["longest"] > 0, 1 - d["edits"] / d["longest"]))), F.lit(0.0))
+            ds, lambda d: _similarity(d["edits"], d["longest"]))), F.lit(0.0))
         one_edit = F.coalesce(F.exists(
             ds, lambda d: (d["edits"] <= 1) & (d["letters"] >= settings.typo_one_edit_min_letters)), F.lit(False))
         return (
@@ -695,17 +701,18 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
 
     With `for_random_u` (random pairs, read only for the u of comparisons whose u is "random"),
     the title, whose u is declared and never read from random pairs, is not compared: `title_lvl`
-    is its last level. It is the costliest comparison (Levenshtein twice, sorted letters and
-    words), and the random pairs are 100,000 whatever the run's size."""
+    is its last level. It is the costliest comparison (four Levenshtein distances a pair), and
+    the random pairs are 100,000 whatever the run's size."""
     pairs = pairs_df.join(film_facts_df, on="tmdb_id", how="inner").join(album_facts_df, on="album_id", how="inner")
     key = F.col("title_keys")[F.col("part")]
     alt = F.col("alt_title_keys")[F.col("part")]
     main = F.col("main_title_keys")[F.col("part")]
+    piece = F.col("piece_forms")[F.col("part")]
     title_comparison = next(c for c in settings.comparisons if c.name == "title")
     if for_random_u and title_comparison.u_from != "random":
         title = F.lit(len(title_comparison.levels) - 1)
     else:
-        title = title_level_of_forms(F.col("piece_forms")[F.col("part")], alt, main, F.col("title_forms"),
+        title = title_level_of_forms(piece, alt, main, F.col("title_forms"),
                                      F.col("original_forms"), F.col("main_title_key"), settings)
     return (
         pairs.withColumn("album_key", key)
@@ -715,7 +722,7 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
         # ("La Nuit des Anges") is as rare as that title, however common the English one ("The Fire").
         .withColumn("films_with_title", F.when(
             (F.col("title_lvl") == 0) & ~F.greatest(*[F.coalesce((k == F.col("title_key")) & (k != ""), F.lit(False))
-                                                     for k in (key, alt, without_volume(key))]),
+                                                     for k in (key, alt, piece["unvolumed"])]),
             F.col("films_with_original")).otherwise(F.col("films_with_title")))
         .drop("films_with_original")
         .withColumn("year_lvl", year_level(F.col("album_year"), F.col("film_year")))

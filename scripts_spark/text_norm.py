@@ -39,7 +39,7 @@ _ORDINAL_WORDS = {
     "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10",
 }
 _SEQUEL_MARKERS = ("part", "chapter", "episode", "vol", "volume")
-_LEADING_ARTICLES = (
+LEADING_ARTICLES = (
     "the", "a", "an", "le", "la", "les", "l", "der", "die", "das", "el", "los", "las", "il", "lo",
     "gli", "un", "une", "o", "os", "as",
 )
@@ -204,7 +204,7 @@ def title_key(text: str | None) -> str:
     so "frozen" and "frozen 2" are different keys.
     """
     words = fold(text).split()
-    if len(words) > 1 and words[0] in _LEADING_ARTICLES:
+    if len(words) > 1 and words[0] in LEADING_ARTICLES:
         words = words[1:]
     words = _numbers_to_digits(_mended_part(words))
     # "part 2" and plain "2" are the same sequel marker for blocking purposes.
