@@ -520,7 +520,10 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
         "tmdb_id", F.col("release_year").alias("film_year"),
         F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits, short))).alias("block_key"),
     ).withColumn("key_side", F.lit("full"))
-    main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")).select(
+    # A main title that is a whole title too is already met as one ("full" meets more): each
+    # (film, key) once, so a key's film count is a count of rows (`blocked_key_pairs`).
+    main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")
+                           & ~F.array_contains(full_keys, F.col("main_title_key"))).select(
         "tmdb_id", F.col("release_year").alias("film_year"),
         F.concat(F.lit("k:"), "main_title_key").alias("block_key"), F.lit("main").alias("key_side"))
     return full.unionByName(main)
@@ -561,6 +564,10 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
     return full.unionByName(main)
 
 
+# The prefixes of the typo-tolerant block keys (`blocked_key_pairs`).
+_FUZZY_KEY_PREFIXES = ("p:", "s:", "d:", "l:", "e:", "q:")
+
+
 def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SETTINGS.max_films_per_block_key,
                       max_films_per_fuzzy_key: int = SETTINGS.max_films_per_fuzzy_key,
                       max_films_per_fuzzy_key_by_year: int = SETTINGS.max_films_per_fuzzy_key_by_year,
@@ -585,29 +592,40 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     given), and likewise only for pieces no exact key met: a typo in a title that thousands of
     films carry ("Retunr to Cairo") still finds the one of them whose composer the album credits.
 
+    `fk` holds each (tmdb_id, block_key, film_side) once, as `film_block_keys` writes it: a key's
+    film count is its number of rows among the film keys.
+
+    The keys are joined as 64-bit hashes (`xxhash64`), not as strings: the film keys are about 30
+    a film, and shuffling, sorting and comparing longs instead of strings of 10 to 40 bytes was
+    most of the blocking's cost. Two keys that hash alike (about one chance in 10^6 at a million
+    films' 30 million keys) only offer one more candidate pair, which the comparisons judge.
+    The film keys are first cut to those some album carries (most film keys meet no album), and
+    each key's film count is a window over them, so the film keys are read once, not once for
+    the counts and again for the join.
+
     Given `kept`, the film and album keys with their film counts, which the three joins below
-    each read, are computed once and persisted, and appended to `kept` for the caller to unpersist
-    once the pairs are materialized (otherwise each join counts the films of every key again:
-    six aggregations of the film keys instead of one).
+    each read, are persisted and appended to `kept` for the caller to unpersist once the pairs
+    are materialized.
     """
-    is_fuzzy = F.substring("block_key", 1, 2).isin("p:", "s:", "d:", "l:", "e:", "q:")
+    is_fuzzy = F.substring("block_key", 1, 2).isin(*_FUZZY_KEY_PREFIXES)
     with_people = film_people is not None and album_people is not None
-    sizes = fk.groupBy("block_key").agg(F.countDistinct("tmdb_id").alias("films_with_key")) \
-        .withColumn("fuzzy_key", is_fuzzy) \
+    fk = fk.withColumn("fuzzy_key", is_fuzzy).withColumn("block_key", F.xxhash64("block_key"))
+    ak = ak.withColumn("fuzzy_key", is_fuzzy).withColumn("block_key", F.xxhash64("block_key"))
+    fk = fk.join(ak.select("block_key").distinct(), on="block_key", how="left_semi") \
+        .withColumn("films_with_key", F.count(F.lit(1)).over(Window.partitionBy("block_key"))) \
         .withColumn("person_only", F.col("fuzzy_key") & (F.col("films_with_key") > max_films_per_fuzzy_key_by_year))
     if not with_people:
-        sizes = sizes.filter(~F.col("person_only"))
+        fk = fk.filter(~F.col("person_only"))
     if kept is not None:
-        sizes = sizes.persist()
-        kept.append(sizes)
+        fk = fk.persist()
+        kept.append(fk)
     is_common = F.col("films_with_key") > F.when(F.col("fuzzy_key"), max_films_per_fuzzy_key) \
         .otherwise(max_films_per_key)
-    fk = fk.join(sizes, on="block_key", how="inner")
     # Which film keys meet only through a person is the film side's to say.
-    ak = ak.join(sizes.drop("person_only"), on="block_key", how="inner")
+    ak = ak.join(fk.select("block_key", "films_with_key").distinct(), on="block_key", how="inner")
     if kept is not None:
-        fk, ak = fk.persist(), ak.persist()
-        kept += [fk, ak]
+        ak = ak.persist()
+        kept.append(ak)
     rare = fk.filter(~is_common).drop("films_with_key", "person_only").join(
         ak.filter(~is_common).drop("films_with_key", "fuzzy_key"), on="block_key", how="inner"
     ).withColumn("by_year", F.lit(False))

@@ -220,10 +220,27 @@ def test_very_common_typo_keys_meet_only_through_a_named_composer(spark):
     kept_pairs = {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(
         fk, ak, film_people=film_people, album_people=album_people, kept=kept, **settings).collect()}
     assert kept_pairs == pairs
-    assert len(kept) == 3 and all(df.is_cached for df in kept)
+    assert len(kept) == 2 and all(df.is_cached for df in kept)
     for df in kept:
         df.unpersist()
     assert not any(df.is_cached for df in kept)
+
+
+def test_film_block_keys_hold_each_film_and_key_once(spark):
+    """`blocked_key_pairs` counts a key's films as its rows: a main title that is also a whole
+    title (no subtitle, or the original title) adds no second row; a real main title adds one."""
+    from scripts_spark.step_04_match import film_block_keys
+
+    films = spark.createDataFrame(
+        [(1, 1990, "heat", "heat", "heat"), (2, 1991, "alien resurrection", "alien resurrection", "alien"),
+         (3, 1992, "the fire", "la nuit des anges", "la nuit des anges")],
+        "tmdb_id long, release_year int, title_key string, original_title_key string, main_title_key string",
+    )
+    rows = film_block_keys(films).collect()
+    assert len(rows) == len({(r.tmdb_id, r.block_key) for r in rows})
+    assert {(r.tmdb_id, r.key_side) for r in rows if r.block_key.startswith("k:")} == {
+        (1, "full"), (2, "full"), (2, "main"), (3, "full")}
+    assert [r.block_key for r in rows if r.key_side == "main"] == ["k:alien"]
 
 
 def test_common_typo_keys_are_a_year_blocked_fallback(spark):
