@@ -1098,7 +1098,8 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
         (`match_score` is the match probability) plus per-comparison evidence; near-misses are
         each album piece's best film that was not matched although its probability reached
         `near_miss_probability` or it was vetoed or ambiguous, with `decision` saying why;
-        candidates are all blocked (album, film) pairs; model holds the estimated m and u.
+        candidates are all blocked (album piece, film) pairs, the comparison vectors' ids (an album
+        of two titles meets a film once per title); model holds the estimated m and u.
     """
     eligible_df = soundtrack_albums(albums_df)
     film_facts_df = _film_facts(films_df)
@@ -1139,8 +1140,9 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
                                    "title_only_against_evidence"))
         & (F.col("title_level") != "different")
     ).select(*_OUTPUT_COLUMNS, "vetoed_by")
-    # From the kept vectors, not from candidates_df: that would run the blocking a second time.
-    pairs_df = vectors_df.select("album_id", "tmdb_id", "discogs_master_id", "discogs_release_id").distinct()
+    # From the kept vectors, not from candidates_df: that would run the blocking a second time. Not
+    # made distinct per album: counting and filtering the cached pairs costs no shuffle of them all.
+    pairs_df = vectors_df.select("album_id", "part", "tmdb_id", "discogs_master_id", "discogs_release_id")
     return matches_df, near_df, pairs_df, model
 
 
@@ -1195,8 +1197,6 @@ def run(ctx: StepContext) -> None:
     films_df = spark.read.parquet(layers.silver("films"))
     albums_df = spark.read.parquet(layers.silver("albums"))
     matches_df, near_df, candidates_df, model = match(films_df, albums_df)
-    # Counted, profiled and joined with the true pairs below: block once, not four times.
-    candidates_df = candidates_df.persist()
     storage.write_gold(matches_df, layers, "soundtrack_matches", [F.col("tmdb_id"), F.col("album_id")])
     storage.write_gold(near_df, layers, "match_near_misses", [F.col("album_id"), F.col("tmdb_id")])
     matches_out = spark.read.parquet(layers.gold("soundtrack_matches"))
@@ -1211,6 +1211,7 @@ def run(ctx: StepContext) -> None:
     near_by_decision = {r["decision"]: r["count"] for r in near_out.groupBy("decision").count().collect()}
     step.rows_in = {"films": films_df.count(), "albums": n_albums, "soundtrack_film_albums": sum(eligible.values())}
     step.rows_out = {"soundtrack_matches": matched["rows"], "match_near_misses": sum(near_by_decision.values())}
+    # Pairs compared: (album piece, film), the unit the comparisons and the ranking work on.
     per_album = candidates_df.groupBy("album_id").count() \
         .agg(F.sum("count").alias("pairs"), F.max("count").alias("most")).first()
     step.details = {"candidate_pairs": per_album["pairs"] or 0, "max_candidates_per_album": per_album["most"] or 0,
@@ -1220,7 +1221,6 @@ def run(ctx: StepContext) -> None:
                     "films_matched": matched["films"]}
     truth_df = read_true_pairs(spark, layers)
     quality = match_quality(matches_out, truth_df, candidates_df) if truth_df is not None else {}
-    candidates_df.unpersist()
     # match() keeps its comparison vectors and decisions cached; step 05 reads gold from disk.
     spark.catalog.clearCache()
     if not quality:
