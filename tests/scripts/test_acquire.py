@@ -187,7 +187,12 @@ def test_tmdb_ids_are_fetched_exactly_once_through_every_kind_of_fault(server, s
         json.loads(GENRES.read_text(encoding="utf-8"))
     asked = Counter(server.paths())
     assert asked["/3/movie/0"] == 1  # 404: asked once, not retried
-    assert asked["/3/movie/3"] == 3 and asked["/3/movie/5"] == 1 and asked["/3/movie/12"] == 1
+    # 3: two faults then the answer; 5, listed twice, and 12 asked once. A read timeout that a busy
+    # machine adds is one more retry than the 9 injected, and may ask any of them once more.
+    added_timeouts = summary["retries"] - 9
+    expected = {"/3/movie/3": 3, "/3/movie/5": 1, "/3/movie/12": 1}
+    assert all(asked[path] >= times for path, times in expected.items())
+    assert sum(asked[path] - times for path, times in expected.items()) <= added_timeouts
     assert server.violations == []
     state = state_of(raw / "tmdb")
     assert sum(len(v) for v in state["fetched"]["movies"].values()) == 40
