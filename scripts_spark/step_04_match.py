@@ -596,9 +596,9 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     film count is its number of rows among the film keys.
 
     The keys are joined as 64-bit hashes (`xxhash64`), not as strings: the film keys are about 30
-    a film, and shuffling, sorting and comparing longs instead of strings of 10 to 40 bytes was
-    most of the blocking's cost. Two keys that hash alike (about one chance in 10^6 at a million
-    films' 30 million keys) only offer one more candidate pair, which the comparisons judge.
+    a film, and longs are cheaper to shuffle, sort and compare than strings of 10 to 40 bytes.
+    That any two keys hash alike is about one chance in 20,000 at a million films (some 40 million
+    distinct keys); if they do, they only offer more candidate pairs, which the comparisons judge.
     The film keys are first cut to those some album carries (most film keys meet no album), and
     each key's film count is a window over them, so the film keys are read once, not once for
     the counts and again for the join.
