@@ -1,7 +1,8 @@
 """Building the one SparkSession an entry point passes to every step.
 
 Nothing here runs at import time. On Databricks the session already exists and `getOrCreate`
-returns it unchanged; the local-only settings below are applied only when we start Spark ourselves.
+returns it; the local-only settings below are applied only when we start Spark ourselves, the
+correctness settings to every session.
 """
 from __future__ import annotations
 
@@ -32,6 +33,35 @@ _LOCAL_CONF = {
     # Parquet written here must read the same on Databricks (no legacy int96 timestamps).
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
+
+
+# Settings every session gets, one this project starts or one that already exists (Databricks):
+# they keep results right, whatever else a cluster tunes.
+_CORRECTNESS_CONF = {
+    # Spark 3.5.0 (the 14.3 LTS runtime's version) lets adaptive execution coalesce the last
+    # shuffle of a cached plan and still report it as hash-partitioned into the coalesced number
+    # of partitions; a join of that cached DataFrame on its keys then pairs the wrong partitions
+    # and silently loses rows (SPARK-45592, fixed in Spark 3.5.1). Step 04 persists its keyed
+    # block-key tables and joins them on those keys. Off, a cached plan keeps the partitioning it
+    # was planned with, as before Spark 3.5 (tests/scripts_spark/test_session.py shows both).
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "false",
+}
+
+
+def correctness_conf() -> dict[str, str]:
+    """The settings every session gets, ours or an existing one (a copy)."""
+    return dict(_CORRECTNESS_CONF)
+
+
+def apply_correctness_conf(spark: SparkSession) -> None:
+    """Set `correctness_conf()` on `spark` (runtime SQL settings: an existing session takes them
+    too). A runtime that refuses one is named in a warning, not stopped: it may carry the fix."""
+    for key, value in _CORRECTNESS_CONF.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception as exc:  # py4j and Spark Connect raise different types
+            logger.warning("could not set %s=%s on this Spark session (%s): joins of cached DataFrames "
+                           "may lose rows on Spark 3.5.0 (SPARK-45592)", key, value, exc)
 
 
 def driver_memory(physical_bytes: int | None = None) -> str:
@@ -77,6 +107,7 @@ def build_spark(
     """
     active = SparkSession.getActiveSession()
     if active is not None:
+        apply_correctness_conf(active)
         return active
     if not is_databricks():
         # Python workers must run the interpreter of the driver: PySpark refuses mixed minor
@@ -87,7 +118,7 @@ def build_spark(
     if master and not is_databricks():
         # On Databricks the cluster decides; a configured local[N] must not leak into a job.
         builder = builder.master(master)
-    conf = dict(_LOCAL_CONF) if not is_databricks() else {}
+    conf = {**_LOCAL_CONF, **_CORRECTNESS_CONF} if not is_databricks() else dict(_CORRECTNESS_CONF)
     if master and master.startswith("local"):
         # Local mode talks only to itself: keep driver and block manager on loopback.
         conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
@@ -97,6 +128,7 @@ def build_spark(
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    apply_correctness_conf(spark)   # getOrCreate may return a session started before, with its own settings
     spark.sparkContext.setLogLevel("WARN")
     if master and not master.startswith("local") and not is_databricks():
         # Executors on a cluster start Python workers elsewhere: ship this project's packages,

@@ -1,9 +1,13 @@
-"""The local session's computed settings."""
+"""The session's settings: the local ones computed from the machine, the correctness ones every session gets."""
 from __future__ import annotations
 
-import pytest
+import contextlib
 
-from scripts_spark.session import driver_memory
+import pytest
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+
+from scripts_spark.session import build_spark, correctness_conf, driver_memory
 
 GIB = 1024 ** 3
 
@@ -21,3 +25,66 @@ def test_driver_memory_is_half_the_machine_between_1g_and_8g(physical, expected)
 def test_driver_memory_of_this_machine_is_a_valid_size():
     value = driver_memory()
     assert value.endswith("g") and 1 <= int(value[:-1]) <= 8
+
+
+CACHED_PLAN_PARTITIONING = "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning"
+
+
+@contextlib.contextmanager
+def _conf(spark, settings: dict[str, str]):
+    """`settings` on the shared session for the block, the previous values (or none) after it."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    try:
+        for key, value in settings.items():
+            spark.conf.set(key, value)
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value) if value is not None else spark.conf.unset(key)
+
+
+def _join_with_a_coalesced_cache(spark) -> tuple[int, int]:
+    """(rows of the join, partitions of its cached side) for 1,000 ids joined with a cached
+    aggregate of them on the id, under adaptive execution: the aggregate's last shuffle (20
+    partitions) is small enough for adaptive execution to coalesce it, and the join asks for as
+    many partitions as the cached side ended with. Every id but the last has its row: 999."""
+    adaptive = {"spark.sql.adaptive.enabled": "true", "spark.sql.autoBroadcastJoinThreshold": "-1",
+                "spark.sql.shuffle.partitions": "20", "spark.sql.adaptive.advisoryPartitionSizeInBytes": "3000",
+                "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
+                "spark.sql.adaptive.coalescePartitions.minPartitionSize": "1b"}
+    with _conf(spark, adaptive):
+        ids = spark.range(0, 1000, 1, 5).select(F.col("id").alias("a"), (F.col("id") - 1).alias("b")) \
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        firsts = ids.groupBy("b").agg(F.min("a").alias("first")).select(F.col("b").alias("a"), "first") \
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            ids.count()
+            firsts.count()
+            partitions = firsts.rdd.getNumPartitions()
+            with _conf(spark, {"spark.sql.shuffle.partitions": str(partitions)}):
+                return ids.join(firsts, "a").count(), partitions
+        finally:
+            firsts.unpersist()
+            ids.unpersist()
+
+
+def test_every_session_keeps_the_rows_of_joins_with_cached_tables(spark):
+    """SPARK-45592 (Spark 3.5.0, the runtime's version): adaptive execution coalesced a cached
+    plan's last shuffle but reported the uncoalesced partitioning, so a join on its keys paired the
+    wrong partitions and dropped rows without an error. `build_spark` turns that off for every
+    session, ours or an existing one."""
+    assert spark.conf.get(CACHED_PLAN_PARTITIONING) == correctness_conf()[CACHED_PLAN_PARTITIONING] == "false"
+    assert _join_with_a_coalesced_cache(spark) == (999, 20)
+    # The same session as Spark 3.5.0 leaves it: the cached side is coalesced and rows go missing.
+    if tuple(int(part) for part in spark.version.split(".")[:3]) <= (3, 5, 0):
+        with _conf(spark, {CACHED_PLAN_PARTITIONING: "true"}):
+            rows, partitions = _join_with_a_coalesced_cache(spark)
+        assert 1 < partitions < 20 and rows < 999, (rows, partitions)
+
+
+def test_an_existing_session_gets_the_correctness_settings(spark):
+    """On Databricks the session exists before the job: `build_spark` returns it with the
+    correctness settings set on it."""
+    with _conf(spark, {CACHED_PLAN_PARTITIONING: "true"}):
+        assert build_spark(app_name="another", master="local[1]") is spark
+        assert spark.conf.get(CACHED_PLAN_PARTITIONING) == "false"
