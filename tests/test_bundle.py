@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts.requirements_hash import runtime_manifest
+from scripts_spark.session import correctness_conf
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOOLS = PROJECT_ROOT / ".venv" / "infra-tools"
@@ -82,6 +83,8 @@ def test_job_runs_the_wheel_entry_point_on_the_manifest_runtime_against_abfss(bu
     assert data_root == "abfss://soundtracks@acct01.dfs.core.windows.net/pipeline"
     assert cluster.new_cluster.spark_env_vars["DATA_ROOT"] == data_root
     assert job.max_concurrent_runs == 1
+    # The cluster starts with the settings the runner also sets on every session.
+    assert cluster.new_cluster.spark_conf == correctness_conf()
 
 
 def test_tokens_come_from_the_key_vault_backed_secret_scope(bundle):
