@@ -40,7 +40,10 @@ def _conf(spark, settings: dict[str, str]):
         yield
     finally:
         for key, value in before.items():
-            spark.conf.set(key, value) if value is not None else spark.conf.unset(key)
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def _join_with_a_coalesced_cache(spark) -> tuple[int, int]:
