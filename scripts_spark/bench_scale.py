@@ -15,6 +15,7 @@ its alternative (through SPARK_CONF), so the record shows the measurement behind
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 from scripts.console import say
 from scripts.proc_tree import TreePeaks, TreeSampler
 from scripts.settings import PROJECT_ROOT
+from scripts_spark.metrics import new_run_id
 
 SECTION_BEGIN = "<!-- scale:begin (written by make bench-scale; do not edit by hand) -->"
 SECTION_END = "<!-- scale:end -->"
@@ -77,9 +79,15 @@ def parquet_layers(data_root: Path) -> dict:
     return out
 
 
-def _latest_metrics(data_root: Path) -> dict | None:
-    files = sorted((data_root / "metrics").glob("run_*.json"))
-    return json.loads(files[-1].read_text(encoding="utf-8")) if files else None
+def run_metrics(data_root: Path, run_id: str) -> dict | None:
+    """The metrics the run `run_id` wrote under `data_root`, or None when it wrote none. Read by
+    the run's own id: a kept world also holds the metrics of other runs (a `--steps 4` run named
+    `run_s4.json` sorts after every timestamped one)."""
+    path = data_root / "metrics" / f"run_{run_id}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+_run_numbers = itertools.count(1)
 
 
 def _candidates_per_album(steps: list[dict]) -> float | None:
@@ -100,7 +108,8 @@ def run_pipeline(data_root: Path, label: str, *, steps: str = "", spark_conf: st
                PYSPARK_DRIVER_PYTHON=sys.executable)
     if spark_conf:
         env["SPARK_CONF"] = spark_conf
-    command = [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(data_root)]
+    run_id = f"bench-{new_run_id()}-{next(_run_numbers)}"
+    command = [sys.executable, "-m", "scripts_spark.pipeline", "--data-root", str(data_root), "--run-id", run_id]
     if steps:
         command += ["--steps", steps]
     started, load_start = time.monotonic(), os.getloadavg()[0]
@@ -115,7 +124,7 @@ def run_pipeline(data_root: Path, label: str, *, steps: str = "", spark_conf: st
             code = process.wait()
         peaks = sampler.stop()
     seconds = time.monotonic() - started
-    metrics = _latest_metrics(data_root) or {}
+    metrics = run_metrics(data_root, run_id) or {}
     steps_out = []
     for step in metrics.get("steps", []):
         rows_in = sum((step.get("rows_in") or {}).values())
@@ -190,7 +199,7 @@ def growth(runs: Sequence[ScaleRun]) -> list[dict]:
     """Between consecutive sizes: how many times more films, and how many times more time."""
     out = []
     for small, large in zip(runs, runs[1:]):
-        if small.films and small.seconds:
+        if small.films and small.seconds and large.films:   # a run that wrote no step 01 counts no films
             data = large.films / small.films
             time_ratio = large.seconds / small.seconds
             small_steps = {st["name"]: st["seconds"] for st in small.steps}

@@ -136,3 +136,20 @@ def test_a_kept_world_is_reused_only_for_the_same_size_and_seed(tmp_path):
     assert tmdb.stat().st_mtime_ns == first           # same size and seed: not written again
     bs.generated_world(40, tmp_path / "gen40", seed=18)
     assert (folder / bs.WORLD_MARKER).read_text(encoding="utf-8") == "films=40 seed=18\n"
+
+
+def test_a_run_is_measured_from_its_own_metrics_not_the_last_file_by_name(tmp_path):
+    """A kept world holds other runs' metrics too: `run_s4.json` (a `--steps 4` run) sorts after
+    every timestamped run and has no step 01, so reading the last file by name counted 0 films."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "run_bench-20261202T110350Z-1.json").write_text('{"steps": [{"step": "01_extract_tmdb"}]}')
+    (metrics / "run_s4.json").write_text('{"steps": [{"step": "04_match"}]}')
+    assert bs.run_metrics(tmp_path, "bench-20261202T110350Z-1") == {"steps": [{"step": "01_extract_tmdb"}]}
+    assert bs.run_metrics(tmp_path, "bench-20261202T110350Z-2") is None
+
+
+def test_growth_skips_a_run_that_counted_no_films():
+    steps = [{"name": "01_extract_tmdb", "seconds": 10.0, "rows_in": 20000, "rows_out": 20000, "rows_per_s": 2000}]
+    runs = [_run("20k", 20000, 60.0, steps), _run("failed", 0, 5.0, [])]
+    assert bs.growth(runs) == []
