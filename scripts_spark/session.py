@@ -118,7 +118,7 @@ def build_spark(
     if master and not is_databricks():
         # On Databricks the cluster decides; a configured local[N] must not leak into a job.
         builder = builder.master(master)
-    conf = {**_LOCAL_CONF, **_CORRECTNESS_CONF} if not is_databricks() else dict(_CORRECTNESS_CONF)
+    conf = dict(_LOCAL_CONF) if not is_databricks() else {}
     if master and master.startswith("local"):
         # Local mode talks only to itself: keep driver and block manager on loopback.
         conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
@@ -128,7 +128,8 @@ def build_spark(
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    apply_correctness_conf(spark)   # getOrCreate may return a session started before, with its own settings
+    # Here, not among the builder's settings: getOrCreate may return a session started before.
+    apply_correctness_conf(spark)
     spark.sparkContext.setLogLevel("WARN")
     if master and not master.startswith("local") and not is_databricks():
         # Executors on a cluster start Python workers elsewhere: ship this project's packages,
