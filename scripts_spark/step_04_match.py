@@ -573,7 +573,9 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
                       max_films_per_fuzzy_key_by_year: int = SETTINGS.max_films_per_fuzzy_key_by_year,
                       film_people: DataFrame | None = None, album_people: DataFrame | None = None,
                       kept: list[DataFrame] | None = None) -> DataFrame:
-    """Equi-join film keys with album keys on `block_key`.
+    """Equi-join film keys with album keys on `block_key`: the distinct (album_id, part, tmdb_id)
+    pairs that meet, a film's main title meeting only an album's whole title and the other way
+    round (`film_side`, `album_side`).
 
     A rare key joins on the key alone. A common key (more than `max_films_per_key` films) joins on
     the key and the film year, the album being offered to films from two years before to one
@@ -641,11 +643,19 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
             common_albums.join(album_people, on="album_id", how="inner"), on=["block_key", "person"], how="inner"
         ).drop("person").withColumn("by_year", F.lit(True))
         pairs = pairs.unionByName(by_person, allowMissingColumns=True)
+    # A film's main title meets only an album's whole title and the other way round: two unrelated
+    # subtitled titles sharing a prefix do not meet through both prefixes.
+    pairs = pairs.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main")))
+    # A pair meets through several keys (74 million rows for 18.8 million pairs at 1M films): one
+    # row per pair first, partitioned by album piece so that neither the grouping nor the piece
+    # window below shuffles again, and the window sorts the pairs, not every key they met by.
+    per_pair = pairs.repartition("album_id", "part").groupBy("album_id", "part", "tmdb_id").agg(
+        F.max(~F.col("fuzzy_key")).alias("exact"),
+        F.max(~(F.col("fuzzy_key") & F.col("by_year"))).alias("kept_anyway"))
     piece = Window.partitionBy("album_id", "part")
-    exact = ~F.col("fuzzy_key") & ~((F.col("film_side") == "main") & (F.col("album_side") == "main"))
-    return pairs.withColumn("met_exactly", F.max(exact).over(piece)) \
-        .filter(~(F.col("fuzzy_key") & F.col("by_year")) | ~F.col("met_exactly")) \
-        .drop("fuzzy_key", "by_year", "met_exactly")
+    return per_pair.withColumn("met_exactly", F.max("exact").over(piece)) \
+        .filter(F.col("kept_anyway") | ~F.col("met_exactly")) \
+        .select("album_id", "part", "tmdb_id")
 
 
 def _people(df: DataFrame, id_col: str, people: Column) -> DataFrame:
@@ -656,17 +666,14 @@ def _people(df: DataFrame, id_col: str, people: Column) -> DataFrame:
 
 def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = SETTINGS,
                     kept: list[DataFrame] | None = None) -> DataFrame:
-    """Distinct blocked (album_id, part, tmdb_id) pairs. A film's main title meets only an album's
-    whole title and the other way round, so two unrelated subtitled titles sharing a prefix do not
-    meet through both prefixes. `kept`: see `blocked_key_pairs`."""
+    """Distinct blocked (album_id, part, tmdb_id) pairs of `films_df` and `albums_df`
+    (`blocked_key_pairs` of their block keys). `kept`: see `blocked_key_pairs`."""
     fk = film_block_keys(films_df, settings).withColumnRenamed("key_side", "film_side")
     ak = album_block_keys(albums_df, settings).withColumnRenamed("key_side", "album_side")
-    joined = blocked_key_pairs(
+    return blocked_key_pairs(
         fk, ak, settings.max_films_per_block_key, settings.max_films_per_fuzzy_key,
         settings.max_films_per_fuzzy_key_by_year, film_people=_people(films_df, "tmdb_id", F.col("composer_keys")),
         album_people=_people(albums_df, "album_id", F.concat("artist_keys", "credit_keys")), kept=kept)
-    return joined.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main"))) \
-        .select("album_id", "part", "tmdb_id").distinct()
 
 
 # ---- Comparison vectors, u, EM, weights ----
