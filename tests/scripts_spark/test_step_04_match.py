@@ -146,6 +146,25 @@ def test_common_keys_are_blocked_on_year_too(spark):
     assert pairs == {("m1", 4), ("m3", 99)}
 
 
+def test_blocked_pairs_are_distinct_and_never_main_to_main(spark):
+    """One row per (album piece, film) however many keys they share ("k:" and "e:" of one title),
+    and a film's main title meets an album's whole title, never the album's main title."""
+    from scripts_spark.step_04_match import blocked_key_pairs
+
+    fk = spark.createDataFrame(
+        [(1, 1979, "k:alien", "main"), (1, 1979, "k:heat", "full"), (1, 1979, "e:heat", "full"),
+         (2, 1986, "k:alien", "full")],
+        "tmdb_id long, film_year int, block_key string, film_side string",
+    )
+    ak = spark.createDataFrame(
+        [("a1", 1986, 0, "k:alien", "main"), ("a2", 1995, 0, "k:heat", "full"), ("a2", 1995, 0, "e:heat", "full")],
+        "album_id string, album_year int, part int, block_key string, album_side string",
+    )
+    pairs_df = blocked_key_pairs(fk, ak)
+    assert pairs_df.columns == ["album_id", "part", "tmdb_id"]
+    assert sorted(tuple(r) for r in pairs_df.collect()) == [("a1", 0, 2), ("a2", 0, 1)]
+
+
 def test_common_keys_also_meet_through_a_named_composer(spark):
     """An album of unknown or late year under a common title still meets the film whose composer
     it names (and only that one): the year cannot block it, the composer can."""
