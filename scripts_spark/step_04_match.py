@@ -643,8 +643,7 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
             common_albums.join(album_people, on="album_id", how="inner"), on=["block_key", "person"], how="inner"
         ).drop("person").withColumn("by_year", F.lit(True))
         pairs = pairs.unionByName(by_person, allowMissingColumns=True)
-    # A film's main title meets only an album's whole title and the other way round: two unrelated
-    # subtitled titles sharing a prefix do not meet through both prefixes.
+    # Main to main is no meeting (the docstring): two unrelated subtitled titles sharing a prefix.
     pairs = pairs.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main")))
     # A pair meets through several keys (74 million rows for 18.8 million pairs at 1M films): one
     # row per pair first, partitioned by album piece so that neither the grouping nor the piece
