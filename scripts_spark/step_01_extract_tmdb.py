@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from scripts_spark import ingest, runner, storage
 from scripts_spark.columns import array_or_empty
 from scripts_spark.context import StepContext
-from scripts_spark.schemas import RAW_TMDB, TMDB_MOVIE_JSON, TMDB_SUFFIXES
+from scripts_spark.schemas import CORRUPT_COLUMN, RAW_TMDB, TMDB_MOVIE_JSON, TMDB_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +98,13 @@ def select_movie_columns(movies_df: DataFrame) -> DataFrame:
         null when empty or invalid), `genres` (names), `popularity`, `vote_average`, `vote_count`,
         `runtime`, `adult`, `composers` (crew with a composer job, as `{id, name}`), `source_file`.
     """
+    return movies_df.select(*_movie_columns())
+
+
+def _movie_columns() -> list[Column]:
     crew = array_or_empty("credits.crew")
     composers = F.filter(crew, lambda c: c["job"].isin(*COMPOSER_JOBS))
-    return movies_df.select(
+    return [
         F.col("id").alias("tmdb_id"),
         F.nullif(F.trim("imdb_id"), F.lit("")).alias("imdb_id"),
         F.trim("title").alias("title"),
@@ -116,7 +120,7 @@ def select_movie_columns(movies_df: DataFrame) -> DataFrame:
         F.array_distinct(F.transform(composers, lambda c: F.struct(c["id"].alias("id"), c["name"].alias("name"))))
         .alias("composers"),
         F.col("source_file"),
-    )
+    ]
 
 
 def extract_tmdb(lines_df: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -135,20 +139,37 @@ def extract_tmdb(lines_df: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def extract_parsed_tmdb(parsed_df: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """`extract_tmdb` from lines already parsed with `ingest.parse_json_lines(..., TMDB_MOVIE_JSON)`
-    (the run caches them: both outputs and the counts read one parse)."""
-    valid_df, quarantine_df = ingest.split_valid(parsed_df)
-    checked_df = valid_df.withColumn(
-        "_reason",
+    """`extract_tmdb` from lines already parsed with `ingest.parse_json_lines(..., TMDB_MOVIE_JSON)`,
+    or from their `checked_tmdb` (which the run caches: both outputs and the counts read it)."""
+    checked_df = parsed_df if "_reason" in parsed_df.columns else checked_tmdb(parsed_df)
+    rejected = F.col("_reason").isNotNull()
+    quarantine_df = ingest.to_quarantine(checked_df.filter(rejected), F.col("_reason"), F.col("_raw"))
+    movies_df = ingest.keep_latest_per_id(checked_df.filter(~rejected).drop("_reason"), "tmdb_id")
+    return movies_df, quarantine_df
+
+
+def checked_tmdb(parsed_df: DataFrame) -> DataFrame:
+    """One row per parsed line: the bronze columns (`select_movie_columns`), `_reason` (why the line
+    goes to quarantine, null for a good one), `_raw` (the line, kept for rejected lines only) and
+    `_line_order`.
+
+    What the bronze table, the quarantine and the counts all read, narrowed to what they read:
+    a body's whole crew and its text are ten times the bronze columns (1.7 GB of JSON for a
+    million films), and the step used to keep both for three passes and check every line's UTF-8
+    twice. Why a line is rejected: `extract_tmdb`.
+    """
+    flat = parsed_df.select(
+        "rec.*", "source_file", F.col("value").alias("_raw"), F.col(ingest.LINE_ORDER).alias("_line_order"),
+        ingest.quarantine_reason(F.col("rec.id"), F.col("rec.title")).alias("_parse_reason"),
+    ).drop(CORRUPT_COLUMN)
+    reason = F.coalesce(
+        F.col("_parse_reason"),
         F.when(F.coalesce(F.trim("title"), F.lit("")) == "", F.lit("missing title"))
         .otherwise(F.coalesce(release_date_problem("release_date"), number_problem())),
     )
-    rejected = F.col("_reason").isNotNull()
-    quarantine_df = quarantine_df.unionByName(
-        ingest.to_quarantine(checked_df.filter(rejected), F.col("_reason"), F.col("_raw"))
-    )
-    movies_df = ingest.keep_latest_per_id(checked_df.filter(~rejected).drop("_reason"), "id")
-    return select_movie_columns(movies_df), quarantine_df
+    return flat.withColumn("_reason", reason).select(
+        *_movie_columns(), "_reason", F.when(F.col("_reason").isNotNull(), F.col("_raw")).alias("_raw"),
+        "_line_order")
 
 
 def run(ctx: StepContext) -> None:
@@ -160,18 +181,18 @@ def run(ctx: StepContext) -> None:
             f"no TMDB input in {layers.raw(RAW_TMDB)}: expected *.jsonl or *.jsonl.gz files "
             "(run `make run` without DATA_ROOT to generate sample data, or see README 'Input contract')"
         )
-    # Parsed once and kept: without it the optimizer inlines the JSON parse into every branch
-    # (bronze, each quarantine reason, the counts) and a 20k-film run parses each body ~6 times.
-    parsed_df = ingest.parse_json_lines(ingest.read_lines(spark, files), TMDB_MOVIE_JSON).cache()
-    movies_df, quarantine_df = extract_parsed_tmdb(parsed_df)
+    # Parsed and checked once and kept: without it the optimizer inlines the JSON parse into every
+    # branch (bronze, each quarantine reason, the counts) and a 20k-film run parses each body ~6 times.
+    checked_df = checked_tmdb(ingest.parse_json_lines(ingest.read_lines(spark, files), TMDB_MOVIE_JSON)).cache()
+    movies_df, quarantine_df = extract_parsed_tmdb(checked_df)
     try:
-        storage.write_parquet(movies_df.orderBy("tmdb_id"), layers.bronze("tmdb_movies"))
+        storage.write_parquet(storage.in_key_order(movies_df, "tmdb_id"), layers.bronze("tmdb_movies"))
     except storage.StorageError as exc:  # a truncated gzip: say which file (Spark does not)
         raise ingest.name_unreadable_input(spark, "TMDB", files, exc) from exc
     storage.write_parquet(storage.in_one_sorted_partition(quarantine_df, [F.col("source_file"), F.col("record")]),
                           layers.quarantine("tmdb"))
-    lines = parsed_df.count()
-    parsed_df.unpersist()
+    lines = checked_df.count()
+    checked_df.unpersist()
     movies = spark.read.parquet(layers.bronze("tmdb_movies")).count()
     quarantined = spark.read.parquet(layers.quarantine("tmdb")).count()
     step.rows_in = {"tmdb_lines": lines, "tmdb_files": len(files)}

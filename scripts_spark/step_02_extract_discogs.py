@@ -237,7 +237,7 @@ def run(ctx: StepContext) -> None:
         bronze_df, quarantine_df = extract_parsed_discogs(parsed_df, kind)
         key = "master_id" if kind == "masters" else "release_id"
         try:
-            storage.write_parquet(bronze_df.orderBy(key), table)
+            storage.write_parquet(storage.in_key_order(bronze_df, key), table)
             step.rows_in[f"discogs_{kind}_lines"] = parsed_df.count() if files else 0
         except Exception as exc:  # a truncated gzip: say which file (Spark does not)
             raise ingest.name_unreadable_input(spark, "Discogs", files, exc) from exc

@@ -271,11 +271,11 @@ def run(ctx: StepContext) -> None:
     movies_df = spark.read.parquet(layers.bronze("tmdb_movies"))
     masters_df = spark.read.parquet(layers.bronze("discogs_masters"))
     releases_df = spark.read.parquet(layers.bronze("discogs_releases"))
-    storage.write_parquet(normalize_films(movies_df).orderBy("tmdb_id"), layers.silver("films"))
+    storage.write_parquet(storage.in_key_order(normalize_films(movies_df), "tmdb_id"), layers.silver("films"))
     albums_df = normalize_albums(
         build_albums(masters_df, releases_df), settings.soundtrack_genres, settings.soundtrack_styles
     )
-    storage.write_parquet(albums_df.orderBy("album_id"), layers.silver("albums"))
+    storage.write_parquet(storage.in_key_order(albums_df, "album_id"), layers.silver("albums"))
     films_out = spark.read.parquet(layers.silver("films"))
     albums_out = spark.read.parquet(layers.silver("albums"))
     step.rows_in = {"tmdb_movies": movies_df.count(), "discogs_masters": masters_df.count(),

@@ -8,7 +8,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from scripts_spark import ingest
-from scripts_spark.step_01_extract_tmdb import extract_tmdb
+from scripts_spark.schemas import TMDB_MOVIE_JSON
+from scripts_spark.step_01_extract_tmdb import checked_tmdb, extract_tmdb
 
 
 def _lines(spark, bodies, source="a.jsonl"):
@@ -230,3 +231,14 @@ def test_a_gzip_file_is_parsed_on_every_core(spark, tmp_path):
     assert {r.source_file for r in rows} == {"films.jsonl.gz"}
     ordered = [json.loads(r.value)["id"] for r in sorted(rows, key=lambda r: (r.line_order.block, r.line_order.line))]
     assert ordered == list(range(1, 201))
+
+
+def test_checked_lines_keep_the_raw_text_of_rejected_lines_only(spark):
+    # What the run caches for its three passes: the bronze columns of every line, and the line's
+    # text only where the quarantine needs it (a million bodies' text is 1.7 GB).
+    bad = '{"id": 11, "title": "Bad date", "release_date": "2001-13-45"}'
+    checked = checked_tmdb(ingest.parse_json_lines(_lines(spark, [STAR_TREK, bad]), TMDB_MOVIE_JSON))
+    rows = {r["tmdb_id"]: r for r in checked.collect()}
+    assert rows[13475]["_reason"] is None and rows[13475]["_raw"] is None
+    assert rows[11]["_reason"] == "release_date is not a calendar date" and rows[11]["_raw"] == bad
+    assert "credits" not in checked.columns and "composers" in checked.columns
