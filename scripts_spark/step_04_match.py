@@ -412,9 +412,14 @@ def composer_level(film_composers: Column, album_credits: Column, album_artists:
 
 def numbers_level(album_key: Column, film_key: Column, film_original_key: Column) -> Column:
     """Index into NUMBERS.levels: the sequel numbers of the album key equal those of the film's
-    title or original title ("Frozen 2" vs "Frozen II"), or they differ ("X: Part Two" vs "X")."""
-    album_numbers = sequel_numbers(album_key)
-    same = (album_numbers == sequel_numbers(film_key)) | (album_numbers == sequel_numbers(film_original_key))
+    title or original title ("Frozen 2" vs "Frozen II"), or they differ ("X: Part Two" vs "X").
+    Step 04 calls `numbers_level_of` with the numbers taken once per side."""
+    return numbers_level_of(sequel_numbers(album_key), sequel_numbers(film_key), sequel_numbers(film_original_key))
+
+
+def numbers_level_of(album_numbers: Column, film_numbers: Column, film_original_numbers: Column) -> Column:
+    """`numbers_level` from the `sequel_numbers` of the three keys."""
+    same = (album_numbers == film_numbers) | (album_numbers == film_original_numbers)
     return F.when(F.coalesce(same, F.lit(False)), 0).otherwise(1)
 
 
@@ -689,6 +694,8 @@ def _film_facts(films_df: DataFrame) -> DataFrame:
         "title_key", "original_title_key", "main_title_key", "composer_keys", "vote_count",
         film_title_forms(F.col("title_key")).alias("title_forms"),
         film_title_forms(F.col("original_title_key")).alias("original_forms"),
+        sequel_numbers(F.col("title_key")).alias("title_numbers"),
+        sequel_numbers(F.col("original_title_key")).alias("original_numbers"),
     ).join(counts.select(F.col("key").alias("title_key"), F.col("films").alias("films_with_title")),
            on="title_key", how="left") \
         .join(counts.select(F.col("key").alias("original_title_key"), F.col("films").alias("films_with_original")),
@@ -709,12 +716,22 @@ def _with_composer_films(film_facts_df: DataFrame) -> DataFrame:
 
 
 def _album_facts(albums_df: DataFrame) -> DataFrame:
-    return albums_df.select(
-        "album_id", "discogs_master_id", "discogs_release_id", F.col("title").alias("album_title"),
-        F.col("year").alias("album_year"), "title_keys", "alt_title_keys", "main_title_keys",
-        "artist_keys", "credit_keys",
-        F.array_distinct(F.concat("artist_keys", "credit_keys")).alias("album_people"),
-        F.transform("title_keys", album_title_forms).alias("piece_forms"),
+    """One row per album piece (each title of the album: a two-film album has two), with what the
+    comparisons read of it: each pair carries its own piece's title forms and sequel numbers, not
+    those of all the album's pieces, through the shuffle that joins it."""
+    pieces = albums_df.select(
+        "album_id", "discogs_master_id", "discogs_release_id", F.col("year").alias("album_year"),
+        "artist_keys", "credit_keys", F.array_distinct(F.concat("artist_keys", "credit_keys")).alias("album_people"),
+        F.size("title_keys").alias("album_films"), F.posexplode("title_keys").alias("part", "album_key"),
+        "alt_title_keys", "main_title_keys",
+    )
+    return pieces.select(
+        "album_id", "part", "discogs_master_id", "discogs_release_id", "album_year", "artist_keys", "credit_keys",
+        "album_people", "album_films", "album_key",
+        F.col("alt_title_keys")[F.col("part")].alias("album_alt_key"),
+        F.col("main_title_keys")[F.col("part")].alias("album_main_key"),
+        album_title_forms(F.col("album_key")).alias("piece_forms"),
+        sequel_numbers(F.col("album_key")).alias("piece_numbers"),
     )
 
 
@@ -727,11 +744,11 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
     the title, whose u is declared and never read from random pairs, is not compared: `title_lvl`
     is its last level. It is the costliest comparison (four Levenshtein distances a pair), and
     the random pairs are 100,000 whatever the run's size."""
-    pairs = pairs_df.join(film_facts_df, on="tmdb_id", how="inner").join(album_facts_df, on="album_id", how="inner")
-    key = F.col("title_keys")[F.col("part")]
-    alt = F.col("alt_title_keys")[F.col("part")]
-    main = F.col("main_title_keys")[F.col("part")]
-    piece = F.col("piece_forms")[F.col("part")]
+    # Films first: the pairs leave partitioned by album piece, as the ranking of each piece's
+    # films (`decide`) reads them, so the kept vectors are ranked without another shuffle.
+    pairs = pairs_df.join(film_facts_df, on="tmdb_id", how="inner") \
+        .join(album_facts_df, on=["album_id", "part"], how="inner")
+    key, alt, main, piece = F.col("album_key"), F.col("album_alt_key"), F.col("album_main_key"), F.col("piece_forms")
     title_comparison = next(c for c in settings.comparisons if c.name == "title")
     if for_random_u and title_comparison.u_from != "random":
         title = F.lit(len(title_comparison.levels) - 1)
@@ -739,8 +756,7 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
         title = title_level_of_forms(piece, alt, main, F.col("title_forms"),
                                      F.col("original_forms"), F.col("main_title_key"), settings)
     return (
-        pairs.withColumn("album_key", key)
-        .withColumn("year_gap", F.col("album_year") - F.col("film_year"))
+        pairs.withColumn("year_gap", F.col("album_year") - F.col("film_year"))
         .withColumn("title_lvl", title)
         # The namesakes of the key that agreed: an album titled with the film's original title
         # ("La Nuit des Anges") is as rare as that title, however common the English one ("The Fire").
@@ -751,13 +767,15 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
         .drop("films_with_original")
         .withColumn("year_lvl", year_level(F.col("album_year"), F.col("film_year")))
         .withColumn("composer_lvl", composer_level(F.col("composer_keys"), F.col("credit_keys"),
-                                                   F.col("artist_keys"), F.size("title_keys")))
-        .withColumn("numbers_lvl", numbers_level(key, F.col("title_key"), F.col("original_title_key")))
+                                                   F.col("artist_keys"), F.col("album_films")))
+        .withColumn("numbers_lvl", numbers_level_of(F.col("piece_numbers"), F.col("title_numbers"),
+                                                    F.col("original_numbers")))
         .withColumn("composer_match", F.array_join(F.array_intersect("composer_keys", "album_people"), "; "))
         # The rarest composer the two share: how many films of the catalogue that one scored.
         .withColumn("composer_films", F.array_min(F.transform(F.array_intersect("composer_keys", "album_people"),
                                                              lambda p: F.col("composer_films")[p])))
-        .drop("title_keys", "alt_title_keys", "main_title_keys", "piece_forms", "title_forms", "original_forms")
+        .drop("album_alt_key", "album_main_key", "album_films", "piece_forms", "title_forms", "original_forms",
+              "piece_numbers", "title_numbers", "original_numbers")
     )
 
 

@@ -387,3 +387,4 @@ def test_random_pairs_need_no_title_comparison(spark):
     with_titles = m.comparison_vectors(random, *facts)
     assert {r.title_lvl for r in with_titles.collect()} > {len(m.TITLE.levels) - 1}   # exact titles among them
     assert m.train(vectors, m.comparison_vectors(random, *facts, for_random_u=True)) == m.train(vectors, with_titles)
+
