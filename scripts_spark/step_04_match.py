@@ -1153,8 +1153,10 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
         .withColumn("match_score", F.col("match_probability")).persist()
     matches_df = (
         best_df.filter(F.col("decision") == "match")
-        # A two-film album whose pieces both point at the same film is one match.
-        .dropDuplicates(["album_id", "tmdb_id"])
+        # A two-film album whose pieces both point at the same film is one match: its first piece
+        # (dropDuplicates kept either, so a re-run could publish the other piece and its margin).
+        .withColumn("_piece", F.row_number().over(Window.partitionBy("album_id", "tmdb_id").orderBy("part")))
+        .filter(F.col("_piece") == 1)
         .select(*_OUTPUT_COLUMNS)
     )
     near_df = best_df.filter(

@@ -388,3 +388,17 @@ def test_random_pairs_need_no_title_comparison(spark):
     assert {r.title_lvl for r in with_titles.collect()} > {len(m.TITLE.levels) - 1}   # exact titles among them
     assert m.train(vectors, m.comparison_vectors(random, *facts, for_random_u=True)) == m.train(vectors, with_titles)
 
+
+def test_an_album_naming_one_film_twice_is_one_match_from_its_first_title(spark):
+    """An album titled with a film's title and its original title: both pieces pick the same
+    film; the match is one row, the first piece's, whatever order the pieces are decided in (a
+    re-run publishes the same row)."""
+    films = [film(194, "Amélie", "2001-04-25", ["Yann Tiersen"],
+                  original_title="Le Fabuleux Destin d'Amélie Poulain", language="fr")]
+    masters = [master(1, "Amélie / Le Fabuleux Destin D'Amélie Poulain (Bande Originale Du Film)", 2001,
+                      ["Yann Tiersen"], main_release=11)]
+    releases = [release(11, "x", None, master_id=1, is_main=True)]
+    films_df, albums_df = silver(spark, films, masters, releases)
+    assert albums_df.first()["title_keys"] == ["amelie", "fabuleux destin damelie poulain"]
+    matches_df, _, _, _ = match(films_df, albums_df.repartition(3))
+    assert [(r.album_id, r.part, r.tmdb_id) for r in matches_df.collect()] == [("m1", 0, 194)]
