@@ -135,13 +135,12 @@ def extract_tmdb(lines_df: DataFrame) -> tuple[DataFrame, DataFrame]:
         number out of range. Rejected records never compete as duplicates: an older good copy
         of the film is kept.
     """
-    return extract_parsed_tmdb(ingest.parse_json_lines(lines_df, TMDB_MOVIE_JSON))
+    return split_checked_tmdb(checked_tmdb(ingest.parse_json_lines(lines_df, TMDB_MOVIE_JSON)))
 
 
-def extract_parsed_tmdb(parsed_df: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """`extract_tmdb` from lines already parsed with `ingest.parse_json_lines(..., TMDB_MOVIE_JSON)`,
-    or from their `checked_tmdb` (which the run caches: both outputs and the counts read it)."""
-    checked_df = parsed_df if "_reason" in parsed_df.columns else checked_tmdb(parsed_df)
+def split_checked_tmdb(checked_df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """`extract_tmdb` from `checked_tmdb` lines (which the run caches: both outputs and the counts
+    read them)."""
     rejected = F.col("_reason").isNotNull()
     quarantine_df = ingest.to_quarantine(checked_df.filter(rejected), F.col("_reason"), F.col("_raw"))
     movies_df = ingest.keep_latest_per_id(checked_df.filter(~rejected).drop("_reason"), "tmdb_id")
@@ -153,9 +152,9 @@ def checked_tmdb(parsed_df: DataFrame) -> DataFrame:
     goes to quarantine, null for a good one), `_raw` (the line, kept for rejected lines only) and
     `_line_order`.
 
-    What the bronze table, the quarantine and the counts all read, narrowed to what they read:
-    a body's whole crew and its text are ten times the bronze columns (1.7 GB of JSON for a
-    million films), and the step used to keep both for three passes and check every line's UTF-8
+    What the bronze table, the quarantine and the counts all read, narrowed to what they read: the
+    bodies' whole crews and text are 1.7 GB of JSON for a million films (their bronze table 35 MB
+    of Parquet), and the step used to keep both for three passes and check every line's UTF-8
     twice. Why a line is rejected: `extract_tmdb`.
     """
     flat = parsed_df.select(
@@ -184,7 +183,7 @@ def run(ctx: StepContext) -> None:
     # Parsed and checked once and kept: without it the optimizer inlines the JSON parse into every
     # branch (bronze, each quarantine reason, the counts) and a 20k-film run parses each body ~6 times.
     checked_df = checked_tmdb(ingest.parse_json_lines(ingest.read_lines(spark, files), TMDB_MOVIE_JSON)).cache()
-    movies_df, quarantine_df = extract_parsed_tmdb(checked_df)
+    movies_df, quarantine_df = split_checked_tmdb(checked_df)
     try:
         storage.write_parquet(storage.in_key_order(movies_df, "tmdb_id"), layers.bronze("tmdb_movies"))
     except storage.StorageError as exc:  # a truncated gzip: say which file (Spark does not)
