@@ -1063,20 +1063,29 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
     "common_title_without_evidence", "title_only_against_evidence" (nothing but the title agrees and
     year or composer disagrees). Vetoed pairs are ranked last, so a vetoed
     sequel never hides the right film behind it.
+
+    Returns the best film of each piece only (`rank` 1). The ranking window sorts only the columns
+    it reads, and the best films take their other columns from `scored_df` by a hash join: the
+    window over whole scored rows sorted 18.8 million of them at 1M films and spilled 5.6 GB.
     """
+    ids = ["album_id", "part", "tmdb_id"]
     piece = Window.partitionBy("album_id", "part")
     order = piece.orderBy(
         F.col("vetoed_by").isNotNull().asc(), F.col("match_weight").desc(),
         F.abs(F.coalesce("year_gap", F.lit(99))).asc(), F.col("vote_count").desc_nulls_last(), F.col("tmdb_id").asc(),
     )
-    ranked = (
-        scored_df.withColumn("rank", F.row_number().over(order))
+    best = (
+        scored_df.select(*ids, "vetoed_by", "match_weight", "year_gap", "vote_count", "composer_level")
+        .withColumn("rank", F.row_number().over(order))
         .withColumn("candidates", F.count("*").over(piece))
         .withColumn("second_tmdb_id", F.lead("tmdb_id").over(order))
         .withColumn("second_weight",
                     F.when(F.lead("vetoed_by").over(order).isNull(), F.lead("match_weight").over(order)))
         .withColumn("second_composer_level", F.lead("composer_level").over(order))
+        .filter(F.col("rank") == 1)
+        .select(*ids, "rank", "candidates", "second_tmdb_id", "second_weight", "second_composer_level")
     )
+    ranked = scored_df.join(best.hint("shuffle_hash"), on=ids, how="inner")
     margin = F.col("match_weight") - F.col("second_weight")
     only_best_credited = (F.col("composer_level") == "credited") \
         & (F.coalesce(F.col("second_composer_level"), F.lit("")) != "credited")
