@@ -87,21 +87,12 @@ def number_problem() -> Column:
     return reason
 
 
-def select_movie_columns(movies_df: DataFrame) -> DataFrame:
-    """Typed bronze columns from parsed TMDB bodies.
-
-    Args:
-        movies_df: rows with the fields of `TMDB_MOVIE_JSON` flattened, plus `source_file`.
-
-    Returns:
-        `tmdb_id`, `imdb_id`, `title`, `original_title`, `original_language`, `release_date` (date,
-        null when empty or invalid), `genres` (names), `popularity`, `vote_average`, `vote_count`,
-        `runtime`, `adult`, `composers` (crew with a composer job, as `{id, name}`), `source_file`.
-    """
-    return movies_df.select(*_movie_columns())
-
-
-def _movie_columns() -> list[Column]:
+def movie_columns() -> list[Column]:
+    """The typed bronze columns, read from parsed TMDB bodies (the fields of `TMDB_MOVIE_JSON`
+    flattened, plus `source_file`): `tmdb_id`, `imdb_id`, `title`, `original_title`,
+    `original_language`, `release_date` (date, null when empty or invalid), `genres` (names),
+    `popularity`, `vote_average`, `vote_count`, `runtime`, `adult`, `composers` (crew with a composer
+    job, as `{id, name}`), `source_file`."""
     crew = array_or_empty("credits.crew")
     composers = F.filter(crew, lambda c: c["job"].isin(*COMPOSER_JOBS))
     return [
@@ -148,7 +139,7 @@ def split_checked_tmdb(checked_df: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def checked_tmdb(parsed_df: DataFrame) -> DataFrame:
-    """One row per parsed line: the bronze columns (`select_movie_columns`), `_reason` (why the line
+    """One row per parsed line: the bronze columns (`movie_columns`), `_reason` (why the line
     goes to quarantine, null for a good one), `_raw` (the line, kept for rejected lines only) and
     `_line_order`.
 
@@ -167,7 +158,7 @@ def checked_tmdb(parsed_df: DataFrame) -> DataFrame:
         .otherwise(F.coalesce(release_date_problem("release_date"), number_problem())),
     )
     return flat.withColumn("_reason", reason).select(
-        *_movie_columns(), "_reason", F.when(F.col("_reason").isNotNull(), F.col("_raw")).alias("_raw"),
+        *movie_columns(), "_reason", F.when(F.col("_reason").isNotNull(), F.col("_raw")).alias("_raw"),
         "_line_order")
 
 
