@@ -524,13 +524,17 @@ def film_block_keys(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> 
     full = films_df.select(
         "tmdb_id", F.col("release_year").alias("film_year"),
         F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits, short))).alias("block_key"),
+        *[_exact_key_hash(F.col(c)).alias(alias) for c, alias in (("title_key", "title_k"),
+                                                                  ("original_title_key", "original_k"))],
     ).withColumn("key_side", F.lit("full"))
     # A main title that is a whole title too is already met as one ("full" meets more): each
     # (film, key) once, so a key's film count is a count of rows (`blocked_key_pairs`).
     main = films_df.filter(F.col("main_title_key").isNotNull() & (F.col("main_title_key") != "")
                            & ~F.array_contains(full_keys, F.col("main_title_key"))).select(
         "tmdb_id", F.col("release_year").alias("film_year"),
-        F.concat(F.lit("k:"), "main_title_key").alias("block_key"), F.lit("main").alias("key_side"))
+        F.concat(F.lit("k:"), "main_title_key").alias("block_key"),
+        F.lit(None).cast("long").alias("title_k"), F.lit(None).cast("long").alias("original_k"),
+        F.lit("main").alias("key_side"))
     return full.unionByName(main)
 
 
@@ -562,11 +566,19 @@ def album_block_keys(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -
     full = pieces.select(
         "album_id", "album_year", "part",
         F.explode(F.array_distinct(F.concat(exact, words, affix, deletion, edits, short))).alias("block_key"),
+        _exact_key_hash(F.col("key")).alias("piece_k"),
     ).withColumn("key_side", F.lit("full"))
     main = pieces.filter(F.col("main_key").isNotNull() & (F.col("main_key") != "")).select(
         "album_id", "album_year", "part", F.concat(F.lit("k:"), "main_key").alias("block_key"),
-        F.lit("main").alias("key_side"))
+        _exact_key_hash(F.col("key")).alias("piece_k"), F.lit("main").alias("key_side"))
     return full.unionByName(main)
+
+
+def _exact_key_hash(key: Column) -> Column:
+    """The hashed exact block key ("k:<key>") of a title key, as `blocked_key_pairs` joins it; null
+    for a null or empty key. Film and album keys carry their own title's, so that a typo-tolerant
+    key meeting a film of the album's very title can be told from one meeting a neighbour."""
+    return F.when(key.isNotNull() & (key != ""), F.xxhash64(F.concat(F.lit("k:"), key)))
 
 
 # The prefixes of the typo-tolerant block keys (`blocked_key_pairs`).
@@ -610,6 +622,16 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     each key's film count is a window over them, so the film keys are read once, not once for
     the counts and again for the join.
 
+    Given film keys carrying their film's own exact keys hashed (`title_k`, `original_k`) and album
+    keys carrying their piece's (`piece_k`), as `film_block_keys` and `album_block_keys` write them,
+    a typo-tolerant key meeting a film of the piece's very title is dropped where the exact key
+    meets the same pair: when that key is rare, or when the typo key itself met on the year or a
+    person (the exact key, common, met on the same). A title's every typo key meets its namesakes
+    again: 74 million joined rows for 18.8 million pairs at 1M films, 38 million without them. The
+    pairs are the same (the rows dropped say nothing the exact key's row does not). Not dropped: a
+    rare typo key where the exact key is common, which happens, because the exact key also counts
+    the films whose main title it is ("alien" from "Alien: Resurrection") and the typo keys do not.
+
     Given `kept`, the film and album keys with their film counts, which the three joins below
     each read, are persisted and appended to `kept` for the caller to unpersist once the pairs
     are materialized.
@@ -633,6 +655,14 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
     if kept is not None:
         ak = ak.persist()
         kept.append(ak)
+    own_keys = {"title_k", "original_k"} <= set(fk.columns) and "piece_k" in ak.columns
+    if own_keys:
+        # The pieces whose exact key is rare meet every film of their very title through it, so a
+        # typo-tolerant key meeting one of those films again adds nothing (the docstring).
+        rare_exact = ak.filter((F.col("block_key") == F.col("piece_k")) & ~is_common) \
+            .select("album_id", "part", F.lit(True).alias("exact_is_rare")).distinct()
+        ak = ak.join(F.broadcast(rare_exact), on=["album_id", "part"], how="left") \
+            .fillna(False, subset=["exact_is_rare"])
     rare = fk.filter(~is_common).drop("films_with_key", "person_only").join(
         ak.filter(~is_common).drop("films_with_key", "fuzzy_key"), on="block_key", how="inner"
     ).withColumn("by_year", F.lit(False))
@@ -650,6 +680,10 @@ def blocked_key_pairs(fk: DataFrame, ak: DataFrame, max_films_per_key: int = SET
         pairs = pairs.unionByName(by_person, allowMissingColumns=True)
     # Main to main is no meeting (the docstring): two unrelated subtitled titles sharing a prefix.
     pairs = pairs.filter(~((F.col("film_side") == "main") & (F.col("album_side") == "main")))
+    if own_keys:
+        own_title = F.coalesce((F.col("piece_k") == F.col("title_k")) | (F.col("piece_k") == F.col("original_k")),
+                               F.lit(False))
+        pairs = pairs.filter(~(F.col("fuzzy_key") & own_title & (F.col("exact_is_rare") | F.col("by_year"))))
     # A pair meets through several keys (74 million rows for 18.8 million pairs at 1M films): one
     # row per pair first, partitioned by album piece so that neither the grouping nor the piece
     # window below shuffles again, and the window sorts the pairs, not every key they met by.

@@ -283,6 +283,35 @@ def test_common_typo_keys_are_a_year_blocked_fallback(spark):
     assert pairs == {("m1", 8), ("m1", 9), ("m1", 10), ("m1", 11), ("m2", 10)}
 
 
+def test_typo_keys_meeting_a_film_of_the_very_title_are_dropped_only_where_the_exact_key_meets_it(spark):
+    """The film and album keys carry their own title's exact key, and a typo-tolerant key that
+    meets a film of the album's very title is dropped before the pairs are shuffled, but only where
+    the exact key meets that pair too: rare, or common and met on the same year. "alien" is common
+    under its exact key (two films have it as a main title) but rare under its typo keys (main titles
+    make none), so the 2010 album meets the 1979 film only through a typo key, which must stay."""
+    from scripts_spark.step_04_match import album_block_keys, blocked_key_pairs, film_block_keys
+
+    films = spark.createDataFrame(
+        [(1, 1979, "alien", "alien", "alien"), (2, 1997, "alien resurrection", None, "alien"),
+         (3, 2017, "alien covenant", None, "alien"), (4, 1960, "vegas", None, None), (5, 1961, "vegass", None, None)],
+        "tmdb_id long, release_year int, title_key string, original_title_key string, main_title_key string")
+    albums = spark.createDataFrame(
+        [("a1", 2010, ["alien"], [None], [None]), ("a2", 1960, ["vegas"], [None], [None]),
+         ("a3", 1980, ["alien"], [None], [None])],
+        "album_id string, year int, title_keys array<string>, alt_title_keys array<string>, "
+        "main_title_keys array<string>")
+    fk = film_block_keys(films).withColumnRenamed("key_side", "film_side")
+    ak = album_block_keys(albums).withColumnRenamed("key_side", "album_side")
+
+    def pairs(fk, ak):
+        return {(r.album_id, r.tmdb_id) for r in blocked_key_pairs(fk, ak, max_films_per_key=2).collect()}
+
+    expected = {("a1", 1), ("a2", 4), ("a2", 5), ("a3", 1)}
+    assert pairs(fk, ak) == expected
+    # The same pairs as from keys that do not say whose title they are (nothing dropped).
+    assert pairs(fk.drop("title_k", "original_k"), ak.drop("piece_k")) == expected
+
+
 def test_ambiguous_namesakes_abstain(spark):
     """Two films of the same title and year, nobody credited on either side: the evidence cannot
     tell them apart, so the album goes to the near-misses marked ambiguous."""
