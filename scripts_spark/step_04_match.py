@@ -275,27 +275,41 @@ def _let(value: Column, body) -> Column:
     return F.transform(F.array(value), body)[0]
 
 
-def _title_form_fields(key: Column) -> list[Column]:
-    return [key.alias("key"), without_spaces(key).alias("spaceless"), sorted_letters(key).alias("letters"),
-            sorted_words(key).alias("words"), squeezed(key).alias("squeezed")]
+def _title_form_fields(key: Column, settings: MatchSettings) -> list[Column]:
+    """The forms, each null where no comparison of `title_level_of_forms` can read it: the sorted
+    letters of a key too short to be compared by them, the sorted words of a one-word key (equal
+    sorted words would be equal keys, the exact level), the squeezed key longer than a short key
+    (only short keys compare them). Every pair carries its film's forms through a shuffle (1.4 GB
+    at 1M films)."""
+    spaceless, squeezed_key = without_spaces(key), squeezed(key)
+    return [key.alias("key"), spaceless.alias("spaceless"),
+            F.when(F.length(spaceless) >= settings.fuzzy_min_letters, sorted_letters(key)).alias("letters"),
+            F.when(key.contains(" "), sorted_words(key)).alias("words"),
+            F.when(F.length(squeezed_key) <= settings.typo_one_edit_min_letters, squeezed_key).alias("squeezed")]
 
 
-def film_title_forms(key: Column) -> Column:
+def film_title_forms(key: Column, settings: MatchSettings = SETTINGS) -> Column:
     """The forms of a film's title key that the title comparison reads, null for a null or empty
     key: computed once per film instead of once per candidate pair (sorting the letters of two
     keys for each of 18 million pairs was half of step 04 at 1M films)."""
-    return F.when(key.isNotNull() & (key != ""), F.struct(*_title_form_fields(key)))
+    return F.when(key.isNotNull() & (key != ""), F.struct(*_title_form_fields(key, settings)))
 
 
-def album_title_forms(key: Column) -> Column:
+def film_original_forms(title_key: Column, original_key: Column, settings: MatchSettings = SETTINGS) -> Column:
+    """`film_title_forms` of a film's original title key, null where it is the title key (most
+    films): the title's forms already say all they would."""
+    return F.when(title_key.isNull() | (original_key != title_key), film_title_forms(original_key, settings))
+
+
+def album_title_forms(key: Column, settings: MatchSettings = SETTINGS) -> Column:
     """`film_title_forms` of an album piece's key, with the forms only an album key has: the key
     without its volume number (`unvolumed`), without a leading article (`unarticled`, spaceless),
     and `trimmed`: the forms of the key without both, null where that changes nothing."""
     trimmed = without_leading_article(without_volume(key))
     return F.when(key.isNotNull() & (key != ""), F.struct(
-        *_title_form_fields(key), without_volume(key).alias("unvolumed"),
+        *_title_form_fields(key, settings), without_volume(key).alias("unvolumed"),
         without_spaces(without_leading_article(key)).alias("unarticled"),
-        F.when(trimmed != key, film_title_forms(trimmed)).alias("trimmed")))
+        F.when(trimmed != key, film_title_forms(trimmed, settings)).alias("trimmed")))
 
 
 def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column,
@@ -310,8 +324,10 @@ def title_level(album_key: Column, album_alt_key: Column, album_main_key: Column
     The typo levels also compare the album key without its volume number and mistyped leading
     article ("joourney vol 1", "hte fog"): a typo does not come alone when Discogs adds a volume.
     Step 04 calls `title_level_of_forms` with the forms computed once per side."""
-    return title_level_of_forms(album_title_forms(album_key), album_alt_key, album_main_key,
-                                film_title_forms(film_key), film_title_forms(film_original_key), film_main_key,
+    return title_level_of_forms(album_title_forms(album_key, settings), album_alt_key, album_main_key,
+                                film_title_forms(film_key, settings),
+                                film_original_forms(film_key, film_original_key, settings),
+                                film_main_key,
                                 settings)
 
 
@@ -716,7 +732,7 @@ def candidate_pairs(films_df: DataFrame, albums_df: DataFrame, settings: MatchSe
 
 # ---- Comparison vectors, u, EM, weights ----
 
-def _film_facts(films_df: DataFrame) -> DataFrame:
+def _film_facts(films_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
     """Film columns for the comparisons, with `films_with_title` and `films_with_original`: how
     many films carry the film's title key, and its original title key, as a title or an original
     title (the namesakes of each)."""
@@ -726,8 +742,8 @@ def _film_facts(films_df: DataFrame) -> DataFrame:
     return _with_composer_films(films_df.select(
         "tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
         "title_key", "original_title_key", "main_title_key", "composer_keys", "vote_count",
-        film_title_forms(F.col("title_key")).alias("title_forms"),
-        film_title_forms(F.col("original_title_key")).alias("original_forms"),
+        film_title_forms(F.col("title_key"), settings).alias("title_forms"),
+        film_original_forms(F.col("title_key"), F.col("original_title_key"), settings).alias("original_forms"),
         sequel_numbers(F.col("title_key")).alias("title_numbers"),
         sequel_numbers(F.col("original_title_key")).alias("original_numbers"),
     ).join(counts.select(F.col("key").alias("title_key"), F.col("films").alias("films_with_title")),
@@ -749,7 +765,7 @@ def _with_composer_films(film_facts_df: DataFrame) -> DataFrame:
     return film_facts_df.join(per_film, on="tmdb_id", how="left")
 
 
-def _album_facts(albums_df: DataFrame) -> DataFrame:
+def _album_facts(albums_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
     """One row per album piece (each title of the album: a two-film album has two), with what the
     comparisons read of it: each pair carries its own piece's title forms and sequel numbers, not
     those of all the album's pieces, through the shuffle that joins it."""
@@ -764,7 +780,7 @@ def _album_facts(albums_df: DataFrame) -> DataFrame:
         "album_people", "album_films", "album_key",
         F.col("alt_title_keys")[F.col("part")].alias("album_alt_key"),
         F.col("main_title_keys")[F.col("part")].alias("album_main_key"),
-        album_title_forms(F.col("album_key")).alias("piece_forms"),
+        album_title_forms(F.col("album_key"), settings).alias("piece_forms"),
         sequel_numbers(F.col("album_key")).alias("piece_numbers"),
     )
 
@@ -782,7 +798,8 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
     # films (`decide`) reads them, so the kept vectors are ranked without another shuffle.
     pairs = pairs_df.join(film_facts_df, on="tmdb_id", how="inner") \
         .join(album_facts_df, on=["album_id", "part"], how="inner")
-    key, alt, main, piece = F.col("album_key"), F.col("album_alt_key"), F.col("album_main_key"), F.col("piece_forms")
+    alt, main, piece = F.col("album_alt_key"), F.col("album_main_key"), F.col("piece_forms")
+    key = piece["key"]   # the piece's key: each pair carries it once, in its forms
     title_comparison = next(c for c in settings.comparisons if c.name == "title")
     if for_random_u and title_comparison.u_from != "random":
         title = F.lit(len(title_comparison.levels) - 1)
@@ -795,7 +812,8 @@ def comparison_vectors(pairs_df: DataFrame, film_facts_df: DataFrame, album_fact
         # The namesakes of the key that agreed: an album titled with the film's original title
         # ("La Nuit des Anges") is as rare as that title, however common the English one ("The Fire").
         .withColumn("films_with_title", F.when(
-            (F.col("title_lvl") == 0) & ~F.greatest(*[F.coalesce((k == F.col("title_key")) & (k != ""), F.lit(False))
+            (F.col("title_lvl") == 0) & ~F.greatest(*[F.coalesce((k == F.col("title_forms")["key"]) & (k != ""),
+                                                                 F.lit(False))
                                                      for k in (key, alt, piece["unvolumed"])]),
             F.col("films_with_original")).otherwise(F.col("films_with_title")))
         .drop("films_with_original")
@@ -1169,8 +1187,8 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
         of two titles meets a film once per title); model holds the estimated m and u.
     """
     eligible_df = soundtrack_albums(albums_df)
-    film_facts_df = _film_facts(films_df)
-    album_facts_df = _album_facts(eligible_df)
+    film_facts_df = _film_facts(films_df, settings)
+    album_facts_df = _album_facts(eligible_df, settings)
     blocking: list[DataFrame] = []
     candidates_df = candidate_pairs(films_df, eligible_df, settings, kept=blocking)
     # Training reads the comparison vectors once, scoring once more: computed once, kept, and only

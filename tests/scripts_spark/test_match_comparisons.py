@@ -146,16 +146,22 @@ def test_title_forms_are_computed_once_per_side(spark):
     df = spark.createDataFrame([("hte wolf vol 2",), ("",), (None,)], "k string")
     rows = df.select(m.album_title_forms(F.col("k")).alias("a"), m.film_title_forms(F.col("k")).alias("f")).collect()
     album, film = rows[0]["a"], rows[0]["f"]
+    # No squeezed form of a key longer than a short key; no sorted letters of a key too short to
+    # be compared by them, no sorted words of one word: no comparison reads them.
     assert (album.key, album.spaceless, album.letters, album.words, album.squeezed) == (
-        "hte wolf vol 2", "htewolfvol2", "2efhllootvw", "2 hte vol wolf", "htewolfvol2")
+        "hte wolf vol 2", "htewolfvol2", "2efhllootvw", "2 hte vol wolf", None)
     assert (album.unvolumed, album.unarticled) == ("hte wolf", "wolfvol2")
-    assert album.trimmed.asDict() == {"key": "wolf", "spaceless": "wolf", "letters": "flow", "words": "wolf",
+    assert album.trimmed.asDict() == {"key": "wolf", "spaceless": "wolf", "letters": None, "words": None,
                                       "squeezed": "wolf"}
     assert film.asDict() == {k: album[k] for k in ("key", "spaceless", "letters", "words", "squeezed")}
     # No trimmed forms where trimming changes nothing; no forms at all for an empty or null key.
     assert spark.createDataFrame([("wolf",)], "k string").select(
         m.album_title_forms(F.col("k"))["trimmed"].alias("t")).first()["t"] is None
     assert [tuple(r) for r in rows[1:]] == [(None, None), (None, None)]
+    # A film's original title has forms of its own only where it is not its title.
+    originals = spark.createDataFrame([("heat", "heat"), ("the fire", "la nuit"), (None, "la nuit")], "t string, o string")
+    assert [r["f"] and r["f"]["key"] for r in originals.select(
+        m.film_original_forms(F.col("t"), F.col("o")).alias("f")).collect()] == [None, "la nuit", "la nuit"]
 
 
 def test_squeezed_and_adjacent_swap(spark):
