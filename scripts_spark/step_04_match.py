@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -1105,7 +1105,8 @@ def score_pairs(vectors_df: DataFrame, model: TrainedModel, settings: MatchSetti
     )
 
 
-def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFrame:
+def decide(pairs_df: DataFrame, settings: MatchSettings = SETTINGS,
+           score: Callable[[DataFrame], DataFrame] = lambda df: df) -> DataFrame:
     """Rank each album piece's films and decide.
 
     Adds `rank`, `candidates`, `second_tmdb_id`, `second_weight`, `second_composer_level`,
@@ -1117,8 +1118,17 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
     sequel never hides the right film behind it.
 
     Returns the best film of each piece only (`rank` 1). The ranking window sorts only the columns
-    it reads, and the best films take their other columns from `scored_df` by a hash join: the
+    it reads, and the best films take their other columns from `pairs_df` by a hash join: the
     window over whole scored rows sorted 18.8 million of them at 1M films and spilled 5.6 GB.
+
+    Args:
+        pairs_df: scored pairs (`score_pairs`), or the comparison vectors with `score` turning
+            them into scored pairs (`score_pairs` with the model). Given `score`, the ranking
+            computes only the weights it reads for every pair, and the level names, weights and
+            probability the decision and the output read are computed for the best pairs only,
+            after the join: at 1M films, for 0.5 of 18.8 million pairs.
+        settings: thresholds and margins.
+        score: pairs -> scored pairs; the identity when `pairs_df` is scored already.
     """
     ids = ["album_id", "part", "tmdb_id"]
     piece = Window.partitionBy("album_id", "part")
@@ -1127,7 +1137,7 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
         F.abs(F.coalesce("year_gap", F.lit(99))).asc(), F.col("vote_count").desc_nulls_last(), F.col("tmdb_id").asc(),
     )
     best = (
-        scored_df.select(*ids, "vetoed_by", "match_weight", "year_gap", "vote_count", "composer_level")
+        score(pairs_df).select(*ids, "vetoed_by", "match_weight", "year_gap", "vote_count", "composer_level")
         .withColumn("rank", F.row_number().over(order))
         .withColumn("candidates", F.count("*").over(piece))
         .withColumn("second_tmdb_id", F.lead("tmdb_id").over(order))
@@ -1142,8 +1152,8 @@ def decide(scored_df: DataFrame, settings: MatchSettings = SETTINGS) -> DataFram
     # both sides are partitioned by piece as the pairs were cached, and Spark co-partitions a join
     # only on all its keys, so a third key shuffled both (18.8M scored rows, 1.1 GB at 1M films).
     # A difference, because an equality would be taken for a join key.
-    ranked = scored_df.join(best.hint("shuffle_hash"), on=["album_id", "part"], how="inner") \
-        .filter((F.col("tmdb_id") - F.col("best_tmdb_id")) == 0).drop("best_tmdb_id")
+    ranked = score(pairs_df.join(best.hint("shuffle_hash"), on=["album_id", "part"], how="inner")
+                   .filter((F.col("tmdb_id") - F.col("best_tmdb_id")) == 0).drop("best_tmdb_id"))
     margin = F.col("match_weight") - F.col("second_weight")
     only_best_credited = (F.col("composer_level") == "credited") \
         & (F.coalesce(F.col("second_composer_level"), F.lit("")) != "credited")
@@ -1212,7 +1222,8 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
         df.unpersist()
     # Matches and near-misses are both cut from the best candidates: decided once, and only those
     # joined with the titles and years they are shown with.
-    best_df = decide(score_pairs(vectors_df, model, settings), settings).filter(F.col("rank") == 1) \
+    best_df = decide(vectors_df, settings, score=lambda df: score_pairs(df, model, settings)) \
+        .filter(F.col("rank") == 1) \
         .join(eligible_df.select("album_id", "eligible_by", F.col("title").alias("album_title"),
                                  F.col("year").alias("album_year")), on="album_id", how="inner") \
         .join(films_df.select("tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year")),

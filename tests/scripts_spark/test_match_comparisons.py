@@ -397,6 +397,39 @@ def test_a_credited_composer_needs_a_smaller_margin_than_a_closer_year(spark):
                    "g": "match", "h": "ambiguous"}
 
 
+def test_deciding_on_vectors_scores_the_best_pairs_as_deciding_on_scored_pairs(spark):
+    """`decide(vectors, score=...)`, which scores every pair's weights for the ranking and the
+    best pairs in full after the join, gives the rows `decide(score_pairs(vectors))` gives: same
+    best film, second film, margin, levels, weights and decision for every piece, vetoed and tied
+    candidates included."""
+    settings = m.SETTINGS
+    model = m.TrainedModel(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
+                           u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons),
+                           prior_match=0.01, em_iterations=1, title_tf_reference_bits=1.0, films=1000)
+    title, year, composer, numbers = (c.level_names() for c in settings.comparisons)
+    differ = numbers.index("differ")
+    rows = []
+    for piece, films in enumerate([1, 2, 3, 5]):
+        for film in range(films):
+            rows.append((f"a{piece}", piece % 2, 100 * piece + film, film % len(title), (film + piece) % len(year),
+                         film % len(composer), differ if film == 1 else 0, 1 + film, film - 2, 10 * film,
+                         None if film % 2 else 4))
+    rows.append(("tie", 0, 7, 0, 0, 0, 0, 1, 0, 5, None))
+    rows.append(("tie", 0, 8, 0, 0, 0, 0, 1, 0, 5, None))
+    vectors = spark.createDataFrame(
+        rows, "album_id string, part int, tmdb_id int, title_lvl int, year_lvl int, composer_lvl int, "
+              "numbers_lvl int, films_with_title int, year_gap int, vote_count int, composer_films int")
+
+    def collected(df):
+        return sorted(tuple(r) for r in df.select(*sorted(df.columns)).collect())
+
+    scored_first = m.decide(m.score_pairs(vectors, model, settings), settings)
+    scored_after = m.decide(vectors, settings, score=lambda df: m.score_pairs(df, model, settings))
+    assert sorted(scored_after.columns) == sorted(scored_first.columns)
+    expected = collected(scored_first)
+    assert len(expected) == 5 and collected(scored_after) == expected
+
+
 def test_a_title_alone_against_the_other_evidence_is_not_a_match(spark):
     """Only the title agrees and year or composer speaks against the pair by a bit or more: not a
     match, whatever its probability; one agreeing piece of evidence, or disagreement under a bit,
