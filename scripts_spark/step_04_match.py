@@ -1126,7 +1126,7 @@ def decide(pairs_df: DataFrame, settings: MatchSettings = SETTINGS,
             them into scored pairs (`score_pairs` with the model). Given `score`, the ranking
             computes only the weights it reads for every pair, and the level names, weights and
             probability the decision and the output read are computed for the best pairs only,
-            after the join: at 1M films, for 0.5 of 18.8 million pairs.
+            after the join: at 1M films, for about 0.5 million of 18.8 million pairs.
         settings: thresholds and margins.
         score: pairs -> scored pairs; the identity when `pairs_df` is scored already.
     """
