@@ -1223,7 +1223,6 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     # Matches and near-misses are both cut from the best candidates: decided once, and only those
     # joined with the titles and years they are shown with.
     best_df = decide(vectors_df, settings, score=lambda df: score_pairs(df, model, settings)) \
-        .filter(F.col("rank") == 1) \
         .join(eligible_df.select("album_id", "eligible_by", F.col("title").alias("album_title"),
                                  F.col("year").alias("album_year")), on="album_id", how="inner") \
         .join(films_df.select("tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year")),

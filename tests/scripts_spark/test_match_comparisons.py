@@ -327,13 +327,18 @@ def test_title_tf_reference_needs_enough_pairs(spark):
     assert m.reference_bits(m.pattern_stats(_vectors(spark, [])), settings) == 0.0
 
 
+def _declared_levels(settings: m.MatchSettings) -> dict:
+    """The declared m and u of every level, as `TrainedModel` takes them."""
+    return dict(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
+                u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons))
+
+
 def test_exact_title_weight_is_relative_to_the_reference(spark):
     """k films carrying the title take log2 k - reference bits off the exact-title weight: a title
     rarer than the reference gains, a commoner one loses; other title levels are untouched."""
     settings = m.SETTINGS
-    model = m.TrainedModel(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
-                           u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons),
-                           prior_match=0.5, em_iterations=1, title_tf_reference_bits=3.0)
+    model = m.TrainedModel(**_declared_levels(settings), prior_match=0.5, em_iterations=1,
+                           title_tf_reference_bits=3.0)
     exact_bits = model.level_weights(settings)[0][0]
     typo = m.TITLE.level_names().index("typo")
     typo_bits = model.level_weights(settings)[0][typo]
@@ -353,9 +358,7 @@ def test_a_credited_composer_weighs_by_how_many_films_they_scored(spark):
     3 bits, one of 64 loses 3; other composer levels, and a model without the catalogue's size,
     keep the level's weight."""
     settings = m.SETTINGS
-    levels = dict(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
-                  u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons),
-                  prior_match=0.5, em_iterations=1)
+    levels = dict(**_declared_levels(settings), prior_match=0.5, em_iterations=1)
     credited, differ = (m.COMPOSER.level_names().index(n) for n in ("credited", "credits_differ"))
     films = round(8 / m.COMPOSER.levels[credited].u)
     model = m.TrainedModel(**levels, films=films)
@@ -403,9 +406,8 @@ def test_deciding_on_vectors_scores_the_best_pairs_as_deciding_on_scored_pairs(s
     best film, second film, margin, levels, weights and decision for every piece, vetoed and tied
     candidates included."""
     settings = m.SETTINGS
-    model = m.TrainedModel(m=tuple(tuple(lvl.m for lvl in c.levels) for c in settings.comparisons),
-                           u=tuple(tuple(lvl.u for lvl in c.levels) for c in settings.comparisons),
-                           prior_match=0.01, em_iterations=1, title_tf_reference_bits=1.0, films=1000)
+    model = m.TrainedModel(**_declared_levels(settings), prior_match=0.01, em_iterations=1,
+                           title_tf_reference_bits=1.0, films=1000)
     title, year, composer, numbers = (c.level_names() for c in settings.comparisons)
     differ = numbers.index("differ")
     rows = []
