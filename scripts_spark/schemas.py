@@ -27,6 +27,8 @@ TMDB_MOVIE_JSON = T.StructType([
     T.StructField("vote_count", T.StringType()),
     T.StructField("runtime", T.StringType()),
     T.StructField("adult", T.BooleanType()),
+    # The franchise the film belongs to ("Back to the Future Collection"): null for most films.
+    T.StructField("belongs_to_collection", _ID_NAME),
     T.StructField("credits", T.StructType([
         T.StructField("crew", T.ArrayType(T.StructType([
             T.StructField("id", T.LongType()),

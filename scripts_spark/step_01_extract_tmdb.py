@@ -91,8 +91,9 @@ def movie_columns() -> list[Column]:
     """The typed bronze columns, read from parsed TMDB bodies (the fields of `TMDB_MOVIE_JSON`
     flattened, plus `source_file`): `tmdb_id`, `imdb_id`, `title`, `original_title`,
     `original_language`, `release_date` (date, null when empty or invalid), `genres` (names),
-    `popularity`, `vote_average`, `vote_count`, `runtime`, `adult`, `composers` (crew with a composer
-    job, as `{id, name}`), `source_file`."""
+    `popularity`, `vote_average`, `vote_count`, `runtime`, `adult`, `collection_id` (TMDB's
+    `belongs_to_collection`: the franchise, null for a film of none), `composers` (crew with a
+    composer job, as `{id, name}`), `source_file`."""
     crew = array_or_empty("credits.crew")
     composers = F.filter(crew, lambda c: c["job"].isin(*COMPOSER_JOBS))
     return [
@@ -108,6 +109,7 @@ def movie_columns() -> list[Column]:
         _number("vote_count", "bigint"),
         _number("runtime", "int"),
         F.col("adult"),
+        F.col("belongs_to_collection.id").alias("collection_id"),
         F.array_distinct(F.transform(composers, lambda c: F.struct(c["id"].alias("id"), c["name"].alias("name"))))
         .alias("composers"),
         F.col("source_file"),

@@ -91,6 +91,17 @@ def test_empty_input_gives_empty_tables(spark):
     assert "composers" in movies_df.columns
 
 
+def test_the_collection_is_kept_as_its_id_and_a_malformed_one_quarantined(spark):
+    """`belongs_to_collection` (the franchise) becomes `collection_id`: null when absent or null; a
+    collection that is not an object is a wrong type, quarantined like any other."""
+    bodies = [dict(STAR_TREK, id=1, belongs_to_collection={"id": 115575, "name": "Star Trek: Alternate Reality"}),
+              dict(STAR_TREK, id=2, belongs_to_collection=None), dict(STAR_TREK, id=3),
+              dict(STAR_TREK, id=4, belongs_to_collection="Star Trek")]
+    movies_df, quarantine_df = extract_tmdb(_lines(spark, bodies))
+    assert {r.tmdb_id: r.collection_id for r in movies_df.collect()} == {1: 115575, 2: None, 3: None}
+    assert [r.reason for r in quarantine_df.collect()] == ["a field has the wrong type for the schema"]
+
+
 def test_numbers_sent_as_text_are_read(spark):
     body = dict(STAR_TREK, popularity="93.4917224393659", vote_average=6, vote_count="625", runtime="n/a")
     movies_df, quarantine_df = extract_tmdb(_lines(spark, [body]))
@@ -109,6 +120,8 @@ def test_real_api_bodies_are_ingested(spark, shared_data):
     assert quarantine_df.count() == 0
     rows = {r.tmdb_id: r for r in movies_df.collect()}
     assert rows[87421].title == "Riddick" and rows[87421].popularity > 90
+    # Riddick belongs to "The Chronicles of Riddick Collection"; Fight Club's is null.
+    assert (rows[87421].collection_id, rows[550].collection_id) == (2794, None)
     assert [c.name for c in rows[550].composers] == ["John King", "Michael Simpson"]
     assert rows[550].release_date == dt.date(1999, 10, 15)
 
