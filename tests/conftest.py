@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,23 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _project_loggers_reset():
+    """Every test starts with the project's loggers as Python leaves them (no handler, no level,
+    propagating to the root, where `caplog` listens). An entry point's `main` configures them
+    (`cli.configure_logging` stops their propagation), also from a module-scoped fixture, and
+    that would otherwise hide every later test's records from `caplog`: a test would pass or
+    fail by the order it ran in."""
+    from scripts_spark.cli import PROJECT_LOGGERS
+
+    for name in PROJECT_LOGGERS:
+        log = logging.getLogger(name)
+        log.handlers[:] = []
+        log.setLevel(logging.NOTSET)
+        log.propagate = True
+    yield
 
 
 @pytest.fixture(scope="session")
