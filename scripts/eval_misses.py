@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from scripts.console import say
 from scripts.exit_codes import EXIT_OK, EXIT_USAGE
 from scripts.gold_digest import gold_folder
+from scripts.true_pairs import album_id_of, read_true_pairs
 
 TRUE_PAIRS = Path("raw") / "true_pairs.csv"
 LABELS = Path("eval") / "album_labels.csv.gz"
@@ -42,26 +43,12 @@ class EvalError(Exception):
     """The DATA_ROOT lacks what the report reads."""
 
 
-def album_id(master_id: str | int | None, release_id: str | int | None) -> str:
-    """The silver album_id of a (master, release) pair of ids as the labels write them."""
-    if master_id not in (None, ""):
-        return f"m{int(master_id)}"
-    return f"r{int(release_id)}"
-
-
-def read_truth(path: Path) -> set[tuple[int, str]]:
-    """(tmdb_id, album_id) of each true pair."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {(int(row["tmdb_id"]), album_id(row["discogs_master_id"], row["discogs_release_id"]))
-                for row in csv.DictReader(handle)}
-
-
 def read_habits(path: Path) -> dict[str, list[str]]:
     """album_id -> its naming habits (the first label row of each album)."""
     habits: dict[str, list[str]] = {}
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            habits.setdefault(album_id(row["discogs_master_id"], row["discogs_release_id"]),
+            habits.setdefault(album_id_of(row["discogs_master_id"], row["discogs_release_id"]),
                               (row.get("habits") or "").split())
     return habits
 
@@ -90,11 +77,11 @@ def miss_report(truth: set[tuple[int, str]], habits: dict[str, list[str]], match
     habit_total: Counter = Counter()
     habit_missed: Counter = Counter()
     for pair in truth:
-        found = pair in matched
+        hit = pair in matched
         for habit in habits.get(pair[1], []):
             habit_total[habit] += 1
-            habit_missed[habit] += not found
-        if found:
+            habit_missed[habit] += not hit
+        if hit:
             continue
         if pair in near_pairs:
             outcomes[f"near-miss, the true film best: {near_pairs[pair]['decision']}"] += 1
@@ -109,10 +96,10 @@ def miss_report(truth: set[tuple[int, str]], habits: dict[str, list[str]], match
         tally = groups.setdefault(tuple(row[k] for k in CALIBRATION_KEYS), [0, 0])
         tally[0] += 1
         tally[1] += (row["tmdb_id"], row["album_id"]) in truth
-    found = len(truth & matched)
+    true_positives = len(truth & matched)
     return {
-        "true_pairs": len(truth), "matched_pairs": len(matched), "true_positives": found,
-        "recall": round(found / len(truth), 4) if truth else 0.0,
+        "true_pairs": len(truth), "matched_pairs": len(matched), "true_positives": true_positives,
+        "recall": round(true_positives / len(truth), 4) if truth else 0.0,
         "misses_by_outcome": dict(outcomes.most_common()),
         "recall_by_habit": [
             {"habit": h, "true_pairs": habit_total[h], "missed": habit_missed[h],
@@ -132,7 +119,7 @@ def report_for(data_root: Path, run_id: str | None = None, min_group: int = 1) -
             raise EvalError(f"{data_root / needed} is missing: this report reads a world written by "
                             "scripts.eval_world")
     folder = data_root / "gold" / "runs" / run_id if run_id else gold_folder(data_root)
-    return {"gold": str(folder), **miss_report(read_truth(data_root / TRUE_PAIRS), read_habits(data_root / LABELS),
+    return {"gold": str(folder), **miss_report(read_true_pairs(data_root / TRUE_PAIRS), read_habits(data_root / LABELS),
                                                 read_gold(folder, "soundtrack_matches"),
                                                 read_gold(folder, "match_near_misses"), min_group)}
 

@@ -6,11 +6,9 @@ See `scripts_spark.bench` for what is measured and the targets.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -25,6 +23,7 @@ from scripts.bench_common import PROJECT_ROOT, BenchError, Plan, format_table, r
 from scripts.console import say
 from scripts.exit_codes import EXIT_OK
 from scripts.gold_digest import gold_folder
+from scripts.true_pairs import read_true_pairs
 from scripts_spark.cli import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -42,21 +41,6 @@ SPLINK_PACKAGES = ("splink==5.0.0", "duckdb==1.5.6", "pyarrow==25.0.1", "sqlglot
 
 
 SPLINK_THRESHOLD = 0.5  # match probability; Fellegi-Sunter's own decision point (weight 0), not tuned
-
-
-def album_id_of(master_id, release_id) -> str:
-    """The album a true pair names: `m<master>`, or `r<release>` for a release without master
-    (the same key as silver `album_id`)."""
-    if master_id not in (None, "") and not (isinstance(master_id, float) and math.isnan(master_id)):
-        return f"m{int(master_id)}"
-    return f"r{int(release_id)}"
-
-
-def read_true_pairs(path: Path) -> set[tuple[int, str]]:
-    """`raw/true_pairs.csv` as {(tmdb_id, album key)}."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {(int(row["tmdb_id"]), album_id_of(row["discogs_master_id"], row["discogs_release_id"]))
-                for row in csv.DictReader(handle)}
 
 
 def pair_quality(predicted: set, truth: set) -> dict:

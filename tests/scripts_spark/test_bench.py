@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import bench_common, bench_fetch, bench_parse
+from scripts import bench_common, bench_fetch, bench_parse, true_pairs
 from scripts_spark import bench, bench_match
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +63,13 @@ def test_format_table_without_rows_prints_the_header():
     ("1025", "10013", "m1025"), (7.0, 1, "m7"), ("", "10319", "r10319"), (None, 5, "r5"), (float("nan"), 6, "r6"),
 ])
 def test_album_id_of_is_the_silver_album_id(master, release, key):
-    assert bench_match.album_id_of(master, release) == key
+    assert true_pairs.album_id_of(master, release) == key
 
 
 def test_read_true_pairs(tmp_path):
     path = tmp_path / "true_pairs.csv"
     path.write_text("tmdb_id,discogs_master_id,discogs_release_id\n16,1025,10013\n36,,10319\n", encoding="utf-8")
-    assert bench_match.read_true_pairs(path) == {(16, "m1025"), (36, "r10319")}
+    assert true_pairs.read_true_pairs(path) == {(16, "m1025"), (36, "r10319")}
 
 
 def test_pair_quality():
