@@ -28,7 +28,7 @@ from scripts import data_root
 from scripts.console import say
 from scripts.settings import ConfigError, Settings
 from scripts.settings import parse_steps as settings_parse_steps
-from scripts_spark import storage
+from scripts_spark import session, storage
 from scripts_spark.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, configure_logging, settings_with
 from scripts_spark.context import StepContext
 from scripts_spark.metrics import RunMetrics, new_run_id
@@ -178,6 +178,8 @@ def run_step(module: ModuleType, spark, layers: storage.Layers, settings: Settin
     else:
         _kill_point(run.run_id, f"after:{module.NAME}")
     finally:
+        # Steps hand data on through storage only: nothing a step cached is read by the next one.
+        session.release_cached(spark)
         step.seconds = round(time.monotonic() - started, 2)
         logger.info("step %s %s in %.1fs", step.step, step.status, step.seconds)
 

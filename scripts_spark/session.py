@@ -64,6 +64,25 @@ def apply_correctness_conf(spark: SparkSession) -> None:
                            "may lose rows on Spark 3.5.0 (SPARK-45592)", key, value, exc)
 
 
+def release_cached(spark: SparkSession) -> int:
+    """Drop what a step left in memory: cached DataFrames and the blocks of local checkpoints.
+
+    `clearCache` forgets only the cache manager's tables; a DataFrame made by `localCheckpoint` is a
+    leaf over a persisted RDD, whose blocks (millions of comparison vectors at catalogue scale) stay
+    until the JVM happens to collect that RDD. Every RDD the context still holds persisted is
+    unpersisted here. Returns how many; 0 where the session has no SparkContext to ask (Spark
+    Connect), which then gets `clearCache` alone."""
+    spark.catalog.clearCache()
+    try:
+        held = list(spark.sparkContext._jsc.getPersistentRDDs().values())
+    except Exception as exc:  # Spark Connect: no SparkContext, no RDD blocks of ours to drop
+        logger.debug("persisted RDDs not released (%s)", exc)
+        return 0
+    for rdd in held:
+        rdd.unpersist(False)
+    return len(held)
+
+
 def driver_memory(physical_bytes: int | None = None) -> str:
     """`spark.driver.memory` for a local session: half the machine's memory, between 1g and 8g.
 

@@ -1209,17 +1209,21 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     candidates_df = candidate_pairs(films_df, eligible_df, settings, kept=blocking)
     # Training reads the comparison vectors once, scoring once more: computed once, kept, and only
     # the columns the model and the ranking read (the titles and keys of 18.6M pairs at 1M films
-    # would be cached and sorted for nothing: the best pairs get them back below).
+    # would be cached and sorted for nothing: the best pairs get them back below). Kept as a local
+    # checkpoint, not a cached plan: every later query then plans over a leaf instead of the
+    # blocking and comparison plan (tens of stages, task binaries of 6 MB), which Spark otherwise
+    # re-analyses, re-optimises and re-plans for each of them: 8-10 s of the 20k-film step's 40 s,
+    # the same time at 1M films. `runner.run_step` releases its blocks (`session.release_cached`).
     vectors_df = comparison_vectors(candidates_df, film_facts_df, album_facts_df, settings) \
-        .select(*_VECTOR_COLUMNS).persist()
+        .select(*_VECTOR_COLUMNS).localCheckpoint(eager=True)
+    # Checkpointing materialized the vectors: the blocking's keys are read no more.
+    for df in blocking:
+        df.unpersist()
     n_films = films_df.count()
     n_pieces = eligible_df.select(F.sum(F.size("title_keys"))).first()[0] or 0
     random_df = comparison_vectors(random_pairs(films_df, eligible_df, n_films, n_pieces, settings),
                                    film_facts_df, album_facts_df, settings, for_random_u=True)
     model = train(vectors_df, random_df, settings, films=n_films)
-    # Training materialized the vectors: the blocking's keys are read no more.
-    for df in blocking:
-        df.unpersist()
     # Matches and near-misses are both cut from the best candidates: decided once, and only those
     # joined with the titles and years they are shown with.
     best_df = decide(vectors_df, settings, score=lambda df: score_pairs(df, model, settings)) \
@@ -1324,8 +1328,7 @@ def run(ctx: StepContext) -> None:
                     "films_matched": matched["films"]}
     truth_df = read_true_pairs(spark, layers)
     quality = match_quality(matches_out, truth_df, candidates_df) if truth_df is not None else {}
-    # match() keeps its comparison vectors and decisions cached; step 05 reads gold from disk.
-    spark.catalog.clearCache()
+    # match() keeps its comparison vectors and decisions in memory: the runner releases them.
     if not quality:
         return
     ctx.run_metrics.quality = quality

@@ -7,7 +7,7 @@ import pytest
 from chispa import assert_df_equality
 
 from scripts.gold_digest import gold_folder
-from scripts_spark import pipeline, runner
+from scripts_spark import pipeline, runner, storage
 from scripts_spark.runner import parse_steps
 
 
@@ -194,3 +194,37 @@ def test_one_line_reason_from_a_spark_traceback():
                        '  File "x.py", line 1\nModuleNotFoundError: No module named \'scripts_spark\'\n')
     assert runner.one_line(exc) == "RuntimeError: ModuleNotFoundError: No module named 'scripts_spark'"
     assert runner.one_line(ValueError("plain message")) == "ValueError: plain message"
+
+
+class _CheckpointingStep:
+    """A step that leaves a local checkpoint and a cached table behind, then may fail."""
+    NAME = "99_checkpointing"
+
+    def __init__(self, fail: bool):
+        self.fail = fail
+
+    def run(self, ctx) -> None:
+        self.kept = [ctx.spark.range(100).localCheckpoint(eager=True), ctx.spark.range(10).persist()]
+        self.kept[1].count()
+        if self.fail:
+            raise RuntimeError("step failed after caching")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_step_leaves_nothing_in_memory(spark, tmp_path, fail):
+    """Steps hand data on through storage only: whatever a step persisted or checkpointed is
+    released when it ends, failed or not (local checkpoints included, which clearCache misses)."""
+    from scripts.settings import load_settings
+    from scripts_spark.metrics import RunMetrics
+
+    step = _CheckpointingStep(fail)
+    run = RunMetrics(run_id="t", data_root=str(tmp_path))
+    layers = storage.Layers(str(tmp_path))
+    if fail:
+        with pytest.raises(RuntimeError, match="after caching"):
+            runner.run_step(step, spark, layers, load_settings({}, dotenv_path=tmp_path / "none.env"), run)
+    else:
+        runner.run_step(step, spark, layers, load_settings({}, dotenv_path=tmp_path / "none.env"), run)
+    assert [s.status for s in run.steps] == ["failed" if fail else "ok"]
+    assert len(step.kept) == 2
+    assert len(spark.sparkContext._jsc.getPersistentRDDs()) == 0
