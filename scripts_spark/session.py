@@ -79,7 +79,9 @@ def release_cached(spark: SparkSession) -> int:
         logger.debug("persisted RDDs not released (%s)", exc)
         return 0
     for rdd in held:
-        rdd.unpersist(False)
+        # Blocking: a run that ends right after its last step must not stop Spark while blocks are
+        # still being removed (the block manager then logs a stack trace at exit).
+        rdd.unpersist(True)
     return len(held)
 
 
