@@ -32,6 +32,10 @@ _LOCAL_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # Parquet written here must read the same on Databricks (no legacy int96 timestamps).
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # The throughput collector for the driver JVM, which in local mode is the executor too. Java 17's
+    # default (G1) runs concurrent marking and refinement threads beside the tasks; on two cores a
+    # batch run is faster without them (docs/performance.md: the 20k-film run 3-4 s shorter).
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
 
 

@@ -113,3 +113,11 @@ def test_release_cached_drops_cached_tables_and_local_checkpoints(spark):
     # A cached DataFrame released is recomputed from its plan when read again.
     assert cached.count() == 1000
     del checkpointed
+
+
+def test_a_session_we_start_uses_the_throughput_collector(spark):
+    """The tests' session is built by build_spark like the pipeline's: its JVM runs the parallel
+    collector ("PS Scavenge", "PS MarkSweep"), not Java 17's default G1."""
+    jvm = spark.sparkContext._jvm
+    names = {bean.getName() for bean in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()}
+    assert names == {"PS Scavenge", "PS MarkSweep"}, names
