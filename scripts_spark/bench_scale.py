@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scripts.console import say
@@ -60,6 +60,9 @@ class ScaleRun:
     quality: dict = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)   # 1-minute load average at the start and at the end
     layers: dict = field(default_factory=dict)  # layer -> {"tables", "files", "mb"} of the Parquet written
+    # "generated" (the project's generator, --sizes) or "given" (--world): growth is measured
+    # between sizes of one kind, never from a generated world to one written elsewhere.
+    kind: str = "generated"
 
 
 def parquet_layers(data_root: Path) -> dict:
@@ -196,9 +199,12 @@ def generated_world(size: int, folder: Path, seed: int = 17) -> Path:
 
 
 def growth(runs: Sequence[ScaleRun]) -> list[dict]:
-    """Between consecutive sizes: how many times more films, and how many times more time."""
+    """Between consecutive sizes of one kind of world: how many times more films, and how many
+    times more time."""
     out = []
-    for small, large in zip(runs, runs[1:]):
+    kinds = list(dict.fromkeys(run.kind for run in runs))
+    ordered = [sorted((run for run in runs if run.kind == kind), key=lambda run: run.films) for kind in kinds]
+    for small, large in (pair for group in ordered for pair in zip(group, group[1:])):
         if small.films and small.seconds and large.films:   # a run that wrote no step 01 counts no films
             data = large.films / small.films
             time_ratio = large.seconds / small.seconds
@@ -219,6 +225,11 @@ def _fmt(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def _share(value) -> str:
+    """A precision, recall or F1 to four places (0.9811, not the 1.0 a one-place format shows)."""
+    return "-" if value is None else f"{value:.4f}"
 
 
 def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, ScaleRun, ScaleRun]] = ()) -> str:
@@ -283,8 +294,8 @@ def markdown(runs: Sequence[ScaleRun], ablations: Sequence[tuple[str, str, Scale
                   "| world | precision | recall | F1 | pair completeness |", "|---|---|---|---|---|"]
         for run in runs:
             q = run.quality
-            lines.append(f"| {run.label} | {_fmt(q.get('precision'))} | {_fmt(q.get('recall'))} | "
-                         f"{_fmt(q.get('f1'))} | {_fmt(q.get('pair_completeness'))} |")
+            lines.append(f"| {run.label} | " + " | ".join(_share(q.get(name)) for name in
+                                                       ("precision", "recall", "f1", "pair_completeness")) + " |")
     if ablations:
         lines += ["", "Spark settings that decide time, each against the alternative (steps 03-05 on the same world):", "",
                   "| setting | ours | alternative | ours (s) | alternative (s) | alternative / ours |",
@@ -355,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"bench-scale: generated {size:,} films: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
         for i, world in enumerate(args.world):
             root = _copy_raw(world, scratch / f"world{i}")
-            runs.append(run_pipeline(root, world.name))
+            runs.append(replace(run_pipeline(root, world.name), kind="given"))
             say(f"bench-scale: {world.name}: {runs[-1].seconds} s, exit {runs[-1].exit_code}", flush=True)
         ablations = []
         if args.ablation and sizes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from scripts.proc_tree import TreePeaks, sample_tree
 from scripts_spark import bench_scale as bs
@@ -153,3 +154,20 @@ def test_growth_skips_a_run_that_counted_no_films():
     steps = [{"name": "01_extract_tmdb", "seconds": 10.0, "rows_in": 20000, "rows_out": 20000, "rows_per_s": 2000}]
     runs = [_run("20k", 20000, 60.0, steps), _run("failed", 0, 5.0, [])]
     assert bs.growth(runs) == []
+
+
+def test_growth_is_measured_within_one_kind_of_world():
+    """Generated sizes grow among themselves and worlds written elsewhere among themselves, each
+    ordered by films: never from the largest generated world to a small given one."""
+    steps = [{"name": "01_extract_tmdb", "seconds": 10.0, "rows_in": 1, "rows_out": 1, "rows_per_s": 1}]
+    runs = [_run("generated 20,000", 20000, 60.0, steps), _run("generated 1,000,000", 1000000, 600.0, steps),
+            replace(_run("e1m", 1000000, 650.0, steps), kind="given"),
+            replace(_run("e20k", 20000, 65.0, steps), kind="given")]
+    assert [(g["from"], g["to"], g["data_x"]) for g in bs.growth(runs)] == [
+        ("generated 20,000", "generated 1,000,000", 50.0), ("e20k", "e1m", 50.0)]
+
+
+def test_match_quality_is_shown_to_four_places():
+    run = _run("e1m", 1000000, 650.0, [])
+    run.quality = {"precision": 0.9811, "recall": 0.873, "f1": 0.92391, "pair_completeness": None}
+    assert "| e1m | 0.9811 | 0.8730 | 0.9239 | - |" in bs.markdown([run])
