@@ -179,7 +179,10 @@ def run_step(module: ModuleType, spark, layers: storage.Layers, settings: Settin
         _kill_point(run.run_id, f"after:{module.NAME}")
     finally:
         # Steps hand data on through storage only: nothing a step cached is read by the next one.
-        session.release_cached(spark)
+        try:
+            session.release_cached(spark)
+        except Exception as exc:  # Spark itself went down: the step's own error says why
+            logger.warning("step %s: what it kept in memory was not released: %s", step.step, one_line(exc))
         step.seconds = round(time.monotonic() - started, 2)
         logger.info("step %s %s in %.1fs", step.step, step.status, step.seconds)
 

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,26 @@ def apply_correctness_conf(spark: SparkSession) -> None:
         except Exception as exc:  # py4j and Spark Connect raise different types
             logger.warning("could not set %s=%s on this Spark session (%s): joins of cached DataFrames "
                            "may lose rows on Spark 3.5.0 (SPARK-45592)", key, value, exc)
+
+
+def kept(df: DataFrame, local: bool | None = None) -> DataFrame:
+    """`df` computed now and kept for the queries after it, which then plan over a leaf.
+
+    In local mode as a local checkpoint: its plan is cut, so later queries do not analyse, optimise
+    and re-plan all that computed it. There the executor is the driver's own JVM, so losing the
+    checkpoint's blocks means losing the run anyway. On a cluster (standalone, Databricks) persisted
+    and counted instead: an executor lost there takes its blocks with it, and only a plan with its
+    lineage can compute them again. `release_cached` drops both. `local` None: asked of the session."""
+    if local is None:
+        try:
+            local = df.sparkSession.sparkContext.master.startswith("local")
+        except Exception:  # Spark Connect: no SparkContext, and never local mode
+            local = False
+    if local:
+        return df.localCheckpoint(eager=True)
+    df = df.persist()
+    df.count()
+    return df
 
 
 def release_cached(spark: SparkSession) -> int:

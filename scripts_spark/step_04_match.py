@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from scripts_spark import runner, storage
+from scripts_spark import runner, session, storage
 from scripts_spark.context import StepContext
 from scripts_spark.pair_quality import quality_figures
 from scripts_spark.schemas import RAW_TRUE_PAIRS, TRUE_PAIRS_CSV
@@ -1209,14 +1209,14 @@ def match(films_df: DataFrame, albums_df: DataFrame, settings: MatchSettings = S
     candidates_df = candidate_pairs(films_df, eligible_df, settings, kept=blocking)
     # Training reads the comparison vectors once, scoring once more: computed once, kept, and only
     # the columns the model and the ranking read (the titles and keys of 18.6M pairs at 1M films
-    # would be cached and sorted for nothing: the best pairs get them back below). Kept as a local
-    # checkpoint, not a cached plan: every later query then plans over a leaf instead of the
-    # blocking and comparison plan (tens of stages, task binaries of 6 MB), which Spark otherwise
-    # re-analyses, re-optimises and re-plans for each of them: 8-10 s of the 20k-film step's 40 s,
-    # the same time at 1M films. `runner.run_step` releases its blocks (`session.release_cached`).
-    vectors_df = comparison_vectors(candidates_df, film_facts_df, album_facts_df, settings) \
-        .select(*_VECTOR_COLUMNS).localCheckpoint(eager=True)
-    # Checkpointing materialized the vectors: the blocking's keys are read no more.
+    # would be cached and sorted for nothing: the best pairs get them back below). In local mode a
+    # checkpoint (`session.kept`): every later query then plans over a leaf instead of the blocking
+    # and comparison plan (tens of stages, task binaries of 6 MB), which Spark otherwise re-analyses,
+    # re-optimises and re-plans for each of them: 8-10 s of the 20k-film step's 35 s, about the same
+    # at 1M films. `runner.run_step` releases it (`session.release_cached`).
+    vectors_df = session.kept(comparison_vectors(candidates_df, film_facts_df, album_facts_df, settings)
+                              .select(*_VECTOR_COLUMNS))
+    # The vectors are computed: the blocking's keys are read no more.
     for df in blocking:
         df.unpersist()
     n_films = films_df.count()

@@ -228,3 +228,24 @@ def test_a_step_leaves_nothing_in_memory(spark, tmp_path, fail):
     assert [s.status for s in run.steps] == ["failed" if fail else "ok"]
     assert len(step.kept) == 2
     assert len(spark.sparkContext._jsc.getPersistentRDDs()) == 0
+
+
+def test_a_step_whose_spark_failed_keeps_its_own_error(spark, tmp_path, monkeypatch, caplog):
+    """When releasing memory fails too (Spark went down with the step), the step's own error is the
+    one raised and its time is still recorded; the release failure is a warning."""
+    from scripts.settings import load_settings
+    from scripts_spark import session
+    from scripts_spark.metrics import RunMetrics
+
+    def gone(_spark):
+        raise ConnectionError("Answer from Java side is empty")
+
+    monkeypatch.setattr(session, "release_cached", gone)
+    run = RunMetrics(run_id="t", data_root=str(tmp_path))
+    with pytest.raises(RuntimeError, match="after caching"):
+        runner.run_step(_CheckpointingStep(fail=True), spark, storage.Layers(str(tmp_path)),
+                        load_settings({}, dotenv_path=tmp_path / "none.env"), run)
+    monkeypatch.undo()
+    session.release_cached(spark)
+    assert run.steps[0].status == "failed" and run.steps[0].seconds is not None
+    assert "was not released: ConnectionError: Answer from Java side is empty" in caplog.text

@@ -7,7 +7,7 @@ import pytest
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from scripts_spark.session import build_spark, correctness_conf, driver_memory, release_cached
+from scripts_spark.session import build_spark, correctness_conf, driver_memory, kept, release_cached
 
 GIB = 1024 ** 3
 
@@ -121,3 +121,33 @@ def test_a_session_we_start_uses_the_throughput_collector(spark):
     jvm = spark.sparkContext._jvm
     names = {bean.getName() for bean in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()}
     assert names == {"PS Scavenge", "PS MarkSweep"}, names
+
+
+def _plan_root(df) -> str:
+    return df._jdf.queryExecution().logical().getClass().getSimpleName()
+
+
+def test_kept_in_local_mode_is_a_leaf_computed_once(spark):
+    """Local mode: the DataFrame comes back as a checkpoint, a leaf whose plan no longer holds the
+    joins and aggregations that made it; its rows are the same."""
+    release_cached(spark)
+    made = spark.range(300).withColumn("k", F.col("id") % 10).groupBy("k").agg(F.sum("id").alias("total"))
+    assert _plan_root(made) != "LogicalRDD"
+    leaf = kept(made)
+    assert _plan_root(leaf) == "LogicalRDD"
+    assert len(spark.sparkContext._jsc.getPersistentRDDs()) == 1      # computed, blocks held
+    assert sorted(leaf.collect()) == sorted(made.collect())
+    assert release_cached(spark) == 1
+
+
+def test_kept_on_a_cluster_keeps_the_lineage(spark):
+    """Anywhere but local mode an executor can be lost with its blocks: the DataFrame is persisted
+    (its plan kept, so Spark can compute lost blocks again) and counted, not checkpointed.
+    (tests/scripts_spark/test_cluster.py runs the whole pipeline this way on a standalone cluster.)"""
+    release_cached(spark)
+    made = spark.range(50).withColumn("twice", F.col("id") * 2)
+    leaf = kept(made, local=False)
+    assert leaf.is_cached and _plan_root(leaf) != "LogicalRDD"
+    assert _held_rdds(spark) == 1 and leaf.count() == 50
+    release_cached(spark)                   # its clearCache drops a cached plan
+    assert _held_rdds(spark) == 0
