@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from scripts_spark import stats
+from scripts_spark import session, stats
 from scripts_spark.gold_tables import ANY_SOUNDTRACK, MIN_GROUP_SIZE
 
 SIGNIFICANCE = 0.05
@@ -122,8 +122,9 @@ def effect_tests_of_samples(samples: Mapping[str, DataFrame]) -> DataFrame:
     )
     # A few rows per soundtrack genre/style, read by three branches below (the family's adjusted
     # p-values, its rows without a p-value, the rest): materialise them once instead of running the
-    # rank tests (windows, joins, Python UDFs) once per branch.
-    tested = tested.localCheckpoint()
+    # rank tests (windows, joins, Python UDFs) once per branch. Computed here, while the long
+    # tables are still cached (a lazy checkpoint ran after their unpersist, without them).
+    tested = session.kept(tested)
     long_groups.unpersist()
     long_base.unpersist()
     family = stats.with_adjusted_p(tested.filter("in_family"), by=("sample",))
