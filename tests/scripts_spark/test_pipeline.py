@@ -210,21 +210,27 @@ class _CheckpointingStep:
             raise RuntimeError("step failed after caching")
 
 
+def _run_step(spark, tmp_path, step, fails_with: str | None = None):
+    """`runner.run_step` of one step on an empty DATA_ROOT (its error, when `fails_with`, checked);
+    the run's metrics."""
+    import contextlib
+
+    from scripts.settings import load_settings
+    from scripts_spark.metrics import RunMetrics
+
+    run = RunMetrics(run_id="t", data_root=str(tmp_path))
+    with pytest.raises(RuntimeError, match=fails_with) if fails_with else contextlib.nullcontext():
+        runner.run_step(step, spark, storage.Layers(str(tmp_path)),
+                        load_settings({}, dotenv_path=tmp_path / "none.env"), run)
+    return run
+
+
 @pytest.mark.parametrize("fail", [False, True])
 def test_a_step_leaves_nothing_in_memory(spark, tmp_path, fail):
     """Steps hand data on through storage only: whatever a step persisted or checkpointed is
     released when it ends, failed or not (local checkpoints included, which clearCache misses)."""
-    from scripts.settings import load_settings
-    from scripts_spark.metrics import RunMetrics
-
     step = _CheckpointingStep(fail)
-    run = RunMetrics(run_id="t", data_root=str(tmp_path))
-    layers = storage.Layers(str(tmp_path))
-    if fail:
-        with pytest.raises(RuntimeError, match="after caching"):
-            runner.run_step(step, spark, layers, load_settings({}, dotenv_path=tmp_path / "none.env"), run)
-    else:
-        runner.run_step(step, spark, layers, load_settings({}, dotenv_path=tmp_path / "none.env"), run)
+    run = _run_step(spark, tmp_path, step, fails_with="after caching" if fail else None)
     assert [s.status for s in run.steps] == ["failed" if fail else "ok"]
     assert len(step.kept) == 2
     assert len(spark.sparkContext._jsc.getPersistentRDDs()) == 0
@@ -233,18 +239,13 @@ def test_a_step_leaves_nothing_in_memory(spark, tmp_path, fail):
 def test_a_step_whose_spark_failed_keeps_its_own_error(spark, tmp_path, monkeypatch, caplog):
     """When releasing memory fails too (Spark went down with the step), the step's own error is the
     one raised and its time is still recorded; the release failure is a warning."""
-    from scripts.settings import load_settings
     from scripts_spark import session
-    from scripts_spark.metrics import RunMetrics
 
     def gone(_spark):
         raise ConnectionError("Answer from Java side is empty")
 
     monkeypatch.setattr(session, "release_cached", gone)
-    run = RunMetrics(run_id="t", data_root=str(tmp_path))
-    with pytest.raises(RuntimeError, match="after caching"):
-        runner.run_step(_CheckpointingStep(fail=True), spark, storage.Layers(str(tmp_path)),
-                        load_settings({}, dotenv_path=tmp_path / "none.env"), run)
+    run = _run_step(spark, tmp_path, _CheckpointingStep(fail=True), fails_with="after caching")
     monkeypatch.undo()
     session.release_cached(spark)
     assert run.steps[0].status == "failed" and run.steps[0].seconds is not None

@@ -135,7 +135,7 @@ def test_kept_in_local_mode_is_a_leaf_computed_once(spark):
     assert _plan_root(made) != "LogicalRDD"
     leaf = kept(made)
     assert _plan_root(leaf) == "LogicalRDD"
-    assert len(spark.sparkContext._jsc.getPersistentRDDs()) == 1      # computed, blocks held
+    assert _held_rdds(spark) == 1      # computed, blocks held
     assert sorted(leaf.collect()) == sorted(made.collect())
     assert release_cached(spark) == 1
 
