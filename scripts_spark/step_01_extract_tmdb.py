@@ -183,10 +183,11 @@ def run(ctx: StepContext) -> None:
         raise ingest.name_unreadable_input(spark, "TMDB", files, exc) from exc
     storage.write_parquet(storage.in_one_sorted_partition(quarantine_df, [F.col("source_file"), F.col("record")]),
                           layers.quarantine("tmdb"))
-    lines = checked_df.count()
+    # One job for the three counts (a small run is mostly such fixed costs).
+    counts = storage.row_counts({"lines": checked_df, "movies": spark.read.parquet(layers.bronze("tmdb_movies")),
+                                 "quarantined": spark.read.parquet(layers.quarantine("tmdb"))})
     checked_df.unpersist()
-    movies = spark.read.parquet(layers.bronze("tmdb_movies")).count()
-    quarantined = spark.read.parquet(layers.quarantine("tmdb")).count()
+    lines, movies, quarantined = counts["lines"], counts["movies"], counts["quarantined"]
     step.rows_in = {"tmdb_lines": lines, "tmdb_files": len(files)}
     step.rows_out = {"tmdb_movies": movies}
     step.quarantined = {"tmdb": quarantined}

@@ -227,6 +227,7 @@ def run(ctx: StepContext) -> None:
         )
 
     quarantine_parts, parsed = [], []
+    tables: dict[str, DataFrame] = {}
     for kind, files in by_kind.items():
         table = layers.bronze(f"discogs_{kind}")
         # A source with only releases (or only masters) still gets an empty, typed table.
@@ -238,19 +239,25 @@ def run(ctx: StepContext) -> None:
         key = "master_id" if kind == "masters" else "release_id"
         try:
             storage.write_parquet(storage.in_key_order(bronze_df, key), table)
-            step.rows_in[f"discogs_{kind}_lines"] = parsed_df.count() if files else 0
         except Exception as exc:  # a truncated gzip: say which file (Spark does not)
             raise ingest.name_unreadable_input(spark, "Discogs", files, exc) from exc
         quarantine_parts.append(quarantine_df)
-        step.rows_out[f"discogs_{kind}"] = spark.read.parquet(table).count()
+        if files:
+            tables[f"discogs_{kind}_lines"] = parsed_df
+        tables[f"discogs_{kind}"] = spark.read.parquet(table)
 
     dump_bad_df = ingest.with_record_base64(spark.createDataFrame(staged["bad_samples"], QUARANTINE))
     quarantine_df = quarantine_parts[0].unionByName(quarantine_parts[1]).unionByName(dump_bad_df)
     storage.write_parquet(storage.in_one_sorted_partition(quarantine_df, [F.col("source_file"), F.col("record")]),
                           layers.quarantine("discogs"))
+    # Every count of the step in one job (a small run is mostly such fixed costs).
+    counts = storage.row_counts({**tables, "quarantine": spark.read.parquet(layers.quarantine("discogs"))})
     for parsed_df in parsed:
         parsed_df.unpersist()
-    json_quarantined = spark.read.parquet(layers.quarantine("discogs")).count() - len(staged["bad_samples"])
+    for kind in by_kind:
+        step.rows_in[f"discogs_{kind}_lines"] = counts.get(f"discogs_{kind}_lines", 0)
+        step.rows_out[f"discogs_{kind}"] = counts[f"discogs_{kind}"]
+    json_quarantined = counts["quarantine"] - len(staged["bad_samples"])
     step.quarantined = {"discogs_json": json_quarantined, "discogs_dump": staged["records_bad"]}
     step.details = {
         "dump_files": staged["files"],

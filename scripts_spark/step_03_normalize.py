@@ -278,8 +278,8 @@ def run(ctx: StepContext) -> None:
     storage.write_parquet(storage.in_key_order(albums_df, "album_id"), layers.silver("albums"))
     films_out = spark.read.parquet(layers.silver("films"))
     albums_out = spark.read.parquet(layers.silver("albums"))
-    step.rows_in = {"tmdb_movies": movies_df.count(), "discogs_masters": masters_df.count(),
-                    "discogs_releases": releases_df.count()}
+    step.rows_in = storage.row_counts({"tmdb_movies": movies_df, "discogs_masters": masters_df,
+                                       "discogs_releases": releases_df})
     # One job per written table for all its figures (each count of its own is a job and a scan).
     films = films_out.agg(F.count(F.lit(1)).alias("n"),
                           F.count(F.when(F.col("release_year").isNull(), 1)).alias("no_year")).first()
