@@ -85,7 +85,10 @@ def test_one_typo_apart_keys_share_an_edit_key(spark):
 
 def test_sequel_numbers(spark):
     rows = [("frozen 2", ["2"]), ("kill bill vol 1", []), ("blade runner 2049", []), ("rocky 4 3", ["3", "4"]),
-            ("", []), (None, [])]
+            ("", []), (None, []),
+            # Whole words only, "1" alone left out, each number once, in string order.
+            ("1 11 111 1111", ["11", "111"]), ("a1 12b 007", ["007"]), ("part 10 2 10", ["10", "2"]),
+            ("2  x", ["2"])]
     df = spark.createDataFrame(rows, "k string, expected array<string>")
     assert_column_equality(df.withColumn("got", m.sequel_numbers(F.col("k"))), "got", "expected")
 
