@@ -180,8 +180,12 @@ SETTINGS = MatchSettings()
 # ---- Column functions: keys and comparisons (each tested value by value) ----
 
 def without_spaces(key: Column) -> Column:
-    """"godf ather" -> "godfather": a space moved or lost does not change it."""
-    return F.regexp_replace(key, " ", "")
+    """"godf ather" -> "godfather": a space moved or lost does not change it.
+
+    A plain replace, not a regular expression: the block keys take it of each key once per letter
+    (inside the lambdas of `_edit_keys`, which Spark cannot share a value into). The block keys of
+    a million films took 31 s instead of 38-42 s, an album's 15-17 s instead of 18-19 s."""
+    return F.replace(key, F.lit(" "), F.lit(""))
 
 
 def sorted_words(key: Column) -> Column:
